@@ -1,0 +1,241 @@
+"""The reference adapter: users and groups kept in memory, in SCIM shape.
+
+It declares every capability (any filter, sorting, versions, groups), so it
+exercises the whole gateway; demos and tests use it. Nothing survives a
+restart. Each operation runs without awaiting, so it is atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.scim.filter import compile_filter, sort_resources
+from gateway.scim.schema import build_resource_types
+from gateway.sdk import (
+    Adapter,
+    Capabilities,
+    Conflict,
+    InvalidValue,
+    NotFound,
+    Page,
+    PreconditionFailed,
+    Query,
+    Record,
+)
+
+_TYPES = build_resource_types()
+
+
+class MemorySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: Refuse creates beyond this many resources per type (protects a demo from runaway clients).
+    max_resources: int = Field(100_000, ge=1)
+
+
+@dataclass(slots=True)
+class _Entry:
+    data: dict[str, Any]
+    version: int
+    created: datetime
+    modified: datetime
+    member_of: set[str] = field(default_factory=set)
+
+
+def _clone(data: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = orjson.loads(orjson.dumps(data))
+    return result
+
+
+class MemoryAdapter(Adapter):
+    settings_model = MemorySettings
+    capabilities = Capabilities(
+        filter_attributes={"User": None, "Group": None},
+        filter_logic=True,
+        sort=True,
+        versions=True,
+        groups=True,
+    )
+
+    def __init__(self, settings: BaseModel | None = None, *, app: str = "") -> None:
+        super().__init__(settings or MemorySettings(), app=app)
+        assert isinstance(self.settings, MemorySettings)
+        self._limit = self.settings.max_resources
+        self._store: dict[str, dict[str, _Entry]] = {"User": {}, "Group": {}}
+        self._versions = itertools.count(1)
+
+    # -- reading ---------------------------------------------------------------
+
+    def _entry(self, resource_type: str, id: str) -> _Entry:
+        try:
+            return self._store[resource_type][id]
+        except KeyError:
+            raise NotFound(f"{resource_type} {id} not found") from None
+
+    def _record(self, resource_type: str, id: str, entry: _Entry) -> Record:
+        data = _clone(entry.data)
+        if resource_type == "User" and entry.member_of:
+            groups = self._store["Group"]
+            data["groups"] = [
+                {"value": gid, "display": groups[gid].data.get("displayName"), "type": "direct"}
+                for gid in sorted(entry.member_of)
+            ]
+        return Record(id, data, str(entry.version), entry.created, entry.modified)
+
+    def _view(self, resource_type: str, id: str, entry: _Entry) -> dict[str, Any]:
+        """The resource as SCIM sees it, for filtering and sorting."""
+        view = {**entry.data, "id": id}
+        view["meta"] = {
+            "resourceType": resource_type,
+            "created": entry.created.isoformat(),
+            "lastModified": entry.modified.isoformat(),
+            "version": str(entry.version),
+        }
+        if resource_type == "User" and entry.member_of:
+            view["groups"] = [{"value": gid, "type": "direct"} for gid in entry.member_of]
+        return view
+
+    async def get(self, resource_type: str, id: str) -> Record:
+        return self._record(resource_type, id, self._entry(resource_type, id))
+
+    async def search(self, query: Query) -> Page:
+        rtype = _TYPES[query.resource_type]
+        store = self._store[query.resource_type]
+        views = [self._view(query.resource_type, i, e) for i, e in store.items()]
+        if query.filter is not None:
+            match: Callable[[Mapping[str, Any]], bool] = compile_filter(query.filter, rtype)
+            views = [v for v in views if match(v)]
+        if query.sort_by:
+            views = sort_resources(views, query.sort_by, query.descending, rtype)
+        start = query.start_index - 1
+        page = views[start : start + query.count]
+        records = [self._record(query.resource_type, v["id"], store[v["id"]]) for v in page]
+        return Page(records, len(views))
+
+    # -- writing ---------------------------------------------------------------
+
+    def _check_unique(self, resource_type: str, data: Mapping[str, Any], own: str | None) -> None:
+        if resource_type != "User" or "userName" not in data:
+            return
+        wanted = str(data["userName"]).lower()
+        for id, entry in self._store["User"].items():
+            if id != own and str(entry.data.get("userName", "")).lower() == wanted:
+                raise Conflict("userName is already taken")
+
+    def _check_members(self, group_id: str, member_ids: list[str]) -> None:
+        for mid in member_ids:
+            if mid == group_id:
+                raise InvalidValue("a group cannot be a member of itself")
+            if mid not in self._store["User"] and mid not in self._store["Group"]:
+                raise InvalidValue(f"member {mid} does not exist")
+
+    def _touch(self, entry: _Entry) -> None:
+        entry.version = next(self._versions)
+        entry.modified = datetime.now(UTC)
+
+    async def create(self, resource_type: str, data: dict[str, Any]) -> Record:
+        store = self._store[resource_type]
+        if len(store) >= self._limit:
+            raise InvalidValue(f"the memory adapter holds at most {self._limit} {resource_type}s")
+        self._check_unique(resource_type, data, None)
+        data = _clone(data)
+        data.pop("groups", None)
+        members = [m["value"] for m in data.pop("members", []) if "value" in m]
+        id = str(uuid.uuid4())
+        if members:
+            self._check_members(id, members)
+        now = datetime.now(UTC)
+        entry = _Entry(data, next(self._versions), now, now)
+        store[id] = entry
+        if members:
+            self._link(id, entry, members)
+        return self._record(resource_type, id, entry)
+
+    async def update(
+        self,
+        resource_type: str,
+        id: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: str | None = None,
+    ) -> Record:
+        entry = self._entry(resource_type, id)
+        self._check_version(entry, expected_version)
+        changes = {k: v for k, v in changes.items() if k not in ("groups", "members")}
+        self._check_unique(resource_type, changes, id)
+        for key, value in _clone(changes).items():
+            if value is None:
+                entry.data.pop(key, None)
+            else:
+                entry.data[key] = value
+        self._touch(entry)
+        return self._record(resource_type, id, entry)
+
+    async def delete(
+        self, resource_type: str, id: str, *, expected_version: str | None = None
+    ) -> None:
+        entry = self._entry(resource_type, id)
+        self._check_version(entry, expected_version)
+        if resource_type == "Group":
+            self._unlink(id, entry, [m["value"] for m in entry.data.get("members", [])])
+        for gid in list(entry.member_of):
+            group = self._store["Group"][gid]
+            self._unlink(gid, group, [id])
+            self._touch(group)
+        del self._store[resource_type][id]
+
+    @staticmethod
+    def _check_version(entry: _Entry, expected: str | None) -> None:
+        if expected is not None and expected != str(entry.version):
+            raise PreconditionFailed("the resource has changed since that version")
+
+    # -- membership --------------------------------------------------------------
+
+    def _member_entry(self, member_id: str) -> tuple[str, _Entry]:
+        for rtype in ("User", "Group"):
+            if member_id in self._store[rtype]:
+                return rtype, self._store[rtype][member_id]
+        raise InvalidValue(f"member {member_id} does not exist")
+
+    def _link(self, group_id: str, group: _Entry, member_ids: list[str]) -> None:
+        members = group.data.setdefault("members", [])
+        present = {m["value"] for m in members}
+        for mid in member_ids:
+            if mid in present:
+                continue
+            rtype, member = self._member_entry(mid)
+            display = member.data.get("userName" if rtype == "User" else "displayName")
+            members.append({"value": mid, "display": display, "type": rtype})
+            present.add(mid)
+            member.member_of.add(group_id)
+
+    def _unlink(self, group_id: str, group: _Entry, member_ids: list[str]) -> None:
+        gone = set(member_ids)
+        members = [m for m in group.data.get("members", []) if m["value"] not in gone]
+        if members:
+            group.data["members"] = members
+        else:
+            group.data.pop("members", None)
+        for mid in gone:
+            for rtype in ("User", "Group"):
+                member = self._store[rtype].get(mid)
+                if member is not None:
+                    member.member_of.discard(group_id)
+
+    async def add_members(self, group_id: str, member_ids: list[str]) -> None:
+        group = self._entry("Group", group_id)
+        self._check_members(group_id, member_ids)
+        self._link(group_id, group, member_ids)
+        self._touch(group)
+
+    async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
+        group = self._entry("Group", group_id)
+        self._unlink(group_id, group, member_ids)
+        self._touch(group)

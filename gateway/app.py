@@ -1,0 +1,64 @@
+"""The composition root: ``create_app(settings)`` wires config, adapters and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.auth import TokenAuthenticator
+from gateway.config import Settings
+from gateway.http.middleware import scim_errors
+from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
+from gateway.registry import build_adapter
+from gateway.service import ScimService
+
+READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
+
+
+def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str, AppRuntime]:
+    """One service per configured app; raises ConfigError for bad adapter settings."""
+    runtimes: dict[str, AppRuntime] = {}
+    for name, app_config in settings.apps.items():
+        adapter = build_adapter(name, app_config.adapter, app_config.settings, source=source)
+        runtimes[name] = AppRuntime(
+            ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
+        )
+    return runtimes
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[READY]
+    ok = all(ready.values())
+    body = {"status": "ready" if ok else "starting", "apps": ready}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+def create_app(settings: Settings, *, source: str = "<config>") -> web.Application:
+    app = web.Application(middlewares=[scim_errors], client_max_size=settings.server.max_body_size)
+    runtimes = build_runtimes(settings, source=source)
+    app[SERVICES] = runtimes
+    app[PUBLIC_URL] = settings.server.public_url
+    app[READY] = dict.fromkeys(runtimes, False)
+
+    async def adapters_ctx(app: web.Application) -> AsyncIterator[None]:
+        opened = []
+        try:
+            for name, runtime in runtimes.items():
+                await runtime.service.adapter.open()
+                opened.append(runtime)
+                app[READY][name] = True
+            yield
+        finally:
+            for runtime in reversed(opened):
+                await runtime.service.adapter.aclose()
+
+    app.cleanup_ctx.append(adapters_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

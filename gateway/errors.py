@@ -1,0 +1,157 @@
+"""The gateway's exceptions; each one declares the SCIM Error response it becomes.
+
+    ScimError                      500
+    ├── BadRequest                 400  (scimType given per instance)
+    │   ├── InvalidFilter          400 invalidFilter
+    │   ├── InvalidPath            400 invalidPath
+    │   ├── InvalidValue           400 invalidValue
+    │   ├── InvalidSyntax          400 invalidSyntax
+    │   ├── NoTarget               400 noTarget
+    │   ├── Mutability             400 mutability
+    │   ├── TooMany                400 tooMany
+    │   └── InvalidVersion         400 invalidVers
+    ├── Unauthorized               401
+    ├── Forbidden                  403
+    ├── NotFound                   404
+    ├── MethodNotAllowed           405
+    ├── Conflict                   409 uniqueness
+    ├── PreconditionFailed         412
+    ├── PayloadTooLarge            413
+    ├── NotImplementedByServer     501
+    └── UpstreamError              502  the legacy app answered something we cannot use
+        ├── UpstreamUnavailable    503  (Retry-After)
+        └── UpstreamTimeout        504
+
+Adapters raise these (through ``gateway.sdk``); one middleware turns them into
+SCIM Error JSON. Messages never carry attribute values, tokens or passwords.
+"""
+
+from __future__ import annotations
+
+ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimError(Exception):
+    status: int = 500
+    scim_type: str | None = None
+
+    def __init__(self, detail: str = "", *, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if scim_type is not None:
+            self.scim_type = scim_type
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"schemas": [ERROR_URN], "status": str(self.status)}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+class BadRequest(ScimError):
+    status = 400
+
+
+class InvalidFilter(BadRequest):
+    scim_type = "invalidFilter"
+
+
+class InvalidPath(BadRequest):
+    scim_type = "invalidPath"
+
+
+class InvalidValue(BadRequest):
+    scim_type = "invalidValue"
+
+
+class InvalidSyntax(BadRequest):
+    scim_type = "invalidSyntax"
+
+
+class NoTarget(BadRequest):
+    scim_type = "noTarget"
+
+
+class Mutability(BadRequest):
+    scim_type = "mutability"
+
+
+class TooMany(BadRequest):
+    scim_type = "tooMany"
+
+
+class InvalidVersion(BadRequest):
+    scim_type = "invalidVers"
+
+
+class Unauthorized(ScimError):
+    status = 401
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="scim-gateway"'}
+
+
+class Forbidden(ScimError):
+    status = 403
+
+
+class NotFound(ScimError):
+    status = 404
+
+
+class MethodNotAllowed(ScimError):
+    status = 405
+
+    def __init__(self, detail: str = "", *, allow: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.allow = allow
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)} if self.allow else {}
+
+
+class Conflict(ScimError):
+    status = 409
+    scim_type = "uniqueness"
+
+
+class PreconditionFailed(ScimError):
+    status = 412
+
+
+class PayloadTooLarge(ScimError):
+    status = 413
+
+
+class NotImplementedByServer(ScimError):
+    status = 501
+
+
+class UpstreamError(ScimError):
+    """The legacy app answered with something the adapter could not use."""
+
+    status = 502
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+
+    def __init__(self, detail: str = "", *, retry_after: int = 30) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504

@@ -1,0 +1,291 @@
+"""The SCIM endpoints of every app, under ``/apps/{app}/scim/v2/``.
+
+Routing is done here on the raw path rather than by aiohttp's router, so that
+trailing and doubled slashes are normalised (IdP rule 23), endpoint names
+match without regard to case, and an id holding ``%2F`` stays one segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from aiohttp import web
+
+from gateway.auth import Principal, TokenAuthenticator
+from gateway.errors import (
+    InvalidSyntax,
+    MethodNotAllowed,
+    NotFound,
+    NotImplementedByServer,
+    PayloadTooLarge,
+)
+from gateway.http.responses import scim_response
+from gateway.scim.query import parse_list_params, parse_search_request
+from gateway.scim.schema import LIST_URN
+from gateway.service import Projection, ScimService, parse_etags
+
+
+@dataclass(slots=True)
+class AppRuntime:
+    service: ScimService
+    auth: TokenAuthenticator
+
+
+SERVICES: web.AppKey[dict[str, AppRuntime]] = web.AppKey("services", dict)
+PUBLIC_URL: web.AppKey[str | None] = web.AppKey("public_url", str)
+
+
+@dataclass(slots=True)
+class Call:
+    """One SCIM request, resolved to its app and the path below ``/scim/v2``."""
+
+    request: web.Request
+    runtime: AppRuntime
+    principal: Principal
+    parts: list[str]
+    base_url: str
+
+    @property
+    def service(self) -> ScimService:
+        return self.runtime.service
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self.request.query
+
+    def projection(self) -> Projection:
+        params = {k.lower(): v for k, v in self.request.query.items()}
+        return Projection(_csv(params.get("attributes")), _csv(params.get("excludedattributes")))
+
+    async def json(self) -> Any:
+        raw = await self.request.read()
+        if not raw.strip():
+            raise InvalidSyntax("the request body is empty")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidSyntax("the request body is not valid JSON") from None
+
+    async def json_object(self) -> dict[str, Any]:
+        body = await self.json()
+        if not isinstance(body, dict):
+            raise InvalidSyntax("the request body must be a JSON object")
+        return body
+
+    def respond(
+        self, body: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        return scim_response(self.request, body, status=status, headers=headers)
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def _segments(raw_path: str) -> list[str]:
+    path = raw_path.split("?", 1)[0]
+    return [unquote(p) for p in path.split("/") if p]
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    parts = _segments(request.raw_path)
+    if len(parts) < 4 or [p.lower() for p in (parts[0], parts[2], parts[3])] != [
+        "apps",
+        "scim",
+        "v2",
+    ]:
+        raise NotFound("no such endpoint; SCIM lives under /apps/{app}/scim/v2/")
+    app = parts[1]
+    runtime = request.app[SERVICES].get(app)
+    if runtime is None:
+        raise NotFound(f"no app named {app!r}")
+    principal = runtime.auth.authenticate(request.headers.get("Authorization"))
+    public = request.app[PUBLIC_URL]
+    origin = public.rstrip("/") if public else f"{request.scheme}://{request.host}"
+    base_url = f"{origin}/apps/{app}/scim/v2"
+    call = Call(request, runtime, principal, parts[4:], base_url)
+    return await _route(call)
+
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+
+def _method(call: Call, table: Mapping[str, Handler]) -> Awaitable[web.StreamResponse]:
+    handler = table.get(call.request.method)
+    if handler is None:
+        raise MethodNotAllowed(f"{call.request.method} is not allowed here", allow=tuple(table))
+    return handler(call)
+
+
+async def _route(call: Call) -> web.StreamResponse:
+    parts = call.parts
+    if not parts:
+        raise NotFound("no resource named; try /Users, /Groups or /ServiceProviderConfig")
+    head = parts[0].lower()
+    if head == "me":
+        raise NotImplementedByServer("/Me is not supported: the gateway acts for apps, not users")
+    fixed = _FIXED.get(head)
+    if fixed is not None:
+        return await _method(call, fixed)
+    if len(parts) == 1:
+        return await _method(call, _COLLECTION)
+    if len(parts) == 2 and parts[1].lower() == ".search":
+        return await _method(call, {"POST": _search_post})
+    if len(parts) == 2:
+        return await _method(call, _RESOURCE)
+    raise NotFound("no such endpoint")
+
+
+# -- discovery --------------------------------------------------------------------------
+
+
+def _list(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_URN],
+        "totalResults": len(resources),
+        "itemsPerPage": len(resources),
+        "startIndex": 1,
+        "Resources": resources,
+    }
+
+
+def _by_id(call: Call, items: list[dict[str, Any]], what: str) -> web.Response:
+    if len(call.parts) == 1:
+        return call.respond(_list(items))
+    wanted = call.parts[1].lower()
+    for item in items:
+        if str(item["id"]).lower() == wanted:
+            return call.respond(item)
+    raise NotFound(f"no {what} {call.parts[1]!r}")
+
+
+async def _spc(call: Call) -> web.StreamResponse:
+    if len(call.parts) != 1:
+        raise NotFound("no such endpoint")
+    return call.respond(call.service.service_provider_config(call.base_url))
+
+
+async def _schemas(call: Call) -> web.StreamResponse:
+    return _by_id(call, call.service.schemas(call.base_url), "schema")
+
+
+async def _resource_types(call: Call) -> web.StreamResponse:
+    return _by_id(call, call.service.resource_types(call.base_url), "resource type")
+
+
+async def _bulk(call: Call) -> web.StreamResponse:
+    limit = call.service.config.bulk.max_payload_size
+    if (call.request.content_length or 0) > limit or len(await call.request.read()) > limit:
+        raise PayloadTooLarge(f"a bulk request may be at most {limit} bytes")
+    return call.respond(await call.service.bulk(await call.json_object(), call.base_url))
+
+
+async def _root_search(call: Call) -> web.StreamResponse:
+    if len(call.parts) != 1:
+        raise NotFound("no such endpoint")
+    params = parse_search_request(await call.json_object(), **_counts(call))
+    rtypes = list(call.service.types.values())
+    return call.respond(await call.service.search(rtypes, params, call.base_url))
+
+
+_FIXED: dict[str, dict[str, Handler]] = {
+    "serviceproviderconfig": {"GET": _spc},
+    "serviceproviderconfigs": {"GET": _spc},
+    "schemas": {"GET": _schemas},
+    "resourcetypes": {"GET": _resource_types},
+    "bulk": {"POST": _bulk},
+    ".search": {"POST": _root_search},
+}
+
+
+# -- resources --------------------------------------------------------------------------
+
+
+def _counts(call: Call) -> dict[str, int]:
+    config = call.service.config
+    return {"default_count": config.default_count, "max_count": config.max_count}
+
+
+def _etag_headers(resource: Mapping[str, Any]) -> dict[str, str]:
+    version = resource.get("meta", {}).get("version")
+    return {"ETag": version} if version else {}
+
+
+async def _list_get(call: Call) -> web.StreamResponse:
+    rtype = call.service.resource_type(call.parts[0])
+    params = parse_list_params(call.query, **_counts(call))
+    return call.respond(await call.service.search([rtype], params, call.base_url))
+
+
+async def _search_post(call: Call) -> web.StreamResponse:
+    rtype = call.service.resource_type(call.parts[0])
+    params = parse_search_request(await call.json_object(), **_counts(call))
+    return call.respond(await call.service.search([rtype], params, call.base_url))
+
+
+async def _create(call: Call) -> web.StreamResponse:
+    rtype = call.service.resource_type(call.parts[0])
+    created = await call.service.create(rtype, await call.json_object(), call.base_url)
+    headers = {"Location": created["meta"]["location"], **_etag_headers(created)}
+    body = call.service.shape(rtype, created, call.projection())
+    return call.respond(body, 201, headers)
+
+
+async def _get(call: Call) -> web.StreamResponse:
+    rtype = call.service.resource_type(call.parts[0])
+    resource = await call.service.get(rtype, call.parts[1], call.base_url)
+    headers = _etag_headers(resource)
+    if_none_match = call.request.headers.get("If-None-Match")
+    if if_none_match and headers:
+        tags = parse_etags(if_none_match)
+        if "*" in tags or parse_etags(headers["ETag"])[0] in tags:
+            return web.Response(status=304, headers=headers)
+    body = call.service.shape(rtype, resource, call.projection())
+    return call.respond(body, 200, headers)
+
+
+async def _put(call: Call) -> web.StreamResponse:
+    rtype = call.service.resource_type(call.parts[0])
+    if_match = call.request.headers.get("If-Match")
+    body = await call.json_object()
+    resource = await call.service.replace(
+        rtype, call.parts[1], body, call.base_url, if_match=if_match
+    )
+    shaped = call.service.shape(rtype, resource, call.projection())
+    return call.respond(shaped, 200, _etag_headers(resource))
+
+
+async def _patch(call: Call) -> web.StreamResponse:
+    rtype = call.service.resource_type(call.parts[0])
+    projection = call.projection()
+    # Groups answer 204 unless attributes were asked for (IdP rule 19).
+    want = rtype.name != "Group" or bool(projection.attributes or projection.excluded)
+    body = await call.json_object()
+    resource = await call.service.patch(
+        rtype,
+        call.parts[1],
+        body,
+        call.base_url,
+        if_match=call.request.headers.get("If-Match"),
+        want_result=want,
+    )
+    if resource is None:
+        return web.Response(status=204)
+    shaped = call.service.shape(rtype, resource, projection)
+    return call.respond(shaped, 200, _etag_headers(resource))
+
+
+async def _delete(call: Call) -> web.StreamResponse:
+    rtype = call.service.resource_type(call.parts[0])
+    await call.service.delete(rtype, call.parts[1], if_match=call.request.headers.get("If-Match"))
+    return web.Response(status=204)
+
+
+_COLLECTION: dict[str, Handler] = {"GET": _list_get, "POST": _create}
+_RESOURCE: dict[str, Handler] = {"GET": _get, "PUT": _put, "PATCH": _patch, "DELETE": _delete}

@@ -1,0 +1,48 @@
+"""Adapter discovery through the ``scim_gateway.adapters`` entry-point group."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway.config import ConfigError
+from gateway.sdk import Adapter
+
+GROUP = "scim_gateway.adapters"
+
+
+def available_adapters() -> dict[str, type[Adapter]]:
+    found: dict[str, type[Adapter]] = {}
+    for ep in entry_points(group=GROUP):
+        cls = ep.load()
+        if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+            raise ConfigError(f"entry point {ep.name!r} in {GROUP} is not a gateway.sdk.Adapter")
+        found[ep.name] = cls
+    return found
+
+
+def build_adapter(
+    app: str, name: str, settings: dict[str, Any], *, source: str = "<config>"
+) -> Adapter:
+    """Instantiate the adapter ``name`` for ``app``; settings errors name the key."""
+    adapters = available_adapters()
+    if name not in adapters:
+        known = ", ".join(sorted(adapters)) or "none installed"
+        raise ConfigError(f"{source}: apps.{app}.adapter: unknown adapter {name!r} ({known})")
+    cls = adapters[name]
+    model = cls.settings_model
+    if model is None:
+        if settings:
+            raise ConfigError(f"{source}: apps.{app}.settings: adapter {name!r} takes no settings")
+        return cls(None, app=app)
+    try:
+        parsed = model.model_validate(settings)
+    except ValidationError as exc:
+        lines = [
+            f"{source}: apps.{app}.settings.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise ConfigError("\n".join(lines)) from None
+    return cls(parsed, app=app)

@@ -1,0 +1,192 @@
+"""What adapter authors import: the Adapter contract, its records and queries, and the errors.
+
+An adapter connects one configured app to its legacy backend. The gateway
+creates one instance per app with that app's ``settings`` section, awaits
+:meth:`Adapter.open` at start-up and :meth:`Adapter.aclose` at shut-down, and
+calls the operations below, one SCIM operation at a time. Rules every adapter
+keeps (the contract suite in :mod:`gateway.testing` checks them):
+
+* ``get``/``update``/``delete`` on an unknown id raise :class:`NotFound`.
+* ``create``/``update`` that would break a uniqueness rule raise :class:`Conflict`
+  and change nothing.
+* ``search`` is only given filters and sorts the adapter declared in its
+  :class:`Capabilities`; it returns one page and the total number of matches,
+  in a stable order.
+* ``add_members``/``remove_members`` are idempotent deltas: adding a present
+  member or removing an absent one is not an error.
+* Failures of the backend are raised as :class:`UpstreamError`,
+  :class:`UpstreamUnavailable` or :class:`UpstreamTimeout`, translated in
+  one place, with the original exception chained as the cause and no
+  attribute value, token or password in the message.
+* When ``Capabilities.versions`` is true, every record carries a ``version``
+  that changes on every write, and ``update``/``delete`` given
+  ``expected_version`` raise :class:`PreconditionFailed` when it differs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+from scim2_models.path import FilterNode
+
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    InvalidFilter,
+    InvalidValue,
+    NotFound,
+    PreconditionFailed,
+    ScimError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "Adapter",
+    "BadRequest",
+    "Capabilities",
+    "Conflict",
+    "FilterNode",
+    "InvalidFilter",
+    "InvalidValue",
+    "NotFound",
+    "Page",
+    "PreconditionFailed",
+    "Query",
+    "Record",
+    "ScimError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
+
+ALL_OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"})
+
+
+@dataclass(slots=True)
+class Record:
+    """One user or group as the adapter holds it.
+
+    ``data`` is the resource in the shape the app's mapping reads and writes;
+    for adapters without a mapping (the memory adapter) that is the SCIM
+    resource itself, without ``id``, ``meta`` and ``schemas``.
+    """
+
+    id: str
+    data: dict[str, Any]
+    version: str | None = None
+    created: datetime | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One page of a search.
+
+    ``filter`` is a scim2-models filter tree whose attribute paths are already
+    canonical (``userName``, ``name.familyName``, an extension attribute with
+    its URN) and only uses what the adapter declared. ``sort_by`` is a
+    canonical dotted path or None. ``start_index`` is 1-based.
+    """
+
+    resource_type: str
+    filter: FilterNode | None = None
+    sort_by: str | None = None
+    descending: bool = False
+    start_index: int = 1
+    count: int = 100
+
+
+@dataclass(slots=True)
+class Page:
+    records: list[Record]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter can do; the gateway never asks for anything else.
+
+    ``filter_attributes`` maps a resource type to the canonical dotted paths
+    (lower-case) it can filter on, each with its operators; ``None`` for a
+    type means any attribute and operator of the SCIM schema. ``filter_logic``
+    says whether ``and``/``or``/``not`` can be pushed down too.
+    ``attributes`` maps a resource type to the lower-case paths the adapter
+    round-trips (``name`` or ``name.givenname``; extension attributes with
+    their URN); ``None`` means the whole RFC schema. The app's ``/Schemas``
+    lists only these.
+    """
+
+    resource_types: frozenset[str] = frozenset({"User", "Group"})
+    filter_attributes: Mapping[str, Mapping[str, frozenset[str]] | None] = field(
+        default_factory=dict
+    )
+    filter_logic: bool = False
+    sort: bool = False
+    versions: bool = False
+    groups: bool = True
+    attributes: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    max_page_size: int = 1000
+
+    def can_filter(self, resource_type: str, path: str, op: str) -> bool:
+        if resource_type not in self.filter_attributes:
+            return False
+        allowed = self.filter_attributes[resource_type]
+        if allowed is None:
+            return True
+        return op in allowed.get(path.lower(), frozenset())
+
+
+class Adapter(ABC):
+    """Base class of every adapter. Subclasses set ``settings_model`` and ``capabilities``."""
+
+    settings_model: ClassVar[type[BaseModel] | None] = None
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, settings: BaseModel | None = None, *, app: str = "") -> None:
+        self.settings = settings
+        self.app = app
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect to the backend; called once before the first request."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called once at shut-down."""
+
+    @abstractmethod
+    async def get(self, resource_type: str, id: str) -> Record: ...
+
+    @abstractmethod
+    async def search(self, query: Query) -> Page: ...
+
+    @abstractmethod
+    async def create(self, resource_type: str, data: dict[str, Any]) -> Record:
+        """Create a resource. A group's ``data`` may carry its initial ``members``."""
+
+    @abstractmethod
+    async def update(
+        self,
+        resource_type: str,
+        id: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: str | None = None,
+    ) -> Record:
+        """Apply ``changes`` (top-level keys of ``data``; ``None`` removes the key)."""
+
+    @abstractmethod
+    async def delete(
+        self, resource_type: str, id: str, *, expected_version: str | None = None
+    ) -> None: ...
+
+    async def add_members(self, group_id: str, member_ids: list[str]) -> None:
+        raise NotImplementedError
+
+    async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
+        raise NotImplementedError

@@ -1,0 +1,587 @@
+"""One async method per SCIM operation; the only code that awaits adapters.
+
+Each method reads as the way of a request in DESIGN.md: parse into SCIM
+values, fetch what is current, compute the change on the SCIM view, send the
+adapter only the difference (group membership as add/remove deltas), and turn
+the adapter's record back into a SCIM resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from scim2_models.path import FilterNode, LogicalExpr, LogicalOperator
+
+from gateway.config import AppConfig
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    InvalidFilter,
+    InvalidSyntax,
+    InvalidValue,
+    Mutability,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    ScimError,
+)
+from gateway.scim.filter import (
+    bind_filter,
+    compile_filter,
+    filter_leaves,
+    parse_filter,
+    sort_key_path,
+    sort_resources,
+    split_conjuncts,
+    uses_logic,
+)
+from gateway.scim.patch import apply_patch, parse_patch
+from gateway.scim.query import ListParams
+from gateway.scim.resource import check_required, normalize_resource, project
+from gateway.scim.schema import (
+    BULK_REQUEST_URN,
+    BULK_RESPONSE_URN,
+    LIST_URN,
+    SPC_URN,
+    Resolved,
+    ResourceType,
+    build_resource_types,
+)
+from gateway.sdk import Adapter, Page, Query, Record
+
+_SERVER_KEYS = ("id", "meta", "schemas")
+
+
+def format_etag(version: str) -> str:
+    return f'W/"{version}"'
+
+
+def parse_etags(header: str) -> list[str]:
+    """The versions listed in an If-Match / If-None-Match header (``*`` kept as is)."""
+    tags = []
+    for part in header.split(","):
+        tag = part.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tags.append(tag.strip('"'))
+    return [t for t in tags if t]
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    attributes: Sequence[str] = ()
+    excluded: Sequence[str] = ()
+
+
+class ScimService:
+    def __init__(self, app: str, adapter: Adapter, config: AppConfig) -> None:
+        self.app = app
+        self.adapter = adapter
+        self.config = config
+        self.caps = adapter.capabilities
+        types = build_resource_types(self.caps.attributes)
+        self.types = {n: t for n, t in types.items() if n in self.caps.resource_types}
+        if not self.caps.groups:
+            self.types.pop("Group", None)
+        self._by_endpoint = {t.endpoint.strip("/").lower(): t for t in self.types.values()}
+
+    # -- discovery -------------------------------------------------------------------
+
+    def resource_type(self, endpoint: str) -> ResourceType:
+        rtype = self._by_endpoint.get(endpoint.lower())
+        if rtype is None:
+            raise NotFound(f"no resource type at /{endpoint}")
+        return rtype
+
+    def service_provider_config(self, base_url: str) -> dict[str, Any]:
+        user = self.types.get("User")
+        return {
+            "schemas": [SPC_URN],
+            "documentationUri": "https://github.com/scim-gateway/scim-gateway",
+            "patch": {"supported": True},
+            "bulk": {
+                "supported": True,
+                "maxOperations": self.config.bulk.max_operations,
+                "maxPayloadSize": self.config.bulk.max_payload_size,
+            },
+            "filter": {"supported": True, "maxResults": self.config.max_count},
+            "changePassword": {"supported": bool(user and "password" in user.schema.attributes)},
+            "sort": {"supported": self.caps.sort},
+            "etag": {"supported": self.caps.versions},
+            "authenticationSchemes": [
+                {
+                    "type": "oauthbearertoken",
+                    "name": "OAuth Bearer Token",
+                    "description": "A per-app bearer token, sent with or without 'Bearer'",
+                    "primary": True,
+                }
+            ],
+            "meta": {
+                "resourceType": "ServiceProviderConfig",
+                "location": f"{base_url}/ServiceProviderConfig",
+            },
+        }
+
+    def schemas(self, base_url: str) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for rtype in self.types.values():
+            for schema in (rtype.schema, *(s for s, _ in rtype.extensions)):
+                seen[schema.id] = schema.to_json(f"{base_url}/Schemas/{schema.id}")
+        return list(seen.values())
+
+    def resource_types(self, base_url: str) -> list[dict[str, Any]]:
+        return [t.to_json(f"{base_url}/ResourceTypes/{t.name}") for t in self.types.values()]
+
+    # -- records <-> resources ---------------------------------------------------------
+
+    def to_scim(self, rtype: ResourceType, record: Record, base_url: str) -> dict[str, Any]:
+        data = record.data
+        resource: dict[str, Any] = {"schemas": [rtype.schema.id], "id": record.id}
+        for key, value in data.items():
+            if key not in _SERVER_KEYS:
+                resource[key] = value
+        for ext, _required in rtype.extensions:
+            if ext.id in resource:
+                resource["schemas"].append(ext.id)
+        meta: dict[str, Any] = {
+            "resourceType": rtype.name,
+            "location": f"{base_url}{rtype.endpoint}/{record.id}",
+        }
+        if record.created is not None:
+            meta["created"] = _iso(record.created)
+        if record.last_modified is not None:
+            meta["lastModified"] = _iso(record.last_modified)
+        if record.version is not None:
+            meta["version"] = format_etag(record.version)
+        resource["meta"] = meta
+        self._add_refs(resource, base_url)
+        return project(resource, rtype)  # drops `returned: never` (password)
+
+    @staticmethod
+    def _add_refs(resource: dict[str, Any], base_url: str) -> None:
+        for key in ("members", "groups"):
+            for item in resource.get(key, ()):
+                kind = item.get("type", "Group" if key == "groups" else None)
+                if kind in ("User", "Group", "direct", "indirect") and "value" in item:
+                    endpoint = "Users" if kind == "User" else "Groups"
+                    item.setdefault("$ref", f"{base_url}/{endpoint}/{item['value']}")
+
+    @staticmethod
+    def writable(resource: Mapping[str, Any], rtype: ResourceType) -> dict[str, Any]:
+        """The attributes a client may write, as the adapter's ``data``."""
+        out: dict[str, Any] = {}
+        for key, value in resource.items():
+            found = rtype.lookup(key)
+            if found is None or key in _SERVER_KEYS:
+                continue
+            if isinstance(found, Resolved) and found.attribute.read_only:
+                continue
+            out[key] = value
+        return out
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def get(
+        self, rtype: ResourceType, id: str, base_url: str, projection: Projection = Projection()
+    ) -> dict[str, Any]:
+        record = await self.adapter.get(rtype.name, id)
+        return self.shape(rtype, self.to_scim(rtype, record, base_url), projection)
+
+    @staticmethod
+    def shape(
+        rtype: ResourceType, resource: dict[str, Any], projection: Projection
+    ) -> dict[str, Any]:
+        if not projection.attributes and not projection.excluded:
+            return resource
+        return project(resource, rtype, projection.attributes, projection.excluded)
+
+    async def search(
+        self, rtypes: Sequence[ResourceType], params: ListParams, base_url: str
+    ) -> dict[str, Any]:
+        projection = Projection(params.attributes, params.excluded_attributes)
+        offset, remaining, total = params.start_index - 1, params.count, 0
+        resources: list[dict[str, Any]] = []
+        for rtype in rtypes:
+            node = self._bind(params.filter, rtype, lenient=len(rtypes) > 1)
+            if node is False:
+                continue
+            start = offset + 1
+            found, matched = await self._search_one(rtype, node, params, start, remaining, base_url)
+            total += matched
+            resources.extend(self.shape(rtype, r, projection) for r in found)
+            remaining -= len(found)
+            offset = max(0, offset - matched)
+        return {
+            "schemas": [LIST_URN],
+            "totalResults": total,
+            "itemsPerPage": len(resources),
+            "startIndex": params.start_index,
+            "Resources": resources,
+        }
+
+    def _bind(self, text: str | None, rtype: ResourceType, *, lenient: bool) -> Any:
+        if text is None:
+            return None
+        node = parse_filter(text, max_length=self.config.max_filter_length)
+        try:
+            return bind_filter(node, rtype)
+        except InvalidFilter:
+            if lenient:  # a root search skips types that lack the attribute (RFC 7644 3.4.2.1)
+                return False
+            raise
+
+    def _pushable(self, rtype: ResourceType, node: FilterNode) -> bool:
+        if uses_logic(node) and not self.caps.filter_logic:
+            return False
+        return all(self.caps.can_filter(rtype.name, p, op) for p, op in filter_leaves(node))
+
+    async def _search_one(
+        self,
+        rtype: ResourceType,
+        node: FilterNode | None,
+        params: ListParams,
+        start: int,
+        count: int,
+        base_url: str,
+    ) -> tuple[list[dict[str, Any]], int]:
+        sort_by = sort_key_path(params.sort_by, rtype) if params.sort_by else None
+        if node is None or self._pushable(rtype, node):
+            query = Query(
+                rtype.name,
+                node,
+                sort_by if self.caps.sort else None,
+                params.descending,
+                start,
+                min(count, self.caps.max_page_size),
+            )
+            page = await self.adapter.search(query)
+            return [self.to_scim(rtype, r, base_url) for r in page.records], page.total
+        return await self._search_in_gateway(rtype, node, params, start, count, base_url)
+
+    async def _search_in_gateway(
+        self,
+        rtype: ResourceType,
+        node: FilterNode,
+        params: ListParams,
+        start: int,
+        count: int,
+        base_url: str,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Push the conjuncts the adapter can answer; evaluate the rest over a bounded set."""
+        pushed = [t for t in split_conjuncts(node) if self._pushable(rtype, t)]
+        if not self.caps.filter_logic:
+            pushed = pushed[:1]
+        if not pushed:
+            leaves = ", ".join(sorted({p for p, _ in filter_leaves(node)}))
+            raise InvalidFilter(f"this app cannot filter on {leaves}")
+        narrowed = (
+            pushed[0] if len(pushed) == 1 else LogicalExpr(LogicalOperator.and_, tuple(pushed))
+        )
+        limit = self.config.max_filter_scan
+        page: Page = await self.adapter.search(Query(rtype.name, narrowed, count=limit + 1))
+        if page.total > limit:
+            raise InvalidFilter(
+                f"the filter matches more than {limit} candidates before the part "
+                "this app cannot filter on; narrow it"
+            )
+        match = compile_filter(node, rtype)
+        found = [
+            r for r in (self.to_scim(rtype, rec, base_url) for rec in page.records) if match(r)
+        ]
+        if params.sort_by:
+            found = sort_resources(found, params.sort_by, params.descending, rtype)
+        return found[start - 1 : start - 1 + count], len(found)
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def create(
+        self, rtype: ResourceType, body: Mapping[str, Any], base_url: str
+    ) -> dict[str, Any]:
+        resource = normalize_resource(body, rtype)
+        check_required(resource, rtype)
+        record = await self.adapter.create(rtype.name, self.writable(resource, rtype))
+        return self.to_scim(rtype, record, base_url)
+
+    async def replace(
+        self,
+        rtype: ResourceType,
+        id: str,
+        body: Mapping[str, Any],
+        base_url: str,
+        *,
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        current = await self._current(rtype, id, base_url, if_match)
+        new = normalize_resource(body, rtype)
+        check_required(new, rtype)
+        self._check_immutable(rtype, current, new)
+        result = await self._save(rtype, id, current, new, base_url, if_match)
+        assert result is not None
+        return result
+
+    async def patch(
+        self,
+        rtype: ResourceType,
+        id: str,
+        body: Mapping[str, Any],
+        base_url: str,
+        *,
+        if_match: str | None = None,
+        want_result: bool = True,
+    ) -> dict[str, Any] | None:
+        ops = parse_patch(body)
+        current = await self._current(rtype, id, base_url, if_match)
+        patched = apply_patch(current, ops, rtype)
+        check_required(patched, rtype)
+        return await self._save(rtype, id, current, patched, base_url, if_match, want_result)
+
+    async def delete(self, rtype: ResourceType, id: str, *, if_match: str | None = None) -> None:
+        expected = None
+        if if_match and self.caps.versions:
+            current = await self._current(rtype, id, "", if_match)
+            expected = _version_of(current)
+        await self.adapter.delete(rtype.name, id, expected_version=expected)
+
+    async def _current(
+        self, rtype: ResourceType, id: str, base_url: str, if_match: str | None
+    ) -> dict[str, Any]:
+        current = self.to_scim(rtype, await self.adapter.get(rtype.name, id), base_url)
+        if if_match and self.caps.versions:
+            tags = parse_etags(if_match)
+            if "*" not in tags and _version_of(current) not in tags:
+                raise PreconditionFailed("the resource has changed (If-Match)")
+        return current
+
+    @staticmethod
+    def _check_immutable(
+        rtype: ResourceType, current: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None:
+        for container, attr in rtype.attributes():
+            if attr.mutability != "immutable":
+                continue
+            source = current.get(container, {}) if container else current
+            target = new.get(container, {}) if container else new
+            if (
+                attr.name in source
+                and attr.name in target
+                and source[attr.name] != target[attr.name]
+            ):
+                raise Mutability(f"{attr.name} is immutable")
+
+    async def _save(
+        self,
+        rtype: ResourceType,
+        id: str,
+        current: dict[str, Any],
+        new: dict[str, Any],
+        base_url: str,
+        if_match: str | None,
+        want_result: bool = True,
+    ) -> dict[str, Any] | None:
+        before, after = self.writable(current, rtype), self.writable(new, rtype)
+        changes = {k: v for k, v in after.items() if before.get(k) != v and k != "members"}
+        for key in before.keys() - after.keys():
+            if key != "members" and not _never_returned(rtype, key):
+                changes[key] = None
+        added, removed = _member_delta(before.get("members", []), after.get("members", []))
+        expected = _version_of(current) if if_match and self.caps.versions else None
+        record: Record | None = None
+        if changes:
+            record = await self.adapter.update(rtype.name, id, changes, expected_version=expected)
+        if removed:
+            await self.adapter.remove_members(id, removed)
+        if added:
+            await self.adapter.add_members(id, added)
+        if not want_result:
+            return None
+        if record is None or added or removed:
+            record = await self.adapter.get(rtype.name, id)
+        return self.to_scim(rtype, record, base_url)
+
+    # -- bulk --------------------------------------------------------------------------
+
+    async def bulk(self, body: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+        ops = _bulk_operations(body, self.config.bulk.max_operations)
+        fail_on_errors = body.get("failOnErrors")
+        if fail_on_errors is not None and (
+            not isinstance(fail_on_errors, int) or fail_on_errors < 1
+        ):
+            raise InvalidValue("failOnErrors must be a positive integer")
+        ids: dict[str, str] = {}
+        results: list[dict[str, Any]] = []
+        errors = 0
+        for op in _bulk_order(ops):
+            result = await self._bulk_one(op, ids, base_url)
+            results.append(result)
+            if int(result["status"]) >= 400:
+                errors += 1
+                if fail_on_errors is not None and errors >= fail_on_errors:
+                    break
+        return {"schemas": [BULK_RESPONSE_URN], "Operations": results}
+
+    async def _bulk_one(
+        self, op: Mapping[str, Any], ids: dict[str, str], base_url: str
+    ) -> dict[str, Any]:
+        method = str(op.get("method", "")).upper()
+        bulk_id = op.get("bulkId")
+        out: dict[str, Any] = {"method": method}
+        if bulk_id is not None:
+            out["bulkId"] = bulk_id
+        try:
+            path = _resolve_bulk_ids(op.get("path", ""), ids)
+            data = _resolve_bulk_ids(op.get("data"), ids)
+            resource, status = await self._bulk_dispatch(method, path, data, op, base_url)
+        except ScimError as exc:
+            out["status"] = str(exc.status)
+            out["response"] = exc.to_json()
+            return out
+        out["status"] = str(status)
+        if resource is not None:
+            out["location"] = resource["meta"]["location"]
+            if "version" in resource["meta"]:
+                out["version"] = resource["meta"]["version"]
+            if method == "POST" and bulk_id is not None:
+                ids[str(bulk_id)] = resource["id"]
+        return out
+
+    async def _bulk_dispatch(
+        self,
+        method: str,
+        path: Any,
+        data: Any,
+        op: Mapping[str, Any],
+        base_url: str,
+    ) -> tuple[dict[str, Any] | None, int]:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise InvalidSyntax("each bulk operation needs a path such as /Users or /Users/{id}")
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            raise InvalidSyntax("bulk operation path names no resource type")
+        rtype = self.resource_type(parts[0])
+        version = op.get("version")
+        if_match = str(version) if version else None
+        if method == "POST" and len(parts) == 1:
+            if op.get("bulkId") is None:
+                raise InvalidSyntax("a bulk POST needs a bulkId")
+            return await self.create(rtype, _object(data), base_url), 201
+        if len(parts) != 2:
+            raise InvalidSyntax(f"{method} {path} is not a valid bulk operation")
+        id = parts[1]
+        if method == "PUT":
+            return await self.replace(rtype, id, _object(data), base_url, if_match=if_match), 200
+        if method == "PATCH":
+            return await self.patch(rtype, id, _object(data), base_url, if_match=if_match), 200
+        if method == "DELETE":
+            await self.delete(rtype, id, if_match=if_match)
+            return None, 204
+        raise InvalidSyntax(f"unsupported bulk method {method!r}")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _version_of(resource: Mapping[str, Any]) -> str | None:
+    tag = resource.get("meta", {}).get("version")
+    return parse_etags(tag)[0] if tag else None
+
+
+def _never_returned(rtype: ResourceType, key: str) -> bool:
+    found = rtype.resolve(key)
+    return found is not None and found.attribute.returned == "never"
+
+
+def _member_delta(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[str]]:
+    old = [str(m["value"]) for m in before if "value" in m]
+    new = [str(m["value"]) for m in after if "value" in m]
+    old_set, new_set = set(old), set(new)
+    added = list(dict.fromkeys(v for v in new if v not in old_set))
+    removed = list(dict.fromkeys(v for v in old if v not in new_set))
+    return added, removed
+
+
+def _object(data: Any) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidSyntax("bulk operation data must be a JSON object")
+    return data
+
+
+def _bulk_operations(body: Mapping[str, Any], max_operations: int) -> list[Mapping[str, Any]]:
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or BULK_REQUEST_URN.lower() not in {
+        str(s).lower() for s in schemas
+    }:
+        raise InvalidSyntax(f"a bulk request must list the schema {BULK_REQUEST_URN}")
+    ops = body.get("Operations")
+    if not isinstance(ops, list) or not all(isinstance(o, Mapping) for o in ops):
+        raise InvalidSyntax("Operations must be a list of objects")
+    if len(ops) > max_operations:
+        raise PayloadTooLarge(f"a bulk request may hold at most {max_operations} operations")
+    return ops
+
+
+_BULK_PREFIX = "bulkId:"
+
+
+def _bulk_refs(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value[len(_BULK_PREFIX) :]} if value.startswith(_BULK_PREFIX) else set()
+    if isinstance(value, Mapping):
+        return set().union(*(_bulk_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_bulk_refs(v) for v in value)) if value else set()
+    return set()
+
+
+def _bulk_order(ops: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Order operations so each runs after the POSTs whose bulkIds it references.
+
+    Operations whose references cannot be satisfied (unknown or circular)
+    keep their place and fail when they run, with 409 as RFC 7644 3.7.3 says.
+    """
+    defined = {str(o["bulkId"]) for o in ops if o.get("bulkId") is not None}
+    pending = list(ops)
+    done: set[str] = set()
+    ordered: list[Mapping[str, Any]] = []
+    while pending:
+        ready = [
+            o
+            for o in pending
+            if (_bulk_refs(o.get("path")) | _bulk_refs(o.get("data"))) & defined <= done
+        ]
+        if not ready:
+            ordered.extend(pending)
+            break
+        for o in ready:
+            ordered.append(o)
+            pending.remove(o)
+            if o.get("bulkId") is not None:
+                done.add(str(o["bulkId"]))
+    return ordered
+
+
+def _resolve_bulk_ids(value: Any, ids: Mapping[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith(_BULK_PREFIX):
+        ref = value[len(_BULK_PREFIX) :]
+        if ref not in ids:
+            raise Conflict(f"bulkId {ref} could not be resolved", scim_type="invalidValue")
+        return ids[ref]
+    if isinstance(value, str) and _BULK_PREFIX in value:
+        # a path such as /Groups/bulkId:qwerty
+        head, _, ref = value.partition(_BULK_PREFIX)
+        if ref not in ids:
+            raise Conflict(f"bulkId {ref} could not be resolved", scim_type="invalidValue")
+        return head + ids[ref]
+    if isinstance(value, Mapping):
+        return {k: _resolve_bulk_ids(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_bulk_ids(v, ids) for v in value]
+    return value
+
+
+__all__ = ["BadRequest", "Projection", "ScimService", "format_etag", "parse_etags"]
