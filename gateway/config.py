@@ -104,6 +104,10 @@ class AppConfig(_Strict):
     #: Filters the adapter cannot push down are evaluated in the gateway only
     #: over at most this many candidates from a pushed-down conjunct.
     max_filter_scan: int = Field(1000, ge=1)
+    #: What a PATCH on a group answers: "no_content" (204, as Entra and Okta expect,
+    #: and cheap for large groups) or "resource" (200 with the group). A request
+    #: that asks for `attributes` always gets the group.
+    group_patch_response: Literal["no_content", "resource"] = "no_content"
 
 
 class ServerConfig(_Strict):

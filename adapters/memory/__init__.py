@@ -129,12 +129,12 @@ class MemoryAdapter(Adapter):
             if id != own and str(entry.data.get("userName", "")).lower() == wanted:
                 raise Conflict("userName is already taken")
 
-    def _check_members(self, group_id: str, member_ids: list[str]) -> None:
-        for mid in member_ids:
-            if mid == group_id:
-                raise InvalidValue("a group cannot be a member of itself")
-            if mid not in self._store["User"] and mid not in self._store["Group"]:
-                raise InvalidValue(f"member {mid} does not exist")
+    @staticmethod
+    def _check_members(group_id: str, member_ids: list[str]) -> None:
+        # Unknown ids are kept, like any SCIM store: IdPs may add a member
+        # before they create it (RFC 7644 requires no referential check).
+        if group_id in member_ids:
+            raise InvalidValue("a group cannot be a member of itself")
 
     def _touch(self, entry: _Entry) -> None:
         entry.version = next(self._versions)
@@ -198,23 +198,21 @@ class MemoryAdapter(Adapter):
 
     # -- membership --------------------------------------------------------------
 
-    def _member_entry(self, member_id: str) -> tuple[str, _Entry]:
-        for rtype in ("User", "Group"):
-            if member_id in self._store[rtype]:
-                return rtype, self._store[rtype][member_id]
-        raise InvalidValue(f"member {member_id} does not exist")
-
     def _link(self, group_id: str, group: _Entry, member_ids: list[str]) -> None:
         members = group.data.setdefault("members", [])
         present = {m["value"] for m in members}
         for mid in member_ids:
             if mid in present:
                 continue
-            rtype, member = self._member_entry(mid)
-            display = member.data.get("userName" if rtype == "User" else "displayName")
-            members.append({"value": mid, "display": display, "type": rtype})
             present.add(mid)
-            member.member_of.add(group_id)
+            for rtype in ("User", "Group"):
+                member = self._store[rtype].get(mid)
+                if member is not None:
+                    members.append({"value": mid, "type": rtype})
+                    member.member_of.add(group_id)
+                    break
+            else:
+                members.append({"value": mid})
 
     def _unlink(self, group_id: str, group: _Entry, member_ids: list[str]) -> None:
         gone = set(member_ids)

@@ -264,8 +264,12 @@ async def _put(call: Call) -> web.StreamResponse:
 async def _patch(call: Call) -> web.StreamResponse:
     rtype = call.service.resource_type(call.parts[0])
     projection = call.projection()
-    # Groups answer 204 unless attributes were asked for (IdP rule 19).
-    want = rtype.name != "Group" or bool(projection.attributes or projection.excluded)
+    # Groups answer 204 unless the app says otherwise or attributes were asked for (rule 19).
+    want = (
+        rtype.name != "Group"
+        or call.service.config.group_patch_response == "resource"
+        or bool(projection.attributes or projection.excluded)
+    )
     body = await call.json_object()
     resource = await call.service.patch(
         rtype,
