@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from scim2_models.path import AttrPath, CompareOperator, Comparison
 
 from gateway.scim.filter import compile_filter, sort_resources
 from gateway.scim.schema import build_resource_types
@@ -32,6 +33,7 @@ from gateway.sdk import (
 )
 
 _TYPES = build_resource_types()
+_USER_NAME = AttrPath("userName")
 
 
 class MemorySettings(BaseModel):
@@ -70,6 +72,7 @@ class MemoryAdapter(Adapter):
         self._limit = self.settings.max_resources
         self._store: dict[str, dict[str, _Entry]] = {"User": {}, "Group": {}}
         self._versions = itertools.count(1)
+        self._user_names: dict[str, str] = {}  # lower-case userName -> id
 
     # -- reading ---------------------------------------------------------------
 
@@ -108,26 +111,50 @@ class MemoryAdapter(Adapter):
     async def search(self, query: Query) -> Page:
         rtype = _TYPES[query.resource_type]
         store = self._store[query.resource_type]
-        views = [self._view(query.resource_type, i, e) for i, e in store.items()]
-        if query.filter is not None:
-            match: Callable[[Mapping[str, Any]], bool] = compile_filter(query.filter, rtype)
-            views = [v for v in views if match(v)]
-        if query.sort_by:
-            views = sort_resources(views, query.sort_by, query.descending, rtype)
+        ids = self._candidates(query)
+        if query.filter is not None or query.sort_by:
+            views = [self._view(query.resource_type, i, store[i]) for i in ids]
+            if query.filter is not None:
+                match: Callable[[Mapping[str, Any]], bool] = compile_filter(query.filter, rtype)
+                views = [v for v in views if match(v)]
+            if query.sort_by:
+                views = sort_resources(views, query.sort_by, query.descending, rtype)
+            ids = [v["id"] for v in views]
         start = query.start_index - 1
-        page = views[start : start + query.count]
-        records = [self._record(query.resource_type, v["id"], store[v["id"]]) for v in page]
-        return Page(records, len(views))
+        page = ids[start : start + query.count]
+        records = [self._record(query.resource_type, i, store[i]) for i in page]
+        return Page(records, len(ids))
+
+    def _candidates(self, query: Query) -> list[str]:
+        """Ids that may match; a userName eq filter is answered from the index."""
+        f = query.filter
+        if (
+            query.resource_type == "User"
+            and isinstance(f, Comparison)
+            and f.op is CompareOperator.eq
+            and f.attr_path == _USER_NAME
+            and isinstance(f.value, str)
+        ):
+            found = self._user_names.get(f.value.lower())
+            return [found] if found is not None else []
+        return list(self._store[query.resource_type])
 
     # -- writing ---------------------------------------------------------------
 
     def _check_unique(self, resource_type: str, data: Mapping[str, Any], own: str | None) -> None:
         if resource_type != "User" or "userName" not in data:
             return
-        wanted = str(data["userName"]).lower()
-        for id, entry in self._store["User"].items():
-            if id != own and str(entry.data.get("userName", "")).lower() == wanted:
-                raise Conflict("userName is already taken")
+        holder = self._user_names.get(str(data["userName"]).lower())
+        if holder is not None and holder != own:
+            raise Conflict("userName is already taken")
+
+    def _index(self, resource_type: str, id: str, old: Any, new: Any) -> None:
+        if resource_type != "User" or old == new:
+            return
+        if old is not None:
+            self._user_names.pop(str(old).lower(), None)
+        if new is not None:
+            self._user_names[str(new).lower()] = id
 
     @staticmethod
     def _check_members(group_id: str, member_ids: list[str]) -> None:
@@ -154,6 +181,7 @@ class MemoryAdapter(Adapter):
         now = datetime.now(UTC)
         entry = _Entry(data, next(self._versions), now, now)
         store[id] = entry
+        self._index(resource_type, id, None, data.get("userName"))
         if members:
             self._link(id, entry, members)
         return self._record(resource_type, id, entry)
@@ -170,6 +198,8 @@ class MemoryAdapter(Adapter):
         self._check_version(entry, expected_version)
         changes = {k: v for k, v in changes.items() if k not in ("groups", "members")}
         self._check_unique(resource_type, changes, id)
+        if "userName" in changes:
+            self._index(resource_type, id, entry.data.get("userName"), changes["userName"])
         for key, value in _clone(changes).items():
             if value is None:
                 entry.data.pop(key, None)
@@ -189,6 +219,7 @@ class MemoryAdapter(Adapter):
             group = self._store["Group"][gid]
             self._unlink(gid, group, [id])
             self._touch(group)
+        self._index(resource_type, id, entry.data.get("userName"), None)
         del self._store[resource_type][id]
 
     @staticmethod

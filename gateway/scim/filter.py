@@ -352,6 +352,11 @@ def compile_filter(node: FilterNode, rtype: ResourceType) -> Predicate:
     return _compile(node, _ResourceScope(rtype))
 
 
+def compile_element_filter(node: FilterNode, outer: Resolved) -> Predicate:
+    """Compile the filter of a value path (``emails[type eq "work"]``) over one element."""
+    return _compile(node, _ElementScope(outer))
+
+
 def matches(node: FilterNode, resource: Mapping[str, Any], rtype: ResourceType) -> bool:
     """Whether one resource matches; prefer :func:`compile_filter` in loops."""
     return compile_filter(node, rtype)(resource)

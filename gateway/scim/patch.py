@@ -25,9 +25,8 @@ in ``IDP-RULES.md``; the less obvious choices:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from scim2_models.exceptions import InvalidPathException
@@ -53,8 +52,9 @@ from gateway.errors import (
     Mutability,
     NoTarget,
 )
+from gateway.scim.filter import compile_element_filter
 from gateway.scim.resource import coerce_value, is_empty, resolve_attribute
-from gateway.scim.schema import PATCH_URN, Attribute, ResourceType
+from gateway.scim.schema import PATCH_URN, Attribute, Resolved, ResourceType
 
 __all__ = ["OpName", "PatchOp", "apply_patch", "parse_patch"]
 
@@ -528,7 +528,7 @@ def _apply_filtered(result: dict[str, Any], op: OpName, target: _Target, value: 
     flt = target.filter
     assert flt is not None  # only called for filtered targets
     holder = _holder(result, target.container)
-    test = _element_test(flt, attr)
+    test = compile_element_filter(flt, Resolved(None, attr))
     matched = [e for e in _elements(holder.get(attr.name)) if test(e)]
     new = None if op == "remove" else _filtered_value(target, value)
     if new is None:
@@ -621,81 +621,6 @@ def _write_element(element: dict[str, Any], op: OpName, target: _Target, new: An
         new = {**_filter_values(target.filter, attr), **kept, **new}
         element.clear()
     element.update(new)
-
-
-# -- value filters over one element
-#
-# A minimal evaluator for ``attr[...]``; gateway.scim.filter may take over.
-
-
-def _element_test(node: FilterNode, attr: Attribute) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda element: _matches(node, element, attr)
-
-
-def _matches(node: FilterNode, element: Mapping[str, Any], attr: Attribute) -> bool:
-    if isinstance(node, LogicalExpr):
-        results = (_matches(term, element, attr) for term in node.terms)
-        return all(results) if node.op is LogicalOperator.and_ else any(results)
-    if isinstance(node, Not):
-        return not _matches(node.expr, element, attr)
-    if isinstance(node, Present):
-        return not is_empty(element.get(_filter_sub(node.attr_path, attr).name))
-    if isinstance(node, Comparison):
-        sub = _filter_sub(node.attr_path, attr)
-        return _compare(sub, element.get(sub.name), node.op, node.value)
-    raise InvalidPath("Value filters cannot be nested")
-
-
-def _compare(sub: Attribute, actual: Any, op: CompareOperator, expected: Any) -> bool:
-    if expected is None:  # "eq null" tests absence, "ne null" presence
-        if op is CompareOperator.eq:
-            return is_empty(actual)
-        return op is CompareOperator.ne and not is_empty(actual)
-    if is_empty(actual):
-        return op is CompareOperator.ne  # RFC 7644 3.4.2.2: ne holds for unassigned
-    pair = _comparable(sub, actual, expected)
-    if pair is None:
-        return op is CompareOperator.ne
-    a, b = pair
-    if op in _ORDERING:
-        return _ORDERING[op](a, b)
-    if op is CompareOperator.eq:
-        return bool(a == b)
-    if op is CompareOperator.ne:
-        return bool(a != b)
-    if not isinstance(a, str) or not isinstance(b, str):
-        return False
-    if op is CompareOperator.co:
-        return b in a
-    return a.startswith(b) if op is CompareOperator.sw else a.endswith(b)
-
-
-_ORDERING: dict[CompareOperator, Callable[[Any, Any], bool]] = {
-    CompareOperator.gt: lambda a, b: bool(a > b),
-    CompareOperator.ge: lambda a, b: bool(a >= b),
-    CompareOperator.lt: lambda a, b: bool(a < b),
-    CompareOperator.le: lambda a, b: bool(a <= b),
-}
-
-
-def _comparable(sub: Attribute, actual: Any, expected: Any) -> tuple[Any, Any] | None:
-    """Both sides in a form that compares per the sub-attribute's type; None if they cannot."""
-    try:
-        a, b = coerce_value(sub, actual), coerce_value(sub, expected)
-    except InvalidValue:
-        return None
-    if a is None or b is None:
-        return None
-    if sub.type == "dateTime":
-        return _instant(a), _instant(b)
-    if isinstance(a, str) and isinstance(b, str) and not sub.case_exact:
-        return a.casefold(), b.casefold()
-    return a, b
-
-
-def _instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # -- canonical form -------------------------------------------------------------------
