@@ -10,6 +10,7 @@ from gateway.auth import TokenAuthenticator
 from gateway.config import Settings
 from gateway.http.middleware import scim_errors
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
+from gateway.limits import BoundedAdapter, Limiter
 from gateway.registry import build_adapter
 from gateway.service import ScimService
 
@@ -20,7 +21,10 @@ def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str,
     """One service per configured app; raises ConfigError for bad adapter settings."""
     runtimes: dict[str, AppRuntime] = {}
     for name, app_config in settings.apps.items():
-        adapter = build_adapter(name, app_config.adapter, app_config.settings, source=source)
+        adapter = BoundedAdapter(
+            build_adapter(name, app_config.adapter, app_config.settings, source=source),
+            Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
+        )
         runtimes[name] = AppRuntime(
             ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
         )

@@ -104,6 +104,12 @@ class AppConfig(_Strict):
     #: Filters the adapter cannot push down are evaluated in the gateway only
     #: over at most this many candidates from a pushed-down conjunct.
     max_filter_scan: int = Field(1000, ge=1)
+    #: Calls in flight to the legacy app at once; more wait in a queue of
+    #: `max_queue`, beyond which callers get 503 with Retry-After (IdP rule 22).
+    max_concurrency: int = Field(8, ge=1)
+    max_queue: int = Field(200, ge=0)
+    #: Seconds one adapter call may take before the caller gets 504 (rule 21).
+    call_timeout: float = Field(30.0, gt=0, le=55)
     #: What a PATCH on a group answers: "no_content" (204, as Entra and Okta expect,
     #: and cheap for large groups) or "resource" (200 with the group). A request
     #: that asks for `attributes` always gets the group.

@@ -1,0 +1,102 @@
+"""Protecting legacy apps: bounded concurrency, a bounded wait queue, a time limit.
+
+IdPs do not back off on 429 (IdP rule 22), so the gateway queues instead:
+at most ``max_concurrency`` calls reach an app at once, at most ``max_queue``
+more wait, and beyond that the caller gets 503 with ``Retry-After``. Every
+adapter call must finish within ``call_timeout`` seconds (rule 21: IdPs give
+up after 60 s); past it the caller gets 504 and the outcome of a write is
+unknown, which the message says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from gateway.errors import UpstreamTimeout, UpstreamUnavailable
+from gateway.sdk import Adapter, Page, Query, Record
+
+
+class Limiter:
+    def __init__(self, max_concurrency: int, max_queue: int, call_timeout: float) -> None:
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._max_queue = max_queue
+        self._waiting = 0
+        self.call_timeout = call_timeout
+
+    @asynccontextmanager
+    async def slot(self, what: str) -> AsyncIterator[None]:
+        if self._slots.locked() and self._waiting >= self._max_queue:
+            raise UpstreamUnavailable("the app is busy; try again shortly", retry_after=1)
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            async with asyncio.timeout(self.call_timeout):
+                yield
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"the app did not answer {what} within {self.call_timeout:g} s; "
+                "the outcome is unknown"
+            ) from None
+        finally:
+            self._slots.release()
+
+
+class BoundedAdapter(Adapter):
+    """Wraps an adapter so every call goes through a :class:`Limiter`."""
+
+    def __init__(self, inner: Adapter, limiter: Limiter) -> None:
+        super().__init__(inner.settings, app=inner.app)
+        self.inner = inner
+        self.capabilities = inner.capabilities
+        self._limiter = limiter
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def get(self, resource_type: str, id: str) -> Record:
+        async with self._limiter.slot("a read"):
+            return await self.inner.get(resource_type, id)
+
+    async def search(self, query: Query) -> Page:
+        async with self._limiter.slot("a search"):
+            return await self.inner.search(query)
+
+    async def create(self, resource_type: str, data: dict[str, Any]) -> Record:
+        async with self._limiter.slot("a create"):
+            return await self.inner.create(resource_type, data)
+
+    async def update(
+        self,
+        resource_type: str,
+        id: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: str | None = None,
+    ) -> Record:
+        async with self._limiter.slot("an update"):
+            return await self.inner.update(
+                resource_type, id, changes, expected_version=expected_version
+            )
+
+    async def delete(
+        self, resource_type: str, id: str, *, expected_version: str | None = None
+    ) -> None:
+        async with self._limiter.slot("a delete"):
+            await self.inner.delete(resource_type, id, expected_version=expected_version)
+
+    async def add_members(self, group_id: str, member_ids: list[str]) -> None:
+        async with self._limiter.slot("a member add"):
+            await self.inner.add_members(group_id, member_ids)
+
+    async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
+        async with self._limiter.slot("a member removal"):
+            await self.inner.remove_members(group_id, member_ids)
