@@ -75,7 +75,9 @@ class Record:
 
     ``data`` is the resource in the shape the app's mapping reads and writes;
     for adapters without a mapping (the memory adapter) that is the SCIM
-    resource itself, without ``id``, ``meta`` and ``schemas``.
+    resource itself, without ``id``, ``meta`` and ``schemas``. The gateway
+    takes ownership of ``data`` (it may change it): hand out a fresh dict,
+    never the adapter's own stored one.
     """
 
     id: str

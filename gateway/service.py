@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from scim2_models.path import FilterNode, LogicalExpr, LogicalOperator
@@ -87,6 +88,7 @@ class ScimService:
         if not self.caps.groups:
             self.types.pop("Group", None)
         self._by_endpoint = {t.endpoint.strip("/").lower(): t for t in self.types.values()}
+        self._hidden = {name: _hidden_by_default(t) for name, t in self.types.items()}
 
     # -- discovery -------------------------------------------------------------------
 
@@ -138,10 +140,11 @@ class ScimService:
     # -- records <-> resources ---------------------------------------------------------
 
     def to_scim(self, rtype: ResourceType, record: Record, base_url: str) -> dict[str, Any]:
-        data = record.data
+        """The SCIM resource of a record, with default attributes only (no password)."""
+        hidden, nested = self._hidden[rtype.name]
         resource: dict[str, Any] = {"schemas": [rtype.schema.id], "id": record.id}
-        for key, value in data.items():
-            if key not in _SERVER_KEYS:
+        for key, value in record.data.items():
+            if key not in hidden:
                 resource[key] = value
         for ext, _required in rtype.extensions:
             if ext.id in resource:
@@ -158,7 +161,8 @@ class ScimService:
             meta["version"] = format_etag(record.version)
         resource["meta"] = meta
         self._add_refs(resource, base_url)
-        return project(resource, rtype)  # drops `returned: never` (password)
+        # The full projection only when something below the top level is hidden.
+        return project(resource, rtype) if nested else resource
 
     @staticmethod
     def _add_refs(resource: dict[str, Any], base_url: str) -> None:
@@ -480,6 +484,22 @@ class ScimService:
         raise InvalidSyntax(f"unsupported bulk method {method!r}")
 
 
+def _hidden_by_default(rtype: ResourceType) -> tuple[frozenset[str], bool]:
+    """Top-level keys a default response leaves out, and whether any nested one is hidden."""
+    hidden = {"id", "meta", "schemas"}
+    nested = False
+    for container, attr in rtype.attributes():
+        if attr.returned in ("never", "request"):
+            if container is None:
+                hidden.add(attr.name)
+            else:
+                nested = True
+        if any(sub.returned in ("never", "request") for sub in attr.sub_attributes.values()):
+            nested = True
+    return frozenset(hidden), nested
+
+
+@lru_cache(maxsize=4096)  # records repeat their timestamps across reads; formatting is not free
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 import httpx2
+import pytest
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
 from .conftest import LiveGateway
+
+pytestmark = pytest.mark.conformance
 
 
 def test_scim2_tester_reports_every_check_success(live_gateway: LiveGateway) -> None:

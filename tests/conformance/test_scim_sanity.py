@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import LiveGateway
+
+pytestmark = pytest.mark.conformance
 
 
 def test_scim_sanity_probe_reports_no_failure(live_gateway: LiveGateway) -> None:
