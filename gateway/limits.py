@@ -11,7 +11,7 @@ unknown, which the message says.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -51,7 +51,7 @@ class BoundedAdapter(Adapter):
     """Wraps an adapter so every call goes through a :class:`Limiter`."""
 
     def __init__(self, inner: Adapter, limiter: Limiter) -> None:
-        super().__init__(inner.settings, app=inner.app)
+        super().__init__(inner.settings, app=inner.app, mapping=inner.mapping)
         self.inner = inner
         self.capabilities = inner.capabilities
         self._limiter = limiter
@@ -70,9 +70,11 @@ class BoundedAdapter(Adapter):
         async with self._limiter.slot("a search"):
             return await self.inner.search(query)
 
-    async def create(self, resource_type: str, data: dict[str, Any]) -> Record:
+    async def create(
+        self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
+    ) -> Record:
         async with self._limiter.slot("a create"):
-            return await self.inner.create(resource_type, data)
+            return await self.inner.create(resource_type, data, members=members)
 
     async def update(
         self,

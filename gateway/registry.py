@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.config import ConfigError
+from gateway.mapping import Mapping
 from gateway.sdk import Adapter
 
 GROUP = "scim_gateway.adapters"
@@ -24,7 +25,12 @@ def available_adapters() -> dict[str, type[Adapter]]:
 
 
 def build_adapter(
-    app: str, name: str, settings: dict[str, Any], *, source: str = "<config>"
+    app: str,
+    name: str,
+    settings: dict[str, Any],
+    *,
+    source: str = "<config>",
+    mapping: Mapping | None = None,
 ) -> Adapter:
     """Instantiate the adapter ``name`` for ``app``; settings errors name the key."""
     adapters = available_adapters()
@@ -36,7 +42,7 @@ def build_adapter(
     if model is None:
         if settings:
             raise ConfigError(f"{source}: apps.{app}.settings: adapter {name!r} takes no settings")
-        return cls(None, app=app)
+        return cls(None, app=app, mapping=mapping)
     try:
         parsed = model.model_validate(settings)
     except ValidationError as exc:
@@ -45,4 +51,4 @@ def build_adapter(
             for e in exc.errors()
         ]
         raise ConfigError("\n".join(lines)) from None
-    return cls(parsed, app=app)
+    return cls(parsed, app=app, mapping=mapping)

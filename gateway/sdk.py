@@ -26,7 +26,7 @@ keeps (the contract suite in :mod:`gateway.testing` checks them):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -46,6 +46,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.mapping import IdentityMapping, Mapping
 
 __all__ = [
     "Adapter",
@@ -53,13 +54,16 @@ __all__ = [
     "Capabilities",
     "Conflict",
     "FilterNode",
+    "IdentityMapping",
     "InvalidFilter",
     "InvalidValue",
+    "Mapping",
     "NotFound",
     "Page",
     "PreconditionFailed",
     "Query",
     "Record",
+    "Ref",
     "ScimError",
     "UpstreamError",
     "UpstreamTimeout",
@@ -69,13 +73,28 @@ __all__ = [
 ALL_OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"})
 
 
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A member of a group, or a group a user belongs to.
+
+    ``value`` is the SCIM id (the legacy id). For members ``type`` is
+    ``"User"`` or ``"Group"`` when known; for a user's groups it is
+    ``"direct"`` or ``"indirect"``, and ``display`` may carry the group's name.
+    """
+
+    value: str
+    type: str | None = None
+    display: str | None = None
+
+
 @dataclass(slots=True)
 class Record:
     """One user or group as the adapter holds it.
 
-    ``data`` is the resource in the shape the app's mapping reads and writes;
-    for adapters without a mapping (the memory adapter) that is the SCIM
-    resource itself, without ``id``, ``meta`` and ``schemas``. The gateway
+    ``data`` is the resource in the shape the app's mapping reads and writes
+    (the legacy record's fields); for adapters without a mapping (the memory
+    adapter) that is the SCIM resource itself, without ``id``, ``meta``,
+    ``schemas``, ``members`` and ``groups``, which travel as :class:`Ref` lists. The gateway
     takes ownership of ``data`` (it may change it): hand out a fresh dict,
     never the adapter's own stored one.
     """
@@ -85,6 +104,10 @@ class Record:
     version: str | None = None
     created: datetime | None = None
     last_modified: datetime | None = None
+    #: A group's members, when the adapter read them (None: not read).
+    members: list[Ref] | None = None
+    #: The groups a user is in, when the adapter knows them.
+    groups: list[Ref] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +149,12 @@ class Capabilities:
     """
 
     resource_types: frozenset[str] = frozenset({"User", "Group"})
-    filter_attributes: Mapping[str, Mapping[str, frozenset[str]] | None] = field(
-        default_factory=dict
-    )
+    filter_attributes: dict[str, dict[str, frozenset[str]] | None] = field(default_factory=dict)
     filter_logic: bool = False
     sort: bool = False
     versions: bool = False
     groups: bool = True
-    attributes: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    attributes: dict[str, frozenset[str] | None] = field(default_factory=dict)
     max_page_size: int = 1000
 
     def can_filter(self, resource_type: str, path: str, op: str) -> bool:
@@ -151,9 +172,18 @@ class Adapter(ABC):
     settings_model: ClassVar[type[BaseModel] | None] = None
     capabilities: Capabilities = Capabilities()
 
-    def __init__(self, settings: BaseModel | None = None, *, app: str = "") -> None:
+    def __init__(
+        self,
+        settings: BaseModel | None = None,
+        *,
+        app: str = "",
+        mapping: Mapping | None = None,
+    ) -> None:
         self.settings = settings
         self.app = app
+        #: The app's mapping; adapters ask it which legacy field a SCIM
+        #: attribute lives in (``mapping.legacy_field``) to push filters down.
+        self.mapping: Mapping = mapping or IdentityMapping()
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect to the backend; called once before the first request."""
@@ -168,8 +198,10 @@ class Adapter(ABC):
     async def search(self, query: Query) -> Page: ...
 
     @abstractmethod
-    async def create(self, resource_type: str, data: dict[str, Any]) -> Record:
-        """Create a resource. A group's ``data`` may carry its initial ``members``."""
+    async def create(
+        self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
+    ) -> Record:
+        """Create a resource; for a group, with ``members`` (SCIM ids) as its first members."""
 
     @abstractmethod
     async def update(

@@ -51,9 +51,10 @@ from gateway.scim.schema import (
     ResourceType,
     build_resource_types,
 )
-from gateway.sdk import Adapter, Page, Query, Record
+from gateway.sdk import Adapter, Page, Query, Record, Ref
 
-_SERVER_KEYS = ("id", "meta", "schemas")
+# Set by the gateway or carried as member deltas, never through a mapping.
+_NOT_MAPPED = frozenset({"id", "meta", "schemas", "members", "groups"})
 
 
 def format_etag(version: str) -> str:
@@ -81,9 +82,15 @@ class ScimService:
     def __init__(self, app: str, adapter: Adapter, config: AppConfig) -> None:
         self.app = app
         self.adapter = adapter
+        self.mapping = adapter.mapping
         self.config = config
         self.caps = adapter.capabilities
-        types = build_resource_types(self.caps.attributes)
+        types = build_resource_types(
+            {
+                name: _narrowest(self.caps.attributes.get(name), self.mapping.attributes(name))
+                for name in ("User", "Group")
+            }
+        )
         self.types = {n: t for n, t in types.items() if n in self.caps.resource_types}
         if not self.caps.groups:
             self.types.pop("Group", None)
@@ -143,9 +150,13 @@ class ScimService:
         """The SCIM resource of a record, with default attributes only (no password)."""
         hidden, nested = self._hidden[rtype.name]
         resource: dict[str, Any] = {"schemas": [rtype.schema.id], "id": record.id}
-        for key, value in record.data.items():
+        for key, value in self.mapping.from_legacy(rtype.name, record.data).items():
             if key not in hidden:
                 resource[key] = value
+        if record.members:
+            resource["members"] = [_ref_json(m, base_url) for m in record.members]
+        if record.groups:
+            resource["groups"] = [_ref_json(g, base_url, "Groups") for g in record.groups]
         for ext, _required in rtype.extensions:
             if ext.id in resource:
                 resource["schemas"].append(ext.id)
@@ -160,31 +171,20 @@ class ScimService:
         if record.version is not None:
             meta["version"] = format_etag(record.version)
         resource["meta"] = meta
-        self._add_refs(resource, base_url)
         # The full projection only when something below the top level is hidden.
         return project(resource, rtype) if nested else resource
 
-    @staticmethod
-    def _add_refs(resource: dict[str, Any], base_url: str) -> None:
-        for key in ("members", "groups"):
-            for item in resource.get(key, ()):
-                kind = item.get("type", "Group" if key == "groups" else None)
-                if kind in ("User", "Group", "direct", "indirect") and "value" in item:
-                    endpoint = "Users" if kind == "User" else "Groups"
-                    item.setdefault("$ref", f"{base_url}/{endpoint}/{item['value']}")
-
-    @staticmethod
-    def writable(resource: Mapping[str, Any], rtype: ResourceType) -> dict[str, Any]:
-        """The attributes a client may write, as the adapter's ``data``."""
-        out: dict[str, Any] = {}
+    def to_legacy(self, resource: Mapping[str, Any], rtype: ResourceType) -> dict[str, Any]:
+        """The adapter's ``data`` for the attributes a client may write (members aside)."""
+        writable: dict[str, Any] = {}
         for key, value in resource.items():
             found = rtype.lookup(key)
-            if found is None or key in _SERVER_KEYS:
+            if found is None or key in _NOT_MAPPED:
                 continue
             if isinstance(found, Resolved) and found.attribute.read_only:
                 continue
-            out[key] = value
-        return out
+            writable[key] = value
+        return self.mapping.to_legacy(rtype.name, writable)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -306,7 +306,10 @@ class ScimService:
     ) -> dict[str, Any]:
         resource = normalize_resource(body, rtype)
         check_required(resource, rtype)
-        record = await self.adapter.create(rtype.name, self.writable(resource, rtype))
+        members = [str(m["value"]) for m in resource.get("members", ()) if "value" in m]
+        record = await self.adapter.create(
+            rtype.name, self.to_legacy(resource, rtype), members=list(dict.fromkeys(members))
+        )
         return self.to_scim(rtype, record, base_url)
 
     async def replace(
@@ -385,12 +388,10 @@ class ScimService:
         if_match: str | None,
         want_result: bool = True,
     ) -> dict[str, Any] | None:
-        before, after = self.writable(current, rtype), self.writable(new, rtype)
-        changes = {k: v for k, v in after.items() if before.get(k) != v and k != "members"}
-        for key in before.keys() - after.keys():
-            if key != "members" and not _never_returned(rtype, key):
-                changes[key] = None
-        added, removed = _member_delta(before.get("members", []), after.get("members", []))
+        before, after = self.to_legacy(current, rtype), self.to_legacy(new, rtype)
+        changes = {k: v for k, v in after.items() if before.get(k) != v}
+        changes.update(dict.fromkeys(before.keys() - after.keys()))
+        added, removed = _member_delta(current.get("members", []), new.get("members", []))
         expected = _version_of(current) if if_match and self.caps.versions else None
         record: Record | None = None
         if changes:
@@ -484,6 +485,25 @@ class ScimService:
         raise InvalidSyntax(f"unsupported bulk method {method!r}")
 
 
+def _narrowest(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return a & b
+
+
+def _ref_json(ref: Ref, base_url: str, endpoint: str | None = None) -> dict[str, Any]:
+    """A member (or a user's group) as SCIM shows it, with ``$ref`` where its type is known."""
+    out: dict[str, Any] = {"value": ref.value}
+    kind = endpoint or {"User": "Users", "Group": "Groups"}.get(ref.type or "")
+    if kind:
+        out["$ref"] = f"{base_url}/{kind}/{ref.value}"
+    if ref.type:
+        out["type"] = ref.type
+    if ref.display:
+        out["display"] = ref.display
+    return out
+
+
 def _hidden_by_default(rtype: ResourceType) -> tuple[frozenset[str], bool]:
     """Top-level keys a default response leaves out, and whether any nested one is hidden."""
     hidden = {"id", "meta", "schemas"}
@@ -507,11 +527,6 @@ def _iso(moment: datetime) -> str:
 def _version_of(resource: Mapping[str, Any]) -> str | None:
     tag = resource.get("meta", {}).get("version")
     return parse_etags(tag)[0] if tag else None
-
-
-def _never_returned(rtype: ResourceType, key: str) -> bool:
-    found = rtype.resolve(key)
-    return found is not None and found.attribute.returned == "never"
 
 
 def _member_delta(

@@ -196,7 +196,7 @@ class AdapterContract:
 
     async def _member_ids(self, adapter: Adapter, group_id: str) -> set[str]:
         group = await adapter.get("Group", group_id)
-        return {str(m["value"]) for m in group.data.get("members", [])}
+        return {m.value for m in group.members or ()}
 
     async def test_member_adds_are_idempotent_deltas(self, adapter: Adapter) -> None:
         self._skip_unless(adapter.capabilities.groups, "groups")
@@ -220,8 +220,7 @@ class AdapterContract:
     async def test_a_group_can_be_created_with_members(self, adapter: Adapter) -> None:
         self._skip_unless(adapter.capabilities.groups, "groups")
         user = await adapter.create("User", self.user_data(45))
-        data = {**self.group_data(3), "members": [{"value": user.id}]}
-        group = await adapter.create("Group", data)
+        group = await adapter.create("Group", self.group_data(3), members=[user.id])
         assert await self._member_ids(adapter, group.id) == {user.id}
 
     async def test_a_deleted_user_leaves_its_groups(self, adapter: Adapter) -> None:
@@ -232,6 +231,17 @@ class AdapterContract:
         await adapter.add_members(group.id, [keep.id, gone.id])
         await adapter.delete("User", gone.id)
         assert await self._member_ids(adapter, group.id) == {keep.id}
+
+    async def test_a_users_groups_are_reported_where_the_adapter_knows_them(
+        self, adapter: Adapter
+    ) -> None:
+        self._skip_unless(adapter.capabilities.groups, "groups")
+        user = await adapter.create("User", self.user_data(48))
+        group = await adapter.create("Group", self.group_data(6), members=[user.id])
+        groups = (await adapter.get("User", user.id)).groups
+        if groups is None:
+            pytest.skip("the adapter does not report a user's groups")
+        assert [g.value for g in groups] == [group.id]
 
     async def test_a_deleted_group_is_gone(self, adapter: Adapter) -> None:
         self._skip_unless(adapter.capabilities.groups, "groups")

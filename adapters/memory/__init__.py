@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from scim2_models.path import AttrPath, CompareOperator, Comparison
 
+from gateway.mapping import Mapping
 from gateway.scim.filter import compile_filter, sort_resources
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import (
@@ -30,6 +32,7 @@ from gateway.sdk import (
     PreconditionFailed,
     Query,
     Record,
+    Ref,
 )
 
 _TYPES = build_resource_types()
@@ -48,6 +51,7 @@ class _Entry:
     version: int
     created: datetime
     modified: datetime
+    members: dict[str, str | None] = field(default_factory=dict)  # id -> "User"/"Group"/None
     member_of: set[str] = field(default_factory=set)
 
 
@@ -66,8 +70,10 @@ class MemoryAdapter(Adapter):
         groups=True,
     )
 
-    def __init__(self, settings: BaseModel | None = None, *, app: str = "") -> None:
-        super().__init__(settings or MemorySettings(), app=app)
+    def __init__(
+        self, settings: BaseModel | None = None, *, app: str = "", mapping: Mapping | None = None
+    ) -> None:
+        super().__init__(settings or MemorySettings(), app=app, mapping=mapping)
         assert isinstance(self.settings, MemorySettings)
         self._limit = self.settings.max_resources
         self._store: dict[str, dict[str, _Entry]] = {"User": {}, "Group": {}}
@@ -83,14 +89,16 @@ class MemoryAdapter(Adapter):
             raise NotFound(f"{resource_type} {id} not found") from None
 
     def _record(self, resource_type: str, id: str, entry: _Entry) -> Record:
-        data = _clone(entry.data)
-        if resource_type == "User" and entry.member_of:
+        record = Record(id, _clone(entry.data), str(entry.version), entry.created, entry.modified)
+        if resource_type == "Group":
+            record.members = [Ref(mid, kind) for mid, kind in entry.members.items()]
+        elif entry.member_of:
             groups = self._store["Group"]
-            data["groups"] = [
-                {"value": gid, "display": groups[gid].data.get("displayName"), "type": "direct"}
+            record.groups = [
+                Ref(gid, "direct", groups[gid].data.get("displayName"))
                 for gid in sorted(entry.member_of)
             ]
-        return Record(id, data, str(entry.version), entry.created, entry.modified)
+        return record
 
     def _view(self, resource_type: str, id: str, entry: _Entry) -> dict[str, Any]:
         """The resource as SCIM sees it, for filtering and sorting."""
@@ -101,7 +109,9 @@ class MemoryAdapter(Adapter):
             "lastModified": entry.modified.isoformat(),
             "version": str(entry.version),
         }
-        if resource_type == "User" and entry.member_of:
+        if entry.members:
+            view["members"] = [{"value": m, "type": t} for m, t in entry.members.items()]
+        if entry.member_of:
             view["groups"] = [{"value": gid, "type": "direct"} for gid in entry.member_of]
         return view
 
@@ -115,7 +125,7 @@ class MemoryAdapter(Adapter):
         if query.filter is not None or query.sort_by:
             views = [self._view(query.resource_type, i, store[i]) for i in ids]
             if query.filter is not None:
-                match: Callable[[Mapping[str, Any]], bool] = compile_filter(query.filter, rtype)
+                match: Callable[[MappingABC[str, Any]], bool] = compile_filter(query.filter, rtype)
                 views = [v for v in views if match(v)]
             if query.sort_by:
                 views = sort_resources(views, query.sort_by, query.descending, rtype)
@@ -141,7 +151,9 @@ class MemoryAdapter(Adapter):
 
     # -- writing ---------------------------------------------------------------
 
-    def _check_unique(self, resource_type: str, data: Mapping[str, Any], own: str | None) -> None:
+    def _check_unique(
+        self, resource_type: str, data: MappingABC[str, Any], own: str | None
+    ) -> None:
         if resource_type != "User" or "userName" not in data:
             return
         holder = self._user_names.get(str(data["userName"]).lower())
@@ -167,23 +179,19 @@ class MemoryAdapter(Adapter):
         entry.version = next(self._versions)
         entry.modified = datetime.now(UTC)
 
-    async def create(self, resource_type: str, data: dict[str, Any]) -> Record:
+    async def create(
+        self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
+    ) -> Record:
         store = self._store[resource_type]
         if len(store) >= self._limit:
             raise InvalidValue(f"the memory adapter holds at most {self._limit} {resource_type}s")
         self._check_unique(resource_type, data, None)
-        data = _clone(data)
-        data.pop("groups", None)
-        members = [m["value"] for m in data.pop("members", []) if "value" in m]
         id = str(uuid.uuid4())
-        if members:
-            self._check_members(id, members)
         now = datetime.now(UTC)
-        entry = _Entry(data, next(self._versions), now, now)
+        entry = _Entry(_clone(data), next(self._versions), now, now)
         store[id] = entry
         self._index(resource_type, id, None, data.get("userName"))
-        if members:
-            self._link(id, entry, members)
+        self._link(id, entry, list(members))
         return self._record(resource_type, id, entry)
 
     async def update(
@@ -196,7 +204,6 @@ class MemoryAdapter(Adapter):
     ) -> Record:
         entry = self._entry(resource_type, id)
         self._check_version(entry, expected_version)
-        changes = {k: v for k, v in changes.items() if k not in ("groups", "members")}
         self._check_unique(resource_type, changes, id)
         if "userName" in changes:
             self._index(resource_type, id, entry.data.get("userName"), changes["userName"])
@@ -214,7 +221,7 @@ class MemoryAdapter(Adapter):
         entry = self._entry(resource_type, id)
         self._check_version(entry, expected_version)
         if resource_type == "Group":
-            self._unlink(id, entry, [m["value"] for m in entry.data.get("members", [])])
+            self._unlink(id, entry, list(entry.members))
         for gid in list(entry.member_of):
             group = self._store["Group"][gid]
             self._unlink(gid, group, [id])
@@ -230,28 +237,22 @@ class MemoryAdapter(Adapter):
     # -- membership --------------------------------------------------------------
 
     def _link(self, group_id: str, group: _Entry, member_ids: list[str]) -> None:
-        members = group.data.setdefault("members", [])
-        present = {m["value"] for m in members}
+        self._check_members(group_id, member_ids)
         for mid in member_ids:
-            if mid in present:
+            if mid in group.members:
                 continue
-            present.add(mid)
+            group.members[mid] = None
             for rtype in ("User", "Group"):
                 member = self._store[rtype].get(mid)
                 if member is not None:
-                    members.append({"value": mid, "type": rtype})
+                    group.members[mid] = rtype
                     member.member_of.add(group_id)
                     break
-            else:
-                members.append({"value": mid})
 
     def _unlink(self, group_id: str, group: _Entry, member_ids: list[str]) -> None:
         gone = set(member_ids)
-        members = [m for m in group.data.get("members", []) if m["value"] not in gone]
-        if members:
-            group.data["members"] = members
-        else:
-            group.data.pop("members", None)
+        for mid in gone:
+            group.members.pop(mid, None)
         for mid in gone:
             for rtype in ("User", "Group"):
                 member = self._store[rtype].get(mid)
@@ -260,7 +261,6 @@ class MemoryAdapter(Adapter):
 
     async def add_members(self, group_id: str, member_ids: list[str]) -> None:
         group = self._entry("Group", group_id)
-        self._check_members(group_id, member_ids)
         self._link(group_id, group, member_ids)
         self._touch(group)
 
