@@ -3,31 +3,56 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
 from gateway.auth import TokenAuthenticator
-from gateway.config import Settings
+from gateway.config import AppConfig, ConfigError, Settings
 from gateway.http.middleware import scim_errors
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
+from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
 from gateway.registry import build_adapter
 from gateway.service import ScimService
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
 
 
+def load_app_mapping(name: str, app_config: AppConfig, source: str) -> TemplateMapping | None:
+    """The app's mapping, loaded and checked; ConfigError names the key and each problem."""
+    if app_config.mapping is None:
+        return None
+    config_dir = None if source.startswith("<") else Path(source).parent
+    try:
+        return load_mapping(resolve_mapping_dir(app_config.mapping, config_dir))
+    except MappingError as exc:
+        lines = [f"{source}: apps.{name}.mapping: {error}" for error in exc.errors]
+        raise ConfigError("\n".join(lines)) from None
+
+
 def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str, AppRuntime]:
-    """One service per configured app; raises ConfigError for bad adapter settings."""
+    """One service per configured app; raises ConfigError listing every app's problems."""
     runtimes: dict[str, AppRuntime] = {}
+    errors: list[str] = []
     for name, app_config in settings.apps.items():
+        try:
+            mapping = load_app_mapping(name, app_config, source)
+            inner = build_adapter(
+                name, app_config.adapter, app_config.settings, source=source, mapping=mapping
+            )
+        except ConfigError as exc:
+            errors.append(str(exc))
+            continue
         adapter = BoundedAdapter(
-            build_adapter(name, app_config.adapter, app_config.settings, source=source),
+            inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
         )
         runtimes[name] = AppRuntime(
             ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
         )
+    if errors:
+        raise ConfigError("\n".join(errors))
     return runtimes
 
 

@@ -1,18 +1,23 @@
-"""The ``scim-gateway`` command: serve, check, demo and token."""
+"""The ``scim-gateway`` command: serve, check, render, demo and token."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import secrets
 import sys
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from gateway.app import build_runtimes, create_app
 from gateway.config import ConfigError, Settings, load_settings, parse_settings
+from gateway.errors import ScimError
+from gateway.render import NoDryRun, describe_error, format_calls, render_calls
 
 DEMO_TOKEN_ENV = "SCIM_GATEWAY_DEMO_TOKEN"
 
@@ -49,6 +54,42 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
     print(f"{args.config}: OK ({len(settings.apps)} app(s): {', '.join(settings.apps)})")
+    return 0
+
+
+def _read_json(path: str | None) -> Any:
+    if path is None:
+        return None
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise SystemExit(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{path} is not JSON: {exc}") from None
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if args.app not in settings.apps:
+        print(f"no app {args.app!r} in {args.config} ({', '.join(settings.apps)})", file=sys.stderr)
+        return 2
+    only = settings.model_copy(update={"apps": {args.app: settings.apps[args.app]}})
+    try:
+        service = build_runtimes(only, source=args.config)[args.app].service
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    body, current = _read_json(args.body), _read_json(args.current)
+    try:
+        calls = render_calls(service, args.method, args.path, body, current)
+    except ScimError as exc:
+        print(describe_error(exc), file=sys.stderr)
+        return 2
+    except NoDryRun as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    sys.stdout.write(format_calls(calls))
     return 0
 
 
@@ -127,6 +168,19 @@ def parser() -> argparse.ArgumentParser:
         "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
     )
     check.set_defaults(func=cmd_check)
+
+    render = sub.add_parser(
+        "render", help="print the legacy calls a SCIM request would make, without sending them"
+    )
+    render.add_argument(
+        "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
+    )
+    render.add_argument("--app", required=True, help="the app, as named under apps:")
+    render.add_argument("--method", required=True, help="POST, PUT, PATCH or DELETE")
+    render.add_argument("--path", required=True, help="/Users, /Groups/{id}, ...")
+    render.add_argument("--body", help="the SCIM request body: a JSON file, or - for stdin")
+    render.add_argument("--current", help="PUT/PATCH: the resource as it is now (a JSON file)")
+    render.set_defaults(func=cmd_render)
 
     demo = sub.add_parser("demo", help="run a gateway on the in-memory adapter, with curl examples")
     demo.add_argument("--port", type=int, default=8080)

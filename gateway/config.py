@@ -96,6 +96,11 @@ class BulkConfig(_Strict):
 class AppConfig(_Strict):
     adapter: str
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: The app's mapping directory (user.yaml, group.yaml; see docs/mappings.md).
+    #: A relative path is looked up next to the config file, then in the
+    #: repository's mappings/ folder, then from the repository root.
+    #: None: records are SCIM-shaped (memory adapter).
+    mapping: str | None = None
     auth: AuthConfig
     bulk: BulkConfig = BulkConfig()
     default_count: int = Field(100, ge=1)

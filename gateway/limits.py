@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from gateway.errors import UpstreamTimeout, UpstreamUnavailable
-from gateway.sdk import Adapter, Page, Query, Record
+from gateway.sdk import Adapter, LegacyCall, Page, Query, Record
 
 
 class Limiter:
@@ -102,3 +102,28 @@ class BoundedAdapter(Adapter):
     async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
         async with self._limiter.slot("a member removal"):
             await self.inner.remove_members(group_id, member_ids)
+
+    # A dry run sends nothing, so it takes no slot.
+
+    def describe_create(
+        self, resource_type: str, data: dict[str, Any], members: Sequence[str] = ()
+    ) -> list[LegacyCall]:
+        return self.inner.describe_create(resource_type, data, members)
+
+    def describe_update(
+        self, resource_type: str, id: str, changes: dict[str, Any]
+    ) -> list[LegacyCall]:
+        return self.inner.describe_update(resource_type, id, changes)
+
+    def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
+        return self.inner.describe_delete(resource_type, id)
+
+    def describe_members(
+        self,
+        group_id: str,
+        added: Sequence[str],
+        removed: Sequence[str],
+        *,
+        current: Sequence[str] | None = None,
+    ) -> list[LegacyCall]:
+        return self.inner.describe_members(group_id, added, removed, current=current)

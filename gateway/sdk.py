@@ -21,6 +21,12 @@ keeps (the contract suite in :mod:`gateway.testing` checks them):
 * When ``Capabilities.versions`` is true, every record carries a ``version``
   that changes on every write, and ``update``/``delete`` given
   ``expected_version`` raise :class:`PreconditionFailed` when it differs.
+
+Optionally, an adapter describes the calls an operation would make without
+making them (``describe_create``, ``describe_update``, ``describe_delete``,
+``describe_members``, each a list of :class:`LegacyCall` with secrets
+masked): ``scim-gateway render`` prints them. Build them with the code that
+sends, so a dry run shows exactly what would be sent.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ __all__ = [
     "IdentityMapping",
     "InvalidFilter",
     "InvalidValue",
+    "LegacyCall",
     "Mapping",
     "NotFound",
     "Page",
@@ -126,6 +133,21 @@ class Query:
     descending: bool = False
     start_index: int = 1
     count: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyCall:
+    """One call an adapter would make to the legacy app, for a dry run.
+
+    Secret header values (keys, tokens, passwords) are masked as ``****``.
+    A placeholder in braces (``{new id}``) stands for a value only known
+    once an earlier call has run.
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any = None
 
 
 @dataclass(slots=True)
@@ -223,4 +245,30 @@ class Adapter(ABC):
         raise NotImplementedError
 
     async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
+        raise NotImplementedError
+
+    # -- dry run (optional): the calls an operation would make, without sending them ----
+
+    def describe_create(
+        self, resource_type: str, data: dict[str, Any], members: Sequence[str] = ()
+    ) -> list[LegacyCall]:
+        raise NotImplementedError
+
+    def describe_update(
+        self, resource_type: str, id: str, changes: dict[str, Any]
+    ) -> list[LegacyCall]:
+        raise NotImplementedError
+
+    def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
+        raise NotImplementedError
+
+    def describe_members(
+        self,
+        group_id: str,
+        added: Sequence[str],
+        removed: Sequence[str],
+        *,
+        current: Sequence[str] | None = None,
+    ) -> list[LegacyCall]:
+        """``current``: the group's members when known; else the calls reading them come first."""
         raise NotImplementedError

@@ -39,7 +39,7 @@ from gateway.scim.filter import (
     split_conjuncts,
     uses_logic,
 )
-from gateway.scim.patch import apply_patch, parse_patch
+from gateway.scim.patch import PatchOp, apply_patch, parse_patch
 from gateway.scim.query import ListParams
 from gateway.scim.resource import check_required, normalize_resource, project
 from gateway.scim.schema import (
@@ -76,6 +76,15 @@ def parse_etags(header: str) -> list[str]:
 class Projection:
     attributes: Sequence[str] = ()
     excluded: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    """What a PUT or PATCH sends the adapter: changed legacy fields and member deltas."""
+
+    changes: dict[str, Any]
+    added: list[str]
+    removed: list[str]
 
 
 class ScimService:
@@ -299,17 +308,52 @@ class ScimService:
             found = sort_resources(found, params.sort_by, params.descending, rtype)
         return found[start - 1 : start - 1 + count], len(found)
 
+    # -- planning writes (no adapter call; the dry run uses these too) ------------------
+
+    def creation(
+        self, rtype: ResourceType, body: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The adapter's ``data`` and first members for a POST body."""
+        resource = normalize_resource(body, rtype)
+        check_required(resource, rtype)
+        members = [str(m["value"]) for m in resource.get("members", ()) if "value" in m]
+        return self.to_legacy(resource, rtype), list(dict.fromkeys(members))
+
+    def replacement(
+        self, rtype: ResourceType, current: Mapping[str, Any], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The resource a PUT body makes of ``current`` (checked, not yet saved)."""
+        new = normalize_resource(body, rtype)
+        check_required(new, rtype)
+        self._check_immutable(rtype, current, new)
+        return new
+
+    @staticmethod
+    def patched(
+        rtype: ResourceType, current: dict[str, Any], ops: Sequence[PatchOp]
+    ) -> dict[str, Any]:
+        """The resource PATCH operations make of ``current`` (checked, not yet saved)."""
+        result = apply_patch(current, ops, rtype)
+        check_required(result, rtype)
+        return result
+
+    def plan_write(
+        self, rtype: ResourceType, current: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> WritePlan:
+        """The legacy fields that change from ``current`` to ``new``, and the member deltas."""
+        before, after = self.to_legacy(current, rtype), self.to_legacy(new, rtype)
+        changes = {k: v for k, v in after.items() if before.get(k) != v}
+        changes.update(dict.fromkeys(before.keys() - after.keys()))
+        added, removed = _member_delta(current.get("members", []), new.get("members", []))
+        return WritePlan(changes, added, removed)
+
     # -- writing -----------------------------------------------------------------------
 
     async def create(
         self, rtype: ResourceType, body: Mapping[str, Any], base_url: str
     ) -> dict[str, Any]:
-        resource = normalize_resource(body, rtype)
-        check_required(resource, rtype)
-        members = [str(m["value"]) for m in resource.get("members", ()) if "value" in m]
-        record = await self.adapter.create(
-            rtype.name, self.to_legacy(resource, rtype), members=list(dict.fromkeys(members))
-        )
+        data, members = self.creation(rtype, body)
+        record = await self.adapter.create(rtype.name, data, members=members)
         return self.to_scim(rtype, record, base_url)
 
     async def replace(
@@ -322,9 +366,7 @@ class ScimService:
         if_match: str | None = None,
     ) -> dict[str, Any]:
         current = await self._current(rtype, id, base_url, if_match)
-        new = normalize_resource(body, rtype)
-        check_required(new, rtype)
-        self._check_immutable(rtype, current, new)
+        new = self.replacement(rtype, current, body)
         result = await self._save(rtype, id, current, new, base_url, if_match)
         assert result is not None
         return result
@@ -341,8 +383,7 @@ class ScimService:
     ) -> dict[str, Any] | None:
         ops = parse_patch(body)
         current = await self._current(rtype, id, base_url, if_match)
-        patched = apply_patch(current, ops, rtype)
-        check_required(patched, rtype)
+        patched = self.patched(rtype, current, ops)
         return await self._save(rtype, id, current, patched, base_url, if_match, want_result)
 
     async def delete(self, rtype: ResourceType, id: str, *, if_match: str | None = None) -> None:
@@ -388,10 +429,8 @@ class ScimService:
         if_match: str | None,
         want_result: bool = True,
     ) -> dict[str, Any] | None:
-        before, after = self.to_legacy(current, rtype), self.to_legacy(new, rtype)
-        changes = {k: v for k, v in after.items() if before.get(k) != v}
-        changes.update(dict.fromkeys(before.keys() - after.keys()))
-        added, removed = _member_delta(current.get("members", []), new.get("members", []))
+        plan = self.plan_write(rtype, current, new)
+        changes, added, removed = plan.changes, plan.added, plan.removed
         expected = _version_of(current) if if_match and self.caps.versions else None
         record: Record | None = None
         if changes:
@@ -619,4 +658,11 @@ def _resolve_bulk_ids(value: Any, ids: Mapping[str, str]) -> Any:
     return value
 
 
-__all__ = ["BadRequest", "Projection", "ScimService", "format_etag", "parse_etags"]
+__all__ = [
+    "BadRequest",
+    "Projection",
+    "ScimService",
+    "WritePlan",
+    "format_etag",
+    "parse_etags",
+]

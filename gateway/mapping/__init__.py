@@ -13,6 +13,10 @@ A mapping works per resource type ("User", "Group") on plain data:
 
 Group membership never goes through a mapping: SCIM ids are the legacy ids,
 and members travel as :class:`gateway.sdk.Ref` lists and add/remove deltas.
+
+:class:`IdentityMapping` serves adapters whose records are SCIM-shaped;
+:class:`gateway.mapping.engine.TemplateMapping` maps real legacy records with
+sandboxed Jinja templates from YAML files (``load_mapping``; docs/mappings.md).
 """
 
 from __future__ import annotations

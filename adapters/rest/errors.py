@@ -1,0 +1,192 @@
+"""Where the legacy app's failures become gateway errors: the one place (STYLE habit 5).
+
+    refused, DNS, reset   -> UpstreamUnavailable 503 "cannot reach the app at host:port: ..."
+    timeout               -> UpstreamTimeout 504
+    404, 410 on a record  -> NotFound 404 (on a list: UpstreamError 502, a wrong path)
+    409; a listed status whose body matches duplicate.body_pattern
+                          -> Conflict 409 uniqueness
+    other 400, 422        -> InvalidValue 400, with the app's own short message
+    401, 403              -> UpstreamError 502 (the app refused the gateway's credentials)
+    429, 503              -> UpstreamUnavailable 503 with Retry-After
+    504                   -> UpstreamTimeout 504
+    3xx, other 4xx/5xx, bad JSON, no record
+                          -> UpstreamError 502
+
+Messages name the call by its template (``PATCH /accounts/{id}``), never by
+its URL, and never hold a credential: texts from the app pass through
+:meth:`Redactor.clean` first. The original exception is chained as the cause.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from adapters.rest.config import Duplicate
+from gateway.sdk import Conflict, InvalidValue, NotFound, UpstreamError, UpstreamTimeout
+from gateway.sdk import UpstreamUnavailable as Unavailable
+
+_MESSAGE_LIMIT = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class Redactor:
+    """Removes every known secret from texts that may reach an error detail or a log."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        if len(secret) >= 4:  # shorter ones would blank out ordinary words
+            self._secrets.add(secret)
+
+    def clean(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "****")
+        text = _CONTROL.sub(" ", text).strip()
+        if len(text) > _MESSAGE_LIMIT:
+            text = text[: _MESSAGE_LIMIT - 1] + "…"
+        return text
+
+
+@contextmanager
+def transport_errors(label: str, where: str, retry_after: int) -> Iterator[None]:
+    """Translate what aiohttp raises while ``label`` (e.g. ``GET /accounts/{id}``) runs."""
+    try:
+        yield
+    except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
+        raise UpstreamTimeout(f"the app at {where} did not answer {label} in time") from exc
+    except aiohttp.ClientConnectorDNSError as exc:
+        raise Unavailable(
+            f"cannot reach the app at {where}: its name does not resolve", retry_after=retry_after
+        ) from exc
+    except aiohttp.ClientConnectorError as exc:
+        detail = f"cannot reach the app at {where}: {_os_reason(exc.os_error)}"
+        raise Unavailable(detail, retry_after=retry_after) from exc
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise Unavailable(
+            f"the connection to the app at {where} broke during {label}", retry_after=retry_after
+        ) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise UpstreamError(f"the app sent a broken answer to {label}") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"the call {label} to the app at {where} failed") from exc
+
+
+def _os_reason(error: OSError) -> str:
+    known = {
+        errno.ECONNREFUSED: "connection refused",
+        errno.EHOSTUNREACH: "host unreachable",
+        errno.ENETUNREACH: "network unreachable",
+        errno.ECONNRESET: "connection reset",
+    }
+    if error.errno in known:
+        return known[error.errno]
+    if isinstance(error, TimeoutError):
+        return "connection timed out"
+    return (error.strerror or type(error).__name__).lower()
+
+
+def raise_for_status(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    label: str,
+    duplicate: Duplicate,
+    redact: Redactor,
+    retry_after: int,
+) -> None:
+    """Raise the gateway error for an answer that is not a success; return on 2xx/3xx."""
+    if status < 400:
+        return
+    text = body.decode("utf-8", "replace")
+    if status == 409 or (status in duplicate.statuses and _matches(duplicate.body_pattern, text)):
+        what = _duplicate_detail(body, redact)
+        raise Conflict(f"the app already holds a record with that value ({what})")
+    if status in (404, 410):
+        raise NotFound(f"the app has no such record ({label} answered {status})")
+    if status in (401, 403):
+        raise UpstreamError(
+            f"the app refused the gateway's credentials ({label} answered {status})"
+        )
+    if status in (429, 503):
+        wait = parse_retry_after(headers.get("Retry-After"), retry_after)
+        raise Unavailable(f"the app is busy ({label} answered {status})", retry_after=wait)
+    if status == 504:
+        raise UpstreamTimeout(f"a proxy in front of the app timed out ({label} answered 504)")
+    if status in (400, 422):
+        message = app_message(body, redact)
+        suffix = f": {message}" if message else ""
+        raise InvalidValue(f"the app refused {label} (HTTP {status}){suffix}")
+    raise UpstreamError(f"the app failed {label} (HTTP {status})")
+
+
+def _matches(pattern: str | None, text: str) -> bool:
+    return pattern is not None and re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def _duplicate_detail(body: bytes, redact: Redactor) -> str:
+    data = _json_or_none(body)
+    if isinstance(data, dict) and isinstance(data.get("field"), str):
+        return f"field {redact.clean(data['field'])}"
+    return app_message(body, redact) or "duplicate"
+
+
+def app_message(body: bytes, redact: Redactor) -> str:
+    """The app's own short error text, from the usual JSON keys; "" when there is none."""
+    data = _json_or_none(body)
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key in ("errors", "error", "message", "detail", "error_description"):
+            found.extend(_strings(data.get(key)))
+    elif isinstance(data, list):
+        found.extend(_strings(data))
+    return redact.clean("; ".join(found)) if found else ""
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def parse_retry_after(value: str | None, default: int) -> int:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), else ``default``."""
+    if not value:
+        return default
+    value = value.strip()
+    if value.isdigit():
+        return max(1, int(value))
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(1, int((moment - datetime.now(UTC)).total_seconds()))
+
+
+def malformed(label: str, what: str) -> UpstreamError:
+    return UpstreamError(f"the app's answer to {label} is unusable: {what}")

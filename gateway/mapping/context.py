@@ -1,0 +1,208 @@
+"""What a mapping template sees: SCIM attributes (to_legacy) or the legacy ``record`` (from_legacy).
+
+to_legacy templates get every attribute of the resource type as a variable,
+``None`` when the resource lacks it, so a template may name any attribute but
+a misspelt one fails (strict undefined). Complex values are
+:class:`AttrObject`: every sub-attribute is present, ``None`` when absent.
+Multi-valued attributes are lists, empty when absent. Extensions are under
+``extensions["urn:..."]``, and the Enterprise User one also as ``enterprise``.
+
+from_legacy templates get ``record``, a :class:`LegacyRecord`: a missing field
+is ``None`` (legacy apps leave fields out), unless the mapping lists its
+``record_fields``, in which case naming any other field is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any
+
+from jinja2.exceptions import UndefinedError
+
+from gateway.scim.schema import ENTERPRISE_URN, Attribute, ResourceType
+
+__all__ = [
+    "NOT_MAPPED",
+    "AttrObject",
+    "LegacyRecord",
+    "attribute_variables",
+    "did_you_mean",
+    "sample_resource",
+    "scim_variables",
+]
+
+#: Set by the gateway or carried as member deltas, never through a mapping.
+NOT_MAPPED = frozenset({"id", "meta", "schemas", "members", "groups"})
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def did_you_mean(name: str, candidates: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    if not close:
+        close = [c for c in candidates if c.lower() == name.lower()][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class AttrObject(dict[str, Any]):
+    """A complex SCIM value: every sub-attribute is a key (None when absent).
+
+    Naming a sub-attribute the schema lacks raises at once, with a hint, so
+    ``name.givnName`` fails the start-up check. It is false when every
+    sub-attribute is None, so ``{% if manager %}`` reads naturally.
+    """
+
+    __slots__ = ("_label", "_what")
+
+    def __init__(self, label: str, items: Mapping[str, Any], what: str = "sub-attribute") -> None:
+        super().__init__(items)
+        self._label = label
+        self._what = what
+
+    def __missing__(self, key: object) -> Any:
+        hint = did_you_mean(key, list(self)) if isinstance(key, str) else ""
+        raise UndefinedError(f"{self._label} has no {self._what} {key!r}{hint}")
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in self.values())
+
+
+def _wrap(value: Any) -> Any:
+    if value is None or type(value) in _SCALARS:
+        return value
+    if isinstance(value, Mapping) and not isinstance(value, LegacyRecord):
+        return LegacyRecord(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+class LegacyRecord:
+    """A legacy record in a from_legacy template: ``record.login`` or ``record["login"]``.
+
+    Only field access: it has no methods, so a field called ``items`` or
+    ``keys`` is just a field. Nested objects are records too.
+    """
+
+    __slots__ = ("_data", "_known")
+
+    def __init__(self, data: Mapping[str, Any], known: Collection[str] | None = None) -> None:
+        self._data = data
+        self._known = known
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str):
+            raise KeyError(key)
+        if key in self._data:
+            return _wrap(self._data[key])
+        if self._known is not None and key not in self._known:
+            hint = did_you_mean(key, self._known)
+            raise UndefinedError(f"record has no field {key!r} (not in record_fields){hint}")
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _by_lower(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        return {}
+    return {k.lower(): v for k, v in data.items() if isinstance(k, str)}
+
+
+def _complex(attr: Attribute, value: Any, label: str) -> AttrObject:
+    if value is not None and not isinstance(value, Mapping) and attr.sub("value") is not None:
+        value = {"value": value}
+    data = _by_lower(value)
+    return AttrObject(label, {s.name: data.get(k) for k, s in attr.sub_attributes.items()})
+
+
+def _variable(attr: Attribute, value: Any, label: str) -> Any:
+    if attr.multi_valued:
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else [value]
+        if attr.type != "complex":
+            return list(items)
+        return [_complex(attr, item, label) for item in items if item is not None]
+    if attr.type == "complex":
+        return _complex(attr, value, label)
+    return value
+
+
+def attribute_variables(rtype: ResourceType) -> dict[str, Attribute]:
+    """The top-level attributes a to_legacy template may name, by canonical name."""
+    return {
+        attr.name: attr
+        for container, attr in rtype.attributes()
+        if container is None and attr.name not in NOT_MAPPED
+    }
+
+
+def scim_variables(rtype: ResourceType, resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables of a to_legacy template for ``resource`` (canonical SCIM JSON)."""
+    data = _by_lower(resource)
+    out: dict[str, Any] = {
+        name: _variable(attr, data.get(name.lower()), name)
+        for name, attr in attribute_variables(rtype).items()
+    }
+    extensions: dict[str, AttrObject] = {}
+    for ext, _required in rtype.extensions:
+        values = _by_lower(data.get(ext.id.lower()))
+        label = "the enterprise extension" if ext.id == ENTERPRISE_URN else ext.id
+        extensions[ext.id] = AttrObject(
+            label,
+            {a.name: _variable(a, values.get(key), a.name) for key, a in ext.attributes.items()},
+            "attribute",
+        )
+    out["extensions"] = extensions
+    if ENTERPRISE_URN in extensions:
+        out["enterprise"] = extensions[ENTERPRISE_URN]
+    return out
+
+
+_SAMPLES: dict[str, Any] = {
+    "string": "sample",
+    "boolean": True,
+    "integer": 1,
+    "decimal": 1.5,
+    "dateTime": "2024-01-31T12:00:00Z",
+    "reference": "https://example.com/sample",
+    "binary": "c2FtcGxl",
+}
+
+
+def _sample(attr: Attribute) -> Any:
+    value: Any
+    if attr.type == "complex":
+        value = {s.name: _sample(s) for s in attr.sub_attributes.values()}
+    elif attr.canonical_values:
+        value = attr.canonical_values[0]
+    else:
+        value = _SAMPLES.get(attr.type, "sample")
+    return [value] if attr.multi_valued else value
+
+
+def sample_resource(rtype: ResourceType) -> dict[str, Any]:
+    """A resource with every mappable attribute and sub-attribute filled in."""
+    out: dict[str, Any] = {name: _sample(attr) for name, attr in attribute_variables(rtype).items()}
+    for ext, _required in rtype.extensions:
+        out[ext.id] = {a.name: _sample(a) for a in ext.attributes.values()}
+    return out

@@ -1,0 +1,216 @@
+"""The Jinja environment of mapping templates: sandboxed, strict, and typed without re-parsing.
+
+Three properties matter and each has a test:
+
+* **Sandboxed.** :class:`MappingEnvironment` is an
+  :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`: no ``_``-prefixed or
+  internal attributes (``''.__class__`` is refused), no mutation of lists and
+  dicts, no calls to unsafe callables, ``range`` bounded. Only the code
+  generator is swapped for Jinja's native one; every attribute lookup and
+  call still goes through the sandbox's ``getattr``/``call``.
+* **Strict.** Undefined names fail (:class:`~jinja2.StrictUndefined`), also
+  where Jinja would let them pass quietly: given to a filter or test, or put
+  inside a list or dict the template returns.
+* **Typed, and request values stay data.** A template that is one
+  ``{{ expression }}`` renders to the expression's Python value as is (a
+  bool, a list, the string ``"0042"``); Jinja's native ``literal_eval`` of
+  rendered text is never used, so a userName ``"[1, 2]"`` or ``"{{ 7*7 }}"``
+  stays that exact string. Any other template renders text: its pieces
+  joined (None as nothing) and stripped of surrounding whitespace.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+from uuid import UUID
+
+from jinja2 import StrictUndefined, Undefined, nodes, pass_eval_context
+from jinja2.compiler import Frame
+from jinja2.environment import Template
+from jinja2.nativetypes import NativeCodeGenerator
+from jinja2.nodes import EvalContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
+
+from gateway.mapping.context import AttrObject, LegacyRecord
+from gateway.mapping.filters import FILTERS, NONE_SAFE, none_safe
+
+__all__ = ["CompiledTemplate", "MappingEnvironment", "TemplateShapeError", "to_data"]
+
+
+class TemplateShapeError(TypeError):
+    """A template rendered something that is not JSON data (a function, a macro, ...)."""
+
+
+def _fail_if_strict(value: Any) -> None:
+    if isinstance(value, Undefined) and type(value) is not Undefined:
+        value._fail_with_undefined_error()
+
+
+def _piece(value: Any) -> str:
+    """One piece of rendered text: None and an implicit ``else`` are nothing."""
+    if value is None or type(value) is Undefined:
+        return ""
+    return str(value)  # a StrictUndefined raises here
+
+
+def text_concat(values: Iterable[Any]) -> str:
+    return "".join(_piece(v) for v in values)
+
+
+@pass_eval_context
+def _finalize(eval_ctx: EvalContext, value: Any) -> Any:
+    # Identity; needing the eval context keeps Jinja from folding constant
+    # output to text at compile time ("{{ true }}" stays the boolean).
+    return value
+
+
+class _CodeGenerator(NativeCodeGenerator):
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # `a ~ b` joins like a template does: None is nothing, not "None".
+        self.write("environment.text_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _strict(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` failing when given an undefined value instead of passing it on quietly."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for arg in (*args, *kwargs.values()):
+            _fail_if_strict(arg)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+class MappingEnvironment(ImmutableSandboxedEnvironment):
+    code_generator_class = _CodeGenerator
+    #: Block results ({% set %}...{% endset %}, macros) are text, never re-parsed.
+    concat = staticmethod(text_concat)
+    text_concat = staticmethod(text_concat)
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
+        self.globals = {"range": self.globals["range"], "dict": dict, "namespace": Namespace}
+        for name in NONE_SAFE:
+            self.filters[name] = none_safe(self.filters[name])
+        self.filters.update(FILTERS)
+        for name, func in self.filters.items():
+            self.filters[name] = _strict(func)
+        for name, test in self.tests.items():
+            if name not in ("defined", "undefined"):
+                self.tests[name] = _strict(cast(Callable[..., Any], test))
+
+    def scope(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """The globals and ``variables``, for rendering several templates with ``scoped=True``."""
+        return {**self.globals, **variables}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTemplate:
+    """One field's template, ready to render against a dict of variables."""
+
+    source: str
+    tree: nodes.Template
+    template: Template | None  # None: a constant (a YAML number or boolean)
+    single: bool  # one {{ expression }}: its value as is
+    constant: Any = None
+
+    @classmethod
+    def compile(cls, env: MappingEnvironment, source: Any) -> CompiledTemplate:
+        """Compile ``source``; raises Jinja's TemplateSyntaxError/TemplateAssertionError."""
+        if not isinstance(source, str):
+            return cls(repr(source), nodes.Template([]), None, True, to_data(source))
+        text = source.strip()
+        tree = env.parse(text)
+        for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+            raise TemplateShapeError(
+                f"line {node.lineno}: mapping templates cannot extend, include or import"
+            )
+        body = tree.body
+        single = (
+            len(body) == 1
+            and isinstance(body[0], nodes.Output)
+            and len(body[0].nodes) == 1
+            and not isinstance(body[0].nodes[0], nodes.TemplateData)
+        )
+        return cls(text, tree, env.from_string(text), single)
+
+    def render(self, variables: Mapping[str, Any], *, scoped: bool = False) -> Any:
+        """The template's value as plain JSON data (see :func:`to_data`).
+
+        ``scoped``: ``variables`` came from :meth:`MappingEnvironment.scope`
+        (the globals merged in once for all templates of a record).
+        """
+        if self.template is None:
+            return self.constant
+        template = self.template
+        scope = (
+            variables
+            if scoped and isinstance(variables, dict)
+            else {**template.globals, **variables}
+        )
+        pieces = list(template.root_render_func(template.new_context(scope, shared=True)))
+        if self.single:
+            return to_data(pieces[0] if pieces else None)
+        return text_concat(pieces).strip()
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise TemplateShapeError("object keys must be strings")
+    return key
+
+
+def to_data(value: Any) -> Any:
+    """A rendered value as JSON data: None, bool, int, float, str, list, dict.
+
+    Tuples, sets and generators (``map``/``select``) become lists, dates ISO
+    strings, decimals numbers, UUIDs strings, attribute objects and records
+    dicts (absent sub-attributes left out). An undefined value raises;
+    anything else (a macro, a function, bytes) too.
+    """
+    if value is None or type(value) in (str, bool, int):
+        return value
+    if isinstance(value, Undefined):
+        _fail_if_strict(value)
+        return None  # the implicit else of `x if cond`
+    if isinstance(value, str):
+        return str.__str__(value)  # Markup and other str subclasses: plain text
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TemplateShapeError("renders a number that is not finite")
+        return value
+    if isinstance(value, datetime | date):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, Decimal):  # numeric columns of SQL databases
+        if not value.is_finite():
+            raise TemplateShapeError("renders a number that is not finite")
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, AttrObject):
+        out = {k: to_data(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None}
+    if isinstance(value, LegacyRecord):
+        value = value.to_dict()
+    if isinstance(value, Mapping):
+        return {_key(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | Iterator):
+        return [to_data(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((to_data(v) for v in value), key=repr)
+    raise TemplateShapeError(f"renders a {type(value).__name__}, which is not JSON data")

@@ -1,0 +1,97 @@
+"""The dry run behind ``scim-gateway render``: the legacy calls a SCIM request would cause.
+
+The SCIM side is the service's own planning (body normalisation, PATCH,
+the mapping, the change and member deltas: :meth:`ScimService.creation`,
+:meth:`~ScimService.patched`, :meth:`~ScimService.plan_write`); the legacy
+side is the adapter's ``describe_*`` methods, which build their calls with
+the code that sends them. Nothing is sent. A PUT or PATCH needs the
+resource as it is now (``current``), since the change is computed from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from gateway.errors import InvalidSyntax, ScimError
+from gateway.scim.patch import parse_patch
+from gateway.scim.resource import normalize_resource
+from gateway.sdk import LegacyCall
+from gateway.service import ScimService
+
+__all__ = ["NoDryRun", "describe_error", "format_calls", "render_calls"]
+
+
+class NoDryRun(Exception):
+    """The app's adapter cannot describe its calls."""
+
+
+def render_calls(
+    service: ScimService,
+    method: str,
+    path: str,
+    body: Any = None,
+    current: Any = None,
+) -> list[LegacyCall]:
+    """The legacy calls for ``method path`` (``/Users``, ``/Groups/{id}``) with ``body``.
+
+    ``path`` is as in a SCIM URL: an id holding ``/`` is written ``%2F``.
+    """
+    method = method.upper()
+    parts = [unquote(p) for p in path.split("?", 1)[0].split("/") if p]
+    if not parts or len(parts) > 2:
+        raise InvalidSyntax("the path must be /{type} or /{type}/{id}, e.g. /Users/42")
+    rtype = service.resource_type(parts[0])
+    adapter = service.adapter
+    try:
+        if method == "POST" and len(parts) == 1:
+            data, members = service.creation(rtype, _object(body, "the body"))
+            return adapter.describe_create(rtype.name, data, members)
+        if len(parts) != 2:
+            raise InvalidSyntax(f"{method} needs a resource id in the path: /{parts[0]}/{{id}}")
+        id = parts[1]
+        if method == "DELETE":
+            return adapter.describe_delete(rtype.name, id)
+        if method not in ("PUT", "PATCH"):
+            raise InvalidSyntax(f"cannot render {method}; use POST, PUT, PATCH or DELETE")
+        if current is None:
+            raise InvalidSyntax(f"{method} needs the resource as it is now (--current FILE)")
+        now = normalize_resource(_object(current, "the current resource"), rtype)
+        if method == "PUT":
+            new = service.replacement(rtype, now, _object(body, "the body"))
+        else:
+            new = service.patched(rtype, now, parse_patch(_object(body, "the body")))
+        plan = service.plan_write(rtype, now, new)
+        calls = adapter.describe_update(rtype.name, id, plan.changes) if plan.changes else []
+        if plan.added or plan.removed:
+            members = [str(m["value"]) for m in now.get("members", ()) if "value" in m]
+            calls += adapter.describe_members(id, plan.added, plan.removed, current=members)
+        return calls
+    except NotImplementedError:
+        raise NoDryRun(f"the app's adapter ({service.config.adapter}) has no dry run") from None
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidSyntax(f"{what} must be a JSON object")
+    return value
+
+
+def format_calls(calls: list[LegacyCall]) -> str:
+    """Each call as an HTTP request: method and URL, headers, a blank line, the JSON body."""
+    if not calls:
+        return "no call: the request changes nothing in the legacy app\n"
+    blocks = []
+    for n, call in enumerate(calls, 1):
+        lines = [f"# call {n} of {len(calls)}", f"{call.method} {call.url}"]
+        lines += [f"{name}: {value}" for name, value in call.headers.items()]
+        if call.body is not None:
+            lines += ["", json.dumps(call.body, indent=2, ensure_ascii=False)]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def describe_error(exc: ScimError) -> str:
+    return f"cannot render: {exc.detail or type(exc).__name__} (SCIM {exc.status})"
