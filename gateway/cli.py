@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,11 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app import build_runtimes, create_app
-from gateway.config import ConfigError, Settings, load_settings, parse_settings
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
-
-DEMO_TOKEN_ENV = "SCIM_GATEWAY_DEMO_TOKEN"
 
 
 def _load(path: str) -> Settings:
@@ -93,52 +94,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_settings(token: str, port: int) -> Settings:
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    return parse_settings(
-        {
-            "server": {"host": "127.0.0.1", "port": port},
-            "apps": {
-                "demo": {
-                    "adapter": "memory",
-                    "auth": {"tokens": [{"name": "demo-idp", "sha256": digest}]},
-                }
-            },
-        },
-        source="<demo>",
-    )
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    token = os.environ.get(DEMO_TOKEN_ENV) or secrets.token_urlsafe(24)
-    settings = demo_settings(token, args.port)
-    base = f"http://127.0.0.1:{args.port}/apps/demo/scim/v2"
-    auth = f"-H 'Authorization: Bearer {token}'"
-    ctype = "-H 'Content-Type: application/scim+json'"
-    user = (
-        '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen",'
-        '"name":{"givenName":"Barbara","familyName":"Jensen"},'
-        '"emails":[{"value":"bjensen@example.com","type":"work","primary":true}]}'
-    )
-    deactivate = (
-        '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],'
-        '"Operations":[{"op":"Replace","path":"active","value":"False"}]}'
-    )
-    print(
-        f"""scim-gateway demo: app 'demo' on the in-memory adapter at {base}
-Bearer token for this run: {token}
-
-Try:
-  curl -s {auth} {base}/ServiceProviderConfig
-  curl -s {auth} {ctype} -d '{user}' {base}/Users
-  curl -s {auth} '{base}/Users?filter=userName%20eq%20%22bjensen%22'
-  curl -s {auth} {ctype} -X PATCH -d '{deactivate}' {base}/Users/<id>
-
-Ctrl-C stops it.""",
-        flush=True,
-    )
-    logging.basicConfig(level="INFO")
-    web.run_app(create_app(settings, source="<demo>"), host="127.0.0.1", port=args.port, print=None)
+    demo = make_demo(args.port, args.legacy_port, args.db)
+    logging.basicConfig(level="WARNING")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(demo, run_walkthrough=args.walkthrough, exit_after=args.exit))
     return 0
 
 
@@ -182,8 +142,16 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("--current", help="PUT/PATCH: the resource as it is now (a JSON file)")
     render.set_defaults(func=cmd_render)
 
-    demo = sub.add_parser("demo", help="run a gateway on the in-memory adapter, with curl examples")
-    demo.add_argument("--port", type=int, default=8080)
+    demo = sub.add_parser(
+        "demo", help="run Acme HR (a legacy REST app) and a gateway in front of it, on loopback"
+    )
+    demo.add_argument("--port", type=int, default=8080, help="the gateway's port")
+    demo.add_argument("--legacy-port", type=int, default=8081, help="Acme HR's port")
+    demo.add_argument("--db", help="Acme HR's SQLite file (default: a new temporary one)")
+    demo.add_argument(
+        "--walkthrough", action="store_true", help="provision a user and a group and show them"
+    )
+    demo.add_argument("--exit", action="store_true", help="stop after starting (and walking)")
     demo.set_defaults(func=cmd_demo)
 
     token = sub.add_parser("token", help="inbound token tools")
