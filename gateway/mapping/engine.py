@@ -135,13 +135,30 @@ def resolve_path(rtype: ResourceType, key: str) -> Resolved | None:
 # -- values both ways -----------------------------------------------------------------
 
 
+_SINGLE: dict[int, Attribute] = {}
+
+
+def _single(attr: Attribute) -> Attribute:
+    """``attr`` as a single value (an element of a multi-valued one), made once per attribute."""
+    if not attr.multi_valued:
+        return attr
+    found = _SINGLE.get(id(attr))
+    if found is None:
+        # Attributes live as long as the schema tables; keep the original alive with its copy.
+        found = _SINGLE[id(attr)] = replace(attr, multi_valued=False, description=attr.description)
+        _KEEP.append(attr)
+    return found
+
+
+_KEEP: list[Attribute] = []
+
+
 def _coerce_one(attr: Attribute, value: Any, label: str) -> Any:
     if is_empty(value):
         return None
     if attr.type != "complex":
         try:
-            single = replace(attr, multi_valued=False) if attr.multi_valued else attr
-            return coerce_value(single, value, label=label)
+            return coerce_value(_single(attr), value, label=label)
         except InvalidValue as exc:
             raise TemplateShapeError(exc.detail) from None
     if not isinstance(value, Mapping):

@@ -125,6 +125,8 @@ class CompiledTemplate:
     template: Template | None  # None: a constant (a YAML number or boolean)
     single: bool  # one {{ expression }}: its value as is
     constant: Any = None
+    #: ``{{ record.x }}`` (or ``record["x"]``): a plain copy, read without Jinja's machinery
+    record_field: str | None = None
 
     @classmethod
     def compile(cls, env: MappingEnvironment, source: Any) -> CompiledTemplate:
@@ -144,7 +146,8 @@ class CompiledTemplate:
             and len(body[0].nodes) == 1
             and not isinstance(body[0].nodes[0], nodes.TemplateData)
         )
-        return cls(text, tree, env.from_string(text), single)
+        field = _plain_record_field(body[0].nodes[0]) if single else None  # type: ignore[attr-defined]
+        return cls(text, tree, env.from_string(text), single, record_field=field)
 
     def render(self, variables: Mapping[str, Any], *, scoped: bool = False) -> Any:
         """The template's value as plain JSON data (see :func:`to_data`).
@@ -154,6 +157,10 @@ class CompiledTemplate:
         """
         if self.template is None:
             return self.constant
+        if self.record_field is not None:
+            # The same lookup Jinja makes (LegacyRecord.__getitem__, strict for unknown
+            # fields), minus a context and a sandbox call per field: most fields are copies.
+            return to_data(variables["record"][self.record_field])
         template = self.template
         scope = (
             variables
@@ -164,6 +171,19 @@ class CompiledTemplate:
         if self.single:
             return to_data(pieces[0] if pieces else None)
         return text_concat(pieces).strip()
+
+
+def _plain_record_field(node: nodes.Node) -> str | None:
+    """``x`` when ``node`` is ``record.x`` or ``record["x"]`` (a public field name)."""
+    if isinstance(node, nodes.Getattr):
+        target, name = node.node, node.attr
+    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        target, name = node.node, node.arg.value
+    else:
+        return None
+    if not (isinstance(target, nodes.Name) and target.name == "record"):
+        return None
+    return name if isinstance(name, str) and name and not name.startswith("_") else None
 
 
 def _key(key: Any) -> str:
