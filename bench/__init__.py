@@ -33,20 +33,32 @@ the server's core. ``--no-pin`` turns this off. Read the ratios, not the
 absolute numbers: they are what survives a noisy machine.
 
 :func:`run_bench` is the core; :func:`format_report` renders its result.
+
+A second suite, ``python -m bench rest`` (:mod:`bench.rest`), puts the gateway
+on the REST adapter in front of Acme HR (the demo legacy app) next to
+:mod:`bench.proxy`, a hand-written aiohttp proxy doing the same translation,
+after checking that both answer alike; :func:`run_rest_bench` and
+:func:`format_rest_report`. ``python -m bench all`` runs both suites.
 """
 
 from __future__ import annotations
 
 from bench.core import BenchOptions, BenchReport, Row, run_bench
-from bench.report import format_report, format_table
+from bench.report import format_report, format_rest_report, format_table
+from bench.rest import REST_SCENARIO_KEYS, RestOptions, RestReport, run_rest_bench
 from bench.scenarios import SCENARIO_KEYS
 
 __all__ = [
+    "REST_SCENARIO_KEYS",
     "SCENARIO_KEYS",
     "BenchOptions",
     "BenchReport",
+    "RestOptions",
+    "RestReport",
     "Row",
     "format_report",
+    "format_rest_report",
     "format_table",
     "run_bench",
+    "run_rest_bench",
 ]

@@ -1,4 +1,10 @@
-"""``python -m bench``: run the benchmark and print the table (exit 1 if any request failed)."""
+"""``python -m bench [memory|rest|all]``: run a suite, print its table (exit 1 on any failure).
+
+``memory`` (the default) is the gateway on the memory adapter vs. fixed answers
+(:mod:`bench.core`); ``rest`` is the gateway on the REST adapter vs. a
+hand-written proxy, both in front of Acme HR (:mod:`bench.rest`); ``all`` runs
+both, one after the other.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,13 @@ from types import FrameType
 
 from bench.core import BenchOptions, run_bench
 from bench.load import LoadError
-from bench.report import format_report
+from bench.report import format_report, format_rest_report
+from bench.rest import LEGACY_PLACEMENTS, REST_SCENARIO_KEYS, RestOptions, run_rest_bench
 from bench.scenarios import SCENARIO_KEYS
 from bench.servers import ServerError
+
+SUITES = ("memory", "rest", "all")
+ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS)))
 
 
 def _positive(text: str) -> int:
@@ -23,9 +33,12 @@ def _positive(text: str) -> int:
 
 def _scenarios(text: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in keys if k not in SCENARIO_KEYS]
+    unknown = [k for k in keys if k not in ALL_KEYS]
     if unknown or not keys:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(SCENARIO_KEYS)}")
+        raise argparse.ArgumentTypeError(
+            f"choose from {','.join(SCENARIO_KEYS)} (memory suite), "
+            f"{','.join(REST_SCENARIO_KEYS)} (rest suite)"
+        )
     return keys
 
 
@@ -33,6 +46,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="The gateway next to a bare aiohttp baseline, on loopback, in one run.",
+    )
+    p.add_argument(
+        "suite",
+        nargs="?",
+        choices=SUITES,
+        default="memory",
+        help="memory: memory adapter vs. fixed answers (default); rest: REST adapter to Acme HR "
+        "vs. a hand-written aiohttp proxy; all: both",
     )
     p.add_argument(
         "--duration",
@@ -57,8 +78,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenarios",
         type=_scenarios,
-        default=SCENARIO_KEYS,
-        help=f"comma-separated subset of {','.join(SCENARIO_KEYS)}",
+        default=None,
+        help=f"comma-separated subset of {','.join(SCENARIO_KEYS)} (memory suite, all by "
+        f"default) or {','.join(REST_SCENARIO_KEYS)} (rest suite, all by default)",
     )
     p.add_argument(
         "--loader",
@@ -72,6 +94,19 @@ def parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not pin servers and load generator to separate cores",
     )
+    p.add_argument(
+        "--legacy-on",
+        choices=LEGACY_PLACEMENTS,
+        default="servers",
+        help="rest suite: pin Acme HR to the servers' core (default) or to the load generator's",
+    )
+    p.add_argument(
+        "--proxy-limit",
+        type=int,
+        default=0,
+        help="rest suite: Acme HR calls the proxy keeps in flight at once (0: unbounded, the "
+        "default; 8 matches the gateway's max_concurrency)",
+    )
     return p
 
 
@@ -80,30 +115,66 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _chosen(
+    p: argparse.ArgumentParser, suite: str, given: tuple[str, ...] | None, keys: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The scenarios of ``suite`` to run: all of them, or those of ``--scenarios`` it has."""
+    if given is None:
+        return keys
+    chosen = tuple(k for k in given if k in keys)
+    if not chosen:
+        p.error(f"--scenarios: the {suite} suite has only {','.join(keys)}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    options = BenchOptions(
-        duration=args.duration,
-        connections=args.connections,
-        threads=args.threads,
-        rounds=max(0, args.rounds),
-        warmup=max(0, args.warmup),
-        users=args.users,
-        scenarios=args.scenarios,
-        loader=args.loader,
-        pin=args.pin,
-    )
+    p = parser()
+    args = p.parse_args(argv)
+    common = {
+        "duration": args.duration,
+        "connections": args.connections,
+        "threads": args.threads,
+        "rounds": max(0, args.rounds),
+        "warmup": max(0, args.warmup),
+        "users": args.users,
+        "loader": args.loader,
+        "pin": args.pin,
+    }
+    suites = ("memory", "rest") if args.suite == "all" else (args.suite,)
+    if args.suite != "all" and args.scenarios is not None:
+        keys = SCENARIO_KEYS if args.suite == "memory" else REST_SCENARIO_KEYS
+        unknown = [k for k in args.scenarios if k not in keys]
+        if unknown:
+            p.error(f"--scenarios: the {args.suite} suite has only {','.join(keys)}")
     signal.signal(signal.SIGTERM, _terminate)
-    try:
-        report = run_bench(options)
-    except KeyboardInterrupt:
-        print("interrupted; servers stopped", file=sys.stderr)
-        return 130
-    except (ServerError, LoadError, RuntimeError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(report), flush=True)
-    return 1 if report.problems() else 0
+    status = 0
+    for suite in suites:
+        try:
+            if suite == "memory":
+                scenarios = _chosen(p, suite, args.scenarios, SCENARIO_KEYS)
+                report = run_bench(BenchOptions(scenarios=scenarios, **common))
+                text, failed = format_report(report), bool(report.problems())
+            else:
+                scenarios = _chosen(p, suite, args.scenarios, REST_SCENARIO_KEYS)
+                options = RestOptions(
+                    scenarios=scenarios,
+                    legacy_on=args.legacy_on,
+                    proxy_limit=max(0, args.proxy_limit),
+                    **common,
+                )
+                rest = run_rest_bench(options)
+                text, failed = format_rest_report(rest), bool(rest.problems())
+        except KeyboardInterrupt:
+            print("interrupted; servers stopped", file=sys.stderr)
+            return 130
+        except (ServerError, LoadError, RuntimeError) as exc:
+            print(f"bench failed: {exc}", file=sys.stderr)
+            return 2
+        if len(suites) > 1:
+            print(f"\n=== {suite} suite ===", flush=True)
+        print(text, flush=True)
+        status = max(status, 1 if failed else 0)
+    return status
 
 
 if __name__ == "__main__":

@@ -173,15 +173,21 @@ def _start(
     cpus: Collection[int] | None,
     attempts: int = 3,
     timeout: float = 30.0,
+    env: dict[str, str] | None = None,
 ) -> Server:
-    """Start a server on a free port, retrying on another port if it fails to come up."""
+    """Start a server on a free port, retrying on another port if it fails to come up.
+
+    ``env``: the child's environment (default: :func:`server_env`).
+    """
     last: ServerError | None = None
     for attempt in range(attempts):
         port = free_port()
         log = workdir / f"{name}-{attempt}.log"
         with log.open("wb") as out:
             cmd = make_cmd(port)
-            proc = spawn(cmd, cpus=cpus, stdout=out, stderr=subprocess.STDOUT, env=server_env())
+            proc = spawn(
+                cmd, cpus=cpus, stdout=out, stderr=subprocess.STDOUT, env=env or server_env()
+            )
         server = Server(name, proc, port, log)
         try:
             _wait_ready(server, ready_path, timeout)

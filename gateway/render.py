@@ -6,6 +6,8 @@ the mapping, the change and member deltas: :meth:`ScimService.creation`,
 side is the adapter's ``describe_*`` methods, which build their calls with
 the code that sends them. Nothing is sent. A PUT or PATCH needs the
 resource as it is now (``current``), since the change is computed from it.
+Write-only values (``password``) are replaced by ``****`` before the
+mapping sees them, so they never reach the output.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from urllib.parse import unquote
 from gateway.errors import InvalidSyntax, ScimError
 from gateway.scim.patch import parse_patch
 from gateway.scim.resource import normalize_resource
+from gateway.scim.schema import Resolved, ResourceType
 from gateway.sdk import LegacyCall
 from gateway.service import ScimService
 
-__all__ = ["NoDryRun", "describe_error", "format_calls", "render_calls"]
+__all__ = ["MASK", "NoDryRun", "describe_error", "format_calls", "render_calls"]
+
+MASK = "****"
 
 
 class NoDryRun(Exception):
@@ -45,6 +50,8 @@ def render_calls(
         raise InvalidSyntax("the path must be /{type} or /{type}/{id}, e.g. /Users/42")
     rtype = service.resource_type(parts[0])
     adapter = service.adapter
+    if body is not None:
+        body = _masked_patch(body, rtype) if method == "PATCH" else _masked(body, rtype)
     try:
         if method == "POST" and len(parts) == 1:
             data, members = service.creation(rtype, _object(body, "the body"))
@@ -71,6 +78,42 @@ def render_calls(
         return calls
     except NotImplementedError:
         raise NoDryRun(f"the app's adapter ({service.config.adapter}) has no dry run") from None
+
+
+def _write_only(rtype: ResourceType, key: Any) -> bool:
+    found = rtype.lookup(key) if isinstance(key, str) else None
+    return isinstance(found, Resolved) and found.target.mutability == "writeOnly"
+
+
+def _masked(resource: Any, rtype: ResourceType) -> Any:
+    """A resource (or a path-less PATCH value) with its write-only values as ``****``."""
+    if not isinstance(resource, Mapping):
+        return resource
+    return {k: MASK if _write_only(rtype, k) and v is not None else v for k, v in resource.items()}
+
+
+def _key(obj: Mapping[str, Any], name: str) -> str | None:
+    """The key spelling ``name`` in any case (PATCH keys match without regard to case)."""
+    return next((k for k in obj if isinstance(k, str) and k.lower() == name), None)
+
+
+def _masked_patch(body: Any, rtype: ResourceType) -> Any:
+    """A PATCH body whose values for write-only attributes are ``****``."""
+    ops_key = _key(body, "operations") if isinstance(body, Mapping) else None
+    if ops_key is None or not isinstance(body[ops_key], list):
+        return body
+    ops = []
+    for op in body[ops_key]:
+        value_key = _key(op, "value") if isinstance(op, Mapping) else None
+        if value_key is not None:
+            path_key = _key(op, "path")
+            path = op[path_key] if path_key is not None else None
+            if path is None:
+                op = {**op, value_key: _masked(op[value_key], rtype)}
+            elif _write_only(rtype, path) and op[value_key] is not None:
+                op = {**op, value_key: MASK}
+        ops.append(op)
+    return {**body, ops_key: ops}
 
 
 def _object(value: Any, what: str) -> Mapping[str, Any]:

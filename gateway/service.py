@@ -33,6 +33,7 @@ from gateway.scim.filter import (
     bind_filter,
     compile_filter,
     filter_leaves,
+    implied_terms,
     parse_filter,
     sort_key_path,
     sort_resources,
@@ -94,11 +95,10 @@ class ScimService:
         self.mapping = adapter.mapping
         self.config = config
         self.caps = adapter.capabilities
+        names = ("User", "Group")
         types = build_resource_types(
-            {
-                name: _narrowest(self.caps.attributes.get(name), self.mapping.attributes(name))
-                for name in ("User", "Group")
-            }
+            {n: _narrowest(self.caps.attributes.get(n), self.mapping.attributes(n)) for n in names},
+            {n: self.mapping.required(n) for n in names},
         )
         self.types = {n: t for n, t in types.items() if n in self.caps.resource_types}
         if not self.caps.groups:
@@ -283,8 +283,21 @@ class ScimService:
         count: int,
         base_url: str,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Push the conjuncts the adapter can answer; evaluate the rest over a bounded set."""
-        pushed = [t for t in split_conjuncts(node) if self._pushable(rtype, t)]
+        """Push the conjuncts the adapter can answer; evaluate the rest over a bounded set.
+
+        A conjunct the adapter cannot answer may still imply one it can (Entra's
+        ``emails[type eq "work"].value eq "x"`` implies ``emails.value eq "x"``): that one
+        narrows the candidates too.
+        """
+        conjuncts = split_conjuncts(node)
+        pushed = [t for t in conjuncts if self._pushable(rtype, t)]
+        pushed += [
+            implied
+            for term in conjuncts
+            if term not in pushed
+            for implied in implied_terms(term)
+            if self._pushable(rtype, implied)
+        ]
         if not self.caps.filter_logic:
             pushed = pushed[:1]
         if not pushed:

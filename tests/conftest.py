@@ -1,4 +1,8 @@
-"""Shared fixtures: a gateway app on the memory adapter, its client, and sample payloads."""
+"""Shared fixtures: a gateway app on the memory adapter, its client, and sample payloads.
+
+``redmine`` (a real Redmine on loopback, session-scoped; see ``e2e.redmine``) is registered
+here, once, so the folders that provision into it (e2e, idp_rest) share the same one.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from e2e.redmine import redmine
 from support import PAYLOADS, TOKEN, make_settings
 
 from gateway.app import create_app
 from gateway.config import Settings
+
+__all__ = ["redmine"]
 
 
 @pytest.fixture

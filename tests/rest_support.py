@@ -96,6 +96,9 @@ class FieldMapping:
     def attributes(self, resource_type: str) -> frozenset[str] | None:
         return None
 
+    def required(self, resource_type: str) -> frozenset[str]:
+        return frozenset()
+
 
 def _get(resource: Mapping[str, Any], path: str) -> Any:
     head, _, sub = path.partition(".")

@@ -146,3 +146,49 @@ def test_an_unknown_app_is_named(config: Path, capsys: pytest.CaptureFixture[str
     code = _render(config, "--app", "nope", "--method", "DELETE", "--path", "/Users/1")
     assert code == 2
     assert "no app 'nope'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def redmine_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped Redmine mapping, whose to_legacy writes the password."""
+    monkeypatch.setenv("REDMINE_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("REDMINE_API_KEY", API_KEY)
+    rest = yaml.safe_load((MAPPINGS_DIR / "redmine" / "rest.yaml").read_text("utf-8"))
+    auth = {"tokens": [{"name": "idp", "sha256": digest(TOKEN)}]}
+    raw = {
+        "apps": {"rm": {"adapter": "rest", "mapping": "redmine", "settings": rest, "auth": auth}}
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(raw), "utf-8")
+    return path
+
+
+def test_a_password_is_shown_masked_in_a_post_a_put_and_a_patch(
+    redmine_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "Sup3r-Secret-Passw0rd"
+    user = {
+        "schemas": [USER],
+        "userName": "bjensen",
+        "emails": [{"value": "b@example.com", "type": "work", "primary": True}],
+    }
+    current = _file(tmp_path, "current.json", {**user, "id": "7", "active": True})
+    bodies = {
+        "POST": {**user, "PassWord": secret},
+        "PUT": {**user, "password": secret},
+        "PATCH": {
+            "schemas": [PATCH],
+            "operations": [
+                {"op": "replace", "value": {"password": secret}},
+                {"op": "replace", "Path": "password", "Value": secret},
+            ],
+        },
+    }
+    for method, body in bodies.items():
+        path = "/Users" if method == "POST" else "/Users/7"
+        args = ["--app", "rm", "--method", method, "--path", path]
+        args += ["--body", _file(tmp_path, f"{method}.json", body), "--current", current]
+        assert _render(redmine_config, *args) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert secret not in out, method
+        assert json.loads(out.partition("\n\n")[2])["user"]["password"] == "****", method

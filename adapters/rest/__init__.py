@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -37,6 +38,7 @@ from adapters.rest.config import (
     ListCall,
     MembersRead,
     NoPaging,
+    RecordList,
     RefList,
     ResourceSettings,
     RestSettings,
@@ -93,6 +95,14 @@ class RestAdapter(Adapter):
             name: param_index(section, name, self.mapping)
             for name, section in self._sections.items()
         }
+        # The legacy fields holding meta.created and meta.lastModified (the mapping's `fields`).
+        self._stamps = {
+            name: (
+                self.mapping.legacy_field(name, "meta.created"),
+                self.mapping.legacy_field(name, "meta.lastmodified"),
+            )
+            for name in self._sections
+        }
         self.capabilities = Capabilities(
             resource_types=frozenset(self._sections),
             filter_attributes={
@@ -133,7 +143,13 @@ class RestAdapter(Adapter):
         id = raw.get(section.id_field)
         if id is None or isinstance(id, bool | dict | list) or id == "":
             raise malformed(label, f"a record has no {section.id_field}")
-        record = Record(str(id), dict(raw))
+        created, modified = self._stamps[resource_type]
+        record = Record(
+            str(id),
+            dict(raw),
+            created=_moment(raw.get(created)) if created else None,
+            last_modified=_moment(raw.get(modified)) if modified else None,
+        )
         if isinstance(section, GroupSettings) and isinstance(section.members.read, RefList):
             record.members = _refs(section.members.read, raw, "User", label)
         elif isinstance(section, UserSettings) and section.groups is not None:
@@ -182,7 +198,7 @@ class RestAdapter(Adapter):
         paging = section.list.paging
         if not plan.residual:
             window = await read_window(paging, fetch, query.start_index, query.count)
-            return self._page(query.resource_type, window, section.list)
+            return await self._page(query.resource_type, window, section.list)
         if isinstance(paging, NoPaging):
             window = await read_window(paging, fetch, 1, 2**31)
         elif not plan.params:
@@ -195,7 +211,7 @@ class RestAdapter(Adapter):
                     f"the filter leaves more than {limit} candidates for this app to check; "
                     "narrow it"
                 )
-        records = self._page(query.resource_type, window, section.list).records
+        records = (await self._page(query.resource_type, window, section.list)).records
         return self._matching(query, records, plan.residual)
 
     async def _search_by_id(self, query: Query, ids: list[str]) -> Page:
@@ -206,9 +222,17 @@ class RestAdapter(Adapter):
                 found = [await self.get(query.resource_type, ids[0])]
         return self._matching(query, found, [query.filter] if query.filter else [])
 
-    def _page(self, resource_type: str, window: Window, call: ListCall) -> Page:
+    async def _page(self, resource_type: str, window: Window, call: RecordList) -> Page:
         label = f"{call.method} {call.path}"
-        return Page([self._record(resource_type, raw, label) for raw in window.items], window.total)
+        records = [self._record(resource_type, raw, label) for raw in window.items]
+        if call.read_each:
+            # The listed items are incomplete: read each one whole (one removed meanwhile is gone).
+            complete = []
+            for listed in records:
+                with contextlib.suppress(NotFound):
+                    complete.append(await self.get(resource_type, listed.id))
+            records = complete
+        return Page(records, window.total)
 
     def _matching(self, query: Query, records: list[Record], residual: list[FilterNode]) -> Page:
         """The window of ``records`` that pass every residual term."""
@@ -482,6 +506,17 @@ def _ref_list(
         else:
             raise malformed(label, "a listed reference is not an id")
     return found
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp of a record (naive: UTC); None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _count(value: Any) -> int | None:

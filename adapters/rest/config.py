@@ -45,6 +45,7 @@ __all__ = [
     "OffsetPaging",
     "PagePaging",
     "ReadCall",
+    "RecordList",
     "RefList",
     "ResourceSettings",
     "RestSettings",
@@ -260,6 +261,13 @@ class ListCall(Call):
     paging: Paging
 
 
+class RecordList(ListCall):
+    """A resource's list call."""
+
+    #: The items lack fields that ``get`` gives (Redmine's lack ``status``): read each with ``get``.
+    read_each: bool = False
+
+
 class WriteCall(Call):
     method: Method = "POST"
     #: Wrap the record's fields in an object under this key (Redmine: ``user``).
@@ -360,7 +368,7 @@ class ResourceSettings(_Model):
     #: The field of a record holding its id (the SCIM id).
     id_field: str = "id"
     get: ReadCall
-    list: ListCall
+    list: RecordList
     create: WriteCall
     update: UpdateCall
     delete: DeleteCall

@@ -10,6 +10,8 @@ A mapping works per resource type ("User", "Group") on plain data:
   in, where it is a plain copy, so adapters can push filters and sorts down;
 * :meth:`Mapping.attributes` lists the SCIM attributes the mapping carries,
   so an app's ``/Schemas`` shows only those.
+* :meth:`Mapping.required` lists the SCIM attributes the legacy app cannot
+  do without, so an app's ``/Schemas`` marks them required.
 
 Group membership never goes through a mapping: SCIM ids are the legacy ids,
 and members travel as :class:`gateway.sdk.Ref` lists and add/remove deltas.
@@ -38,6 +40,10 @@ class Mapping(Protocol):
         """Lower-case SCIM paths this mapping carries; None for all of them."""
         ...
 
+    def required(self, resource_type: str) -> frozenset[str]:
+        """Lower-case SCIM paths the legacy app requires, beyond what RFC 7643 requires."""
+        ...
+
 
 class IdentityMapping:
     """For adapters whose records are SCIM-shaped already (the memory adapter)."""
@@ -53,6 +59,9 @@ class IdentityMapping:
 
     def attributes(self, resource_type: str) -> frozenset[str] | None:
         return None
+
+    def required(self, resource_type: str) -> frozenset[str]:
+        return frozenset()
 
 
 __all__ = ["IdentityMapping", "Mapping"]

@@ -14,7 +14,11 @@ without a file is not offered by the app). Each file has:
     legacy field -> constant used when its template gives no value;
 ``record_fields``
     optional list of the legacy record's fields; when given, a from_legacy
-    template naming any other field fails the start-up check.
+    template naming any other field fails the start-up check;
+``required``
+    optional list of SCIM attributes the legacy app cannot do without: the
+    app's ``/Schemas`` marks them required, and the gateway refuses a
+    resource without them.
 
 :func:`load_mapping` compiles every template and renders each one against an
 empty and a fully populated sample; every problem is reported with the file,
@@ -68,7 +72,15 @@ __all__ = [
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 
 FILES = {"user": "User", "group": "Group"}
-SECTIONS = ("resource", "to_legacy", "from_legacy", "fields", "defaults", "record_fields")
+SECTIONS = (
+    "resource",
+    "to_legacy",
+    "from_legacy",
+    "fields",
+    "defaults",
+    "record_fields",
+    "required",
+)
 #: Paths a ``fields`` entry may name although no from_legacy template gives them:
 #: the gateway fills them from the adapter's Record.
 _RECORD_PATHS = frozenset({"id", "meta.created", "meta.lastmodified"})
@@ -224,6 +236,8 @@ class TypeMapping:
     defaults: Mapping[str, Any]
     known_record_fields: frozenset[str] | None  # None: any field may be named
     attributes: frozenset[str]
+    #: Lower-case SCIM paths the app requires (an attribute and, dotted, its sub-attributes).
+    required: frozenset[str] = frozenset()
 
     def record(self, data: Mapping[str, Any]) -> LegacyRecord:
         return LegacyRecord(data, self.known_record_fields)
@@ -297,6 +311,10 @@ class TemplateMapping:
     def attributes(self, resource_type: str) -> frozenset[str] | None:
         found = self.types.get(resource_type)
         return frozenset() if found is None else found.attributes
+
+    def required(self, resource_type: str) -> frozenset[str]:
+        found = self.types.get(resource_type)
+        return frozenset() if found is None else found.required
 
 
 # -- loading --------------------------------------------------------------------------
@@ -375,6 +393,7 @@ class _Loader:
         attributes = self._attributes(to_legacy, from_legacy)
         read = set().union(*(record_fields(f.template.tree) for f in from_legacy))
         fields = self._fields(sections.get("fields"), from_legacy, names | read | (listed or set()))
+        required = self._required(sections.get("required"), attributes)
         if self.errors:
             return None
         return TypeMapping(
@@ -387,6 +406,7 @@ class _Loader:
             defaults=defaults,
             known_record_fields=known,
             attributes=attributes,
+            required=required,
         )
 
     # -- sections -------------------------------------------------------------------
@@ -410,6 +430,36 @@ class _Loader:
             self.error(entry.line, "record_fields", "must be a list of legacy field names")
             return None
         return set(names)
+
+    def _required(self, entry: Entry | None, carried: frozenset[str]) -> frozenset[str]:
+        """``required:`` as lower-case paths; ``emails.value`` requires ``emails`` too."""
+        if entry is None:
+            return frozenset()
+        names = self.file.names(entry.node)
+        if names is None:
+            self.error(entry.line, "required", "must be a list of SCIM attributes")
+            return frozenset()
+        out: set[str] = set()
+        for name in names:
+            target = resolve_path(self.rtype, name)
+            if target is None:
+                known = [a.name for c, a in self.rtype.attributes() if c is None]
+                hint = did_you_mean(name.split(".")[0], known)
+                self.error(entry.line, "required", f"{name}: unknown SCIM attribute{hint}")
+                continue
+            top = _lower_path(target.container, target.attribute)
+            path = _lower_path(target.container, target.attribute, target.sub)
+            if target.target.read_only or top in NOT_MAPPED:
+                self.error(entry.line, "required", f"{name}: set by the gateway, not by clients")
+            elif not _is_carried(path, set(carried)):
+                self.error(
+                    entry.line,
+                    "required",
+                    f"{name}: from_legacy does not give it, so it is not in the app's /Schemas",
+                )
+            else:
+                out.update({top, path})
+        return frozenset(out)
 
     def _to_legacy(self, section: Entry | None) -> list[Field]:
         out: list[Field] = []

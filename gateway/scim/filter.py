@@ -339,6 +339,28 @@ def split_conjuncts(node: FilterNode) -> list[FilterNode]:
     return [node]
 
 
+def implied_terms(node: FilterNode) -> list[FilterNode]:
+    """Plain terms a value-path conjunct implies, one per test in its top-level ``and``.
+
+    ``emails[type eq "work" and value eq "x"]`` implies ``emails.type eq "work"`` and
+    ``emails.value eq "x"``: some element has each. A backend that answers one of them
+    narrows the candidates the whole term is then checked on. Anything else implies
+    nothing this way (``[]``).
+    """
+    if not isinstance(node, ValuePath) or node.attr_path.sub_attr is not None:
+        return []
+    outer = node.attr_path
+    implied: list[FilterNode] = []
+    for inner in split_conjuncts(node.val_filter):
+        if isinstance(inner, Comparison | Present) and inner.attr_path.sub_attr is None:
+            path = AttrPath(attr=outer.attr, sub_attr=inner.attr_path.attr, uri=outer.uri)
+            if isinstance(inner, Comparison):
+                implied.append(Comparison(attr_path=path, op=inner.op, value=inner.value))
+            else:
+                implied.append(Present(attr_path=path))
+    return implied
+
+
 # -- evaluation -----------------------------------------------------------------------
 
 

@@ -124,6 +124,22 @@ class Schema:
                 kept[key] = replace(attr, sub_attributes=subs)
         return replace(self, attributes=kept)
 
+    def requiring(self, paths: Collection[str]) -> Schema:
+        """The attributes (and sub-attributes) named in ``paths`` marked required.
+
+        ``paths`` holds lower-case names as :meth:`restricted` takes them.
+        """
+        if not paths:
+            return self
+        marked: dict[str, Attribute] = {}
+        for key, attr in self.attributes.items():
+            subs = {
+                k: replace(s, required=True) if f"{key}.{k}" in paths else s
+                for k, s in attr.sub_attributes.items()
+            }
+            marked[key] = replace(attr, required=attr.required or key in paths, sub_attributes=subs)
+        return replace(self, attributes=marked)
+
     def to_json(self, location: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "schemas": [SCHEMA_URN],
@@ -283,23 +299,27 @@ GROUP_SCHEMA = _load("group")
 
 def build_resource_types(
     supported: Mapping[str, Collection[str] | None] | None = None,
+    required: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, ResourceType]:
     """The User and Group resource types, each restricted to what an adapter round-trips.
 
     ``supported`` maps a resource type name to the lower-case attribute paths
     its adapter keeps (see :class:`gateway.sdk.Capabilities`); a missing or
     ``None`` entry keeps the whole RFC schema. A type mapped to an empty
-    collection is not offered at all.
+    collection is not offered at all. ``required`` maps a type name to the
+    lower-case paths its legacy app requires besides RFC 7643's (a mapping's
+    ``required:``); they are marked required.
     """
     supported = supported or {}
+    required = required or {}
+
+    def within(paths: Collection[str], prefix: str) -> Collection[str]:
+        return {p[len(prefix) :] for p in paths if p.startswith(prefix)} if prefix else paths
 
     def cut(schema: Schema, type_name: str, prefix: str = "") -> Schema:
         paths = supported.get(type_name)
-        if paths is None:
-            return schema
-        if prefix:
-            paths = {p[len(prefix) :] for p in paths if p.startswith(prefix)}
-        return schema.restricted(paths)
+        kept = schema if paths is None else schema.restricted(within(paths, prefix))
+        return kept.requiring(within(required.get(type_name, ()), prefix))
 
     types: dict[str, ResourceType] = {}
 

@@ -163,3 +163,27 @@ async def test_an_app_that_is_down_is_a_503_naming_it(
     body = await resp.json()
     assert body["detail"] == f"cannot reach the app at {where}: connection refused"
     assert API_KEY not in await resp.text()
+
+
+async def test_an_entra_work_email_lookup_is_narrowed_by_the_mail_parameter(
+    scim: Client,
+) -> None:
+    """`emails[type eq "work"].value eq "x"`: Acme HR filters on `mail=` only; the type is
+    then checked in the gateway on what that parameter found."""
+    created = await _create_user(scim)
+    await _create_user(scim, "other")
+    text = 'emails[type eq "work"].value eq "BJENSEN@example.com"'
+    found = await (await scim.get(f"{BASE}/Users", params={"filter": text})).json()
+    text = 'emails[type eq "home"].value eq "bjensen@example.com"'
+    none = await (await scim.get(f"{BASE}/Users", params={"filter": text})).json()
+    assert [u["id"] for u in found["Resources"]] == [created["id"]]
+    assert (found["totalResults"], none["totalResults"]) == (1, 0)
+
+
+async def test_meta_carries_the_accounts_own_timestamps(
+    scim: Client, acme_server: TestServer
+) -> None:
+    created = await _create_user(scim)
+    (account,) = _accounts(acme_server)
+    assert created["meta"]["created"] == account["created_at"]
+    assert created["meta"]["lastModified"] == account["updated_at"]

@@ -1,4 +1,8 @@
-"""The benchmark end to end, briefly: real gateway and baseline subprocesses, real load."""
+"""The benchmark end to end, briefly: real gateway and baseline subprocesses, real load.
+
+Both suites: ``memory`` (gateway vs. fixed answers) and ``rest`` (gateway on the
+REST adapter vs. the hand-written proxy, both in front of Acme HR).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,17 @@ from pathlib import Path
 import pytest
 
 from bench import SCENARIO_KEYS, BenchOptions, format_report, run_bench
+from bench.__main__ import parser
 from bench.load import PythonLoader, Target, find_wrk
+from bench.proxy import account_to_user, user_to_account
+from bench.report import format_rest_report
+from bench.rest import (
+    REST_SCENARIO_KEYS,
+    RestOptions,
+    first_difference,
+    run_rest_bench,
+    seed_account,
+)
 from bench.scenarios import build_scenarios
 from bench.servers import auth_headers, start_baseline
 
@@ -58,3 +72,54 @@ def test_python_fallback_loader_drives_a_server(tmp_path: Path) -> None:
             assert result.socket_errors == 0
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not _loader_available(), reason="neither wrk nor the Python loader can run")
+def test_rest_bench_runs_every_scenario_with_equal_answers() -> None:
+    messages: list[str] = []
+    options = RestOptions(duration=1, connections=2, threads=1, warmup=0, users=50)
+
+    report = run_rest_bench(options, log=messages.append)
+
+    assert report.check.passed, report.check.differences
+    assert report.check.counts["GET /Users/{id}"] == 50
+    assert report.check.counts["POST /Users"] == 2
+    assert any(m.startswith("equality check: EQUAL") for m in messages)
+    assert [row.scenario.key for row in report.rows] == list(REST_SCENARIO_KEYS)
+    for row in report.rows:
+        for name, target in (("gateway", row.gateway), ("baseline", row.baseline)):
+            assert target.requests > 0, row.scenario.label
+            assert target.percentile(50) > 0, row.scenario.label
+            assert target.unexpected == 0, row.problems()
+            assert target.socket_errors == 0, row.problems()
+            assert report.cpu_of(row, name).requests == target.requests
+    assert report.problems() == []
+    assert report.accounts_after > report.accounts_seeded  # the POSTs really created accounts
+    text = format_rest_report(report)
+    assert "ERRORS" not in text
+    assert "check:    EQUAL" in text
+    assert "closing note: gateway/proxy throughput ratio" in text
+    assert all(row.scenario.label in text for row in report.rows)
+
+
+def test_proxy_translation_round_trips_a_seeded_account() -> None:
+    account = {"account_id": "acc_000009", **seed_account(8), "status": "enabled"}
+    user = account_to_user(account, "http://h/apps/bench/scim/v2")
+    assert user["meta"]["location"] == "http://h/apps/bench/scim/v2/Users/acc_000009"
+    assert user_to_account(user) == {k: v for k, v in account.items() if k != "account_id"}
+
+
+def test_first_difference_names_the_place() -> None:
+    assert first_difference({"a": [1, {"b": True}]}, {"a": [1, {"b": True}]}) is None
+    assert first_difference({"a": [1, {"b": True}]}, {"a": [1, {"b": 1}]}) == (
+        ".a[1].b: gateway True vs. proxy 1"
+    )
+    assert first_difference({"a": 1}, {}) == ".a: only the gateway has it"
+
+
+def test_cli_picks_the_suite() -> None:
+    assert parser().parse_args([]).suite == "memory"
+    args = parser().parse_args(["rest", "--duration", "2", "--scenarios", "get,post"])
+    assert (args.suite, args.duration, args.scenarios) == ("rest", 2, ("get", "post"))
+    with pytest.raises(SystemExit):
+        parser().parse_args(["rest", "--scenarios", "nope"])

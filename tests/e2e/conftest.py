@@ -1,7 +1,2 @@
-"""End-to-end fixtures: ``redmine``, a real Redmine on loopback (see ``e2e.redmine``)."""
-
-from __future__ import annotations
-
-from e2e.redmine import redmine
-
-__all__ = ["redmine"]
+"""End-to-end tests: the ``redmine`` fixture (a real Redmine on loopback, ``e2e.redmine``)
+is registered in tests/conftest.py, so this folder shares one Redmine with the others."""

@@ -17,6 +17,7 @@ with ``CI`` set (CI=true) the same failure fails them instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -366,6 +367,16 @@ def start_redmine(scratch: Path) -> Redmine:
     )
     print("\n[redmine] " + "; ".join(t.removeprefix("timing: ") for t in redmine.timings))
     return redmine
+
+
+@contextlib.contextmanager
+def running_redmine(scratch: Path) -> Iterator[Redmine]:
+    """A Redmine of its own in ``scratch`` for the block (for tests that need few records)."""
+    server = start_redmine(scratch)
+    try:
+        yield server
+    finally:
+        _stop(scratch)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from gateway.scim.filter import (
     bind_filter,
     compile_filter,
     filter_leaves,
+    implied_terms,
     matches,
     parse_filter,
     sort_key_path,
@@ -485,6 +486,37 @@ def test_split_conjuncts_flattens_nested_ands() -> None:
 def test_split_conjuncts_keeps_anything_else_whole(text: str) -> None:
     node = bound(text)
     assert split_conjuncts(node) == [node]
+
+
+@pytest.mark.parametrize(
+    ("text", "implied"),
+    [
+        ('emails[type eq "work"].value eq "x"', ['emails.type eq "work"', 'emails.value eq "x"']),
+        ('emails[type eq "work" and value pr]', ['emails.type eq "work"', "emails.value pr"]),
+        (
+            f'{ENTERPRISE_URN}:manager[value eq "m"]',
+            [f'{ENTERPRISE_URN}:manager.value eq "m"'],
+        ),
+        ('emails[type eq "work" or value eq "x"]', []),
+        ('emails[not (type eq "work")]', []),
+        ('userName eq "x"', []),
+    ],
+)
+def test_implied_terms_are_the_plain_tests_a_value_path_implies(
+    text: str, implied: list[str]
+) -> None:
+    node = bound(text)
+    terms = implied_terms(node)
+    assert [str(t) for t in terms] == implied
+    # Weaker, never stronger: what matches the value path matches each term it implies.
+    holder = {
+        "userName": "j",
+        "emails": [{"type": "home", "value": "y"}, {"type": "work", "value": "x"}],
+        ENTERPRISE_URN: {"manager": {"value": "m"}},
+    }
+    if terms:
+        assert matches(node, holder, USER)
+        assert all(matches(bind_filter(t, USER), holder, USER) for t in terms)
 
 
 # -- evaluation: RFC 7644 3.4.2.2 examples --------------------------------------------

@@ -1,0 +1,119 @@
+"""What mappings/redmine does with Redmine's own rules, seen in Redmine itself.
+
+Redmine requires a mail and both names (each at most 30 characters), has a "registered"
+status besides active and locked, hashes passwords, and lists users without their status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from idp.helpers import USER_URN, assert_scim_error, patch_body
+from idp_rest.helpers import App, person, work_email
+from idp_rest.legacy import RedmineApi
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def redmine_api(redmine_app: App) -> RedmineApi:
+    assert isinstance(redmine_app.legacy, RedmineApi)
+    return redmine_app.legacy
+
+
+async def test_a_password_sent_by_okta_lets_the_user_log_in_to_redmine_until_locked(
+    redmine_app: App, redmine_api: RedmineApi, payload: Any
+) -> None:
+    body = payload("okta-create-user.json")
+    body["userName"] = redmine_app.unique("okta.pw")
+    body["emails"] = work_email(f"{body['userName']}@okta.local")
+    created = await redmine_app.scim.post("/Users", body)
+    assert created.status == 201, created.text
+    user = created.json()
+    assert await redmine_api.can_log_in(body["userName"], body["password"])
+
+    change = patch_body({"op": "replace", "value": {"password": "n3w-Secret!"}})
+    assert (await redmine_app.scim.patch(f"/Users/{user['id']}", change)).status == 200
+    assert await redmine_api.can_log_in(body["userName"], "n3w-Secret!")
+    assert not await redmine_api.can_log_in(body["userName"], body["password"])
+
+    lock = patch_body({"op": "replace", "path": "active", "value": False})
+    assert (await redmine_app.scim.patch(f"/Users/{user['id']}", lock)).status == 200
+    assert not await redmine_api.can_log_in(body["userName"], "n3w-Secret!")
+
+
+async def test_a_user_without_names_gets_the_login_in_redmine_and_no_name_in_scim(
+    redmine_app: App,
+) -> None:
+    user = await person(redmine_app, "nameless")
+    assert "name" not in user
+    account = await redmine_app.legacy.user(user["id"])
+    assert account is not None
+    assert (account.given, account.family) == (user["userName"], user["userName"])
+
+    named = patch_body({"op": "add", "path": "name.familyName", "value": "Lovelace"})
+    answer = await redmine_app.scim.patch(f"/Users/{user['id']}", named)
+    assert answer.status == 200, answer.text
+    assert answer.json()["name"] == {"familyName": "Lovelace"}
+    account = await redmine_app.legacy.user(user["id"])
+    assert account is not None
+    assert (account.given, account.family) == (user["userName"], "Lovelace")
+
+
+async def test_names_longer_than_redmines_30_characters_are_cut_to_30(redmine_app: App) -> None:
+    given, family = "Maximiliana-" + "x" * 30, "Vandenberghe-" + "y" * 30
+    user = await person(redmine_app, "long", name={"givenName": given, "familyName": family})
+    assert user["name"] == {"givenName": given[:30], "familyName": family[:30]}
+    account = await redmine_app.legacy.user(user["id"])
+    assert account is not None
+    assert (account.given, account.family) == (given[:30], family[:30])
+
+
+async def test_a_user_without_a_mail_is_refused_before_redmine_sees_it(
+    redmine_app: App, redmine_api: RedmineApi
+) -> None:
+    user_name = redmine_app.unique("mailless")
+    answer = await redmine_app.scim.post("/Users", {"schemas": [USER_URN], "userName": user_name})
+    assert answer.status == 400, answer.text
+    assert_scim_error(answer.json(), 400, "invalidValue")
+    assert "emails" in answer.json()["detail"]
+    assert await redmine_api.client.find_user(user_name) is None
+
+    schema = await redmine_app.scim.read(f"/Schemas/{USER_URN}")
+    emails = next(a for a in schema["attributes"] if a["name"] == "emails")
+    value = next(s for s in emails["subAttributes"] if s["name"] == "value")
+    assert (emails["required"], value["required"]) == (True, True)
+
+
+async def test_a_registered_redmine_user_reads_as_inactive_and_activating_makes_it_active(
+    redmine_app: App, redmine_api: RedmineApi
+) -> None:
+    login = redmine_app.unique("registered")
+    made = await redmine_api.client.create_user(login, status=2)
+    found = await redmine_app.scim.find("Users", f'userName eq "{login}"')
+    assert [(u["id"], u["active"]) for u in found] == [(str(made["id"]), False)]
+
+    other = patch_body({"op": "replace", "path": "name.givenName", "value": "Reg"})
+    assert (await redmine_app.scim.patch(f"/Users/{made['id']}", other)).status == 200
+    account = await redmine_app.legacy.user(str(made["id"]))
+    assert account is not None and (account.status, account.given) == (2, "Reg")
+
+    activate = patch_body({"op": "replace", "path": "active", "value": "True"})
+    assert (await redmine_app.scim.patch(f"/Users/{made['id']}", activate)).status == 200
+    account = await redmine_app.legacy.user(str(made["id"]))
+    assert account is not None and account.status == redmine_api.ENABLED
+
+
+async def test_users_found_by_a_filter_show_a_user_locked_in_redmine_as_inactive(
+    redmine_app: App, redmine_api: RedmineApi
+) -> None:
+    """Redmine's list items carry no status: each listed user is read whole (read_each)."""
+    user = await person(redmine_app, "listed")
+    await redmine_api.client.set_status(int(user["id"]), 3)
+    for text in (
+        f'userName eq "{user["userName"]}"',
+        f'emails.value eq "{user["userName"]}@example.com"',
+    ):
+        found = await redmine_app.scim.find("Users", text)
+        assert [(u["id"], u["active"]) for u in found] == [(user["id"], False)], text
