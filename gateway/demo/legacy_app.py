@@ -27,7 +27,7 @@ Auth
 
 Accounts (users)
     ``{"account_id": "acc_000001", "login", "given", "family", "display", "mail", "phone",
-    "title", "dept", "employee_no", "manager_id", "status": "enabled" | "suspended",
+    "title", "dept", "employee_no", "manager_id", "ext_ref", "status": "enabled" | "suspended",
     "created_at", "updated_at"}``. The app assigns ``account_id`` from a counter (never reused)
     and the timestamps; those three are read-only (422 when sent). ``login`` is required, a
     non-blank string of at most 64 characters, unique case-insensitively; ``mail`` is unique
@@ -35,9 +35,10 @@ Accounts (users)
     cannot be cleared. The other fields are strings or null. ``manager_id`` is not checked
     against the accounts.
 
-    GET    /api/v1/accounts?offset=0&limit=50[&login=][&mail=][&status=]
+    GET    /api/v1/accounts?offset=0&limit=50[&login=][&mail=][&ext_ref=][&status=]
            200 ``{"items": [...], "total": N, "offset": 0, "limit": 50}``, ordered by account_id.
-           login and mail match exactly but case-insensitively; filters combine with AND.
+           login and mail match exactly but case-insensitively, ext_ref (the provisioning
+           system's reference) exactly; filters combine with AND.
            offset >= 0, limit >= 0 (0 gives only the total), limit above 200 becomes 200.
     GET    /api/v1/accounts/{account_id}      200 ``{"account": {...}}`` (suspended ones too)
     POST   /api/v1/accounts ``{"account": {...}}``
@@ -47,9 +48,10 @@ Accounts (users)
     DELETE /api/v1/accounts/{account_id}      204; its team memberships go with it
 
 Teams (groups)
-    ``{"team_id": "team_0001", "name", "description", "created_at", "updated_at"}``; ``name`` is
-    required, non-blank, unique case-insensitively. Single-team answers (GET, POST, PUT) add
-    ``"member_ids": ["acc_000001", ...]`` ordered by account_id; list items have no members.
+    ``{"team_id": "team_0001", "name", "description", "ext_ref", "created_at",
+    "updated_at"}``; ``name`` is required, non-blank, unique case-insensitively. Single-team
+    answers (GET, POST, PUT) add ``"member_ids": ["acc_000001", ...]`` ordered by
+    account_id; list items have no members.
 
     GET    /api/v1/teams?page=1&per_page=25[&name=]
            200 ``{"teams": [...], "page": 1, "per_page": 25, "total": N}``, ordered by team_id.
@@ -117,10 +119,11 @@ ACCOUNT_FIELDS = (
     "dept",
     "employee_no",
     "manager_id",
+    "ext_ref",
     "status",
 )
 ACCOUNT_READ_ONLY = ("account_id", "created_at", "updated_at")
-TEAM_FIELDS = ("name", "description")
+TEAM_FIELDS = ("name", "description", "ext_ref")
 TEAM_READ_ONLY = ("team_id", "created_at", "updated_at", "member_ids")
 MAX_LOGIN_LENGTH = 64
 MAX_LIMIT = 200
@@ -139,7 +142,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     account_id TEXT PRIMARY KEY,
     login TEXT NOT NULL,
     given TEXT, family TEXT, display TEXT, mail TEXT, phone TEXT,
-    title TEXT, dept TEXT, employee_no TEXT, manager_id TEXT,
+    title TEXT, dept TEXT, employee_no TEXT, manager_id TEXT, ext_ref TEXT,
     status TEXT NOT NULL CHECK (status IN ('enabled', 'suspended')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
@@ -150,6 +153,7 @@ CREATE TABLE IF NOT EXISTS teams (
     team_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     description TEXT,
+    ext_ref TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -178,6 +182,7 @@ _UPDATE_ACCOUNT = (
 _ACCOUNT_FILTERS = {
     "login": "lower(login) = lower(?)",
     "mail": "lower(mail) = lower(?)",
+    "ext_ref": "ext_ref = ?",
     "status": "status = ?",
 }
 _NEXT_ID = (
@@ -273,6 +278,7 @@ def validate_team(data: Json) -> dict[str, str | None]:
     values: dict[str, str | None] = {
         "name": _required_string(errors, "name", data.get("name"), None),
         "description": _optional_string(errors, "description", data.get("description")),
+        "ext_ref": _optional_string(errors, "ext_ref", data.get("ext_ref")),
     }
     if errors:
         raise ApiError(422, {"errors": errors})
@@ -447,8 +453,8 @@ class Store:
             row = {"team_id": self._next_id(db, "team_", 4), **values}
             row.update(created_at=now, updated_at=now)
             db.execute(
-                "INSERT INTO teams (team_id, name, description, created_at, updated_at) "
-                "VALUES (:team_id, :name, :description, :created_at, :updated_at)",
+                f"INSERT INTO teams ({', '.join(_TEAM_COLUMNS)}) "
+                f"VALUES ({', '.join(':' + c for c in _TEAM_COLUMNS)})",
                 row,
             )
             return {**row, "member_ids": []}
@@ -460,7 +466,7 @@ class Store:
                 self._check_team_unique(db, values["name"], team_id)
                 current = {**current, **values, "updated_at": self._now()}
                 db.execute(
-                    "UPDATE teams SET name = :name, description = :description, "
+                    f"UPDATE teams SET {', '.join(f'{c} = :{c}' for c in TEAM_FIELDS)}, "
                     "updated_at = :updated_at WHERE team_id = :team_id",
                     current,
                 )

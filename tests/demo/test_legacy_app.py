@@ -33,6 +33,7 @@ ACCOUNT_KEYS = [
     "dept",
     "employee_no",
     "manager_id",
+    "ext_ref",
     "status",
     "created_at",
     "updated_at",
@@ -616,6 +617,7 @@ async def test_a_created_team_has_an_app_id_no_members_and_a_location(client: Cl
             "team_id": "team_0001",
             "name": "Eng",
             "description": "Builders",
+            "ext_ref": None,
             "created_at": "2024-05-01T12:00:00Z",
             "updated_at": "2024-05-01T12:00:00Z",
             "member_ids": [],
@@ -680,6 +682,7 @@ async def test_the_team_list_pages_by_page_number_without_members(client: Client
         "team_id",
         "name",
         "description",
+        "ext_ref",
         "created_at",
         "updated_at",
     ]
@@ -917,3 +920,16 @@ def test_the_command_line_serves_the_given_port_database_and_key(
     assert (served["host"], served["port"]) == ("127.0.0.1", 8081)
     assert legacy_app.main([]) == 0
     assert made == [("acme.sqlite", "KEY"), (":memory:", "from-env")]
+
+
+async def test_an_external_reference_is_kept_and_found_exactly(client: Client) -> None:
+    body = {"account": {"login": "ref", "ext_ref": "EXT-1"}}
+    created = (await call(client, "POST", "/api/v1/accounts", 201, body))["account"]
+    assert created["ext_ref"] == "EXT-1"
+    found = await call(client, "GET", "/api/v1/accounts?ext_ref=EXT-1", 200)
+    assert [a["account_id"] for a in found["items"]] == [created["account_id"]]
+    assert (await call(client, "GET", "/api/v1/accounts?ext_ref=ext-1", 200))["total"] == 0
+    team = await call(
+        client, "POST", "/api/v1/teams", 201, {"team": {"name": "R", "ext_ref": "T-1"}}
+    )
+    assert team["team"]["ext_ref"] == "T-1"

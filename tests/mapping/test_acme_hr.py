@@ -100,11 +100,11 @@ def test_only_the_work_phone_is_kept(acme: TemplateMapping) -> None:
     assert "phone" not in acme.to_legacy("User", {"userName": "x", "phoneNumbers": phones})
 
 
-def test_external_id_is_not_stored(acme: TemplateMapping) -> None:
-    assert acme.to_legacy("User", {"userName": "x", "externalId": "e-1"}) == {
-        "login": "x",
-        "status": "enabled",
-    }
+def test_external_id_is_kept_in_the_external_reference(acme: TemplateMapping) -> None:
+    account = acme.to_legacy("User", {"userName": "x", "externalId": "e-1"})
+    assert account == {"login": "x", "ext_ref": "e-1", "status": "enabled"}
+    assert acme.from_legacy("User", account)["externalId"] == "e-1"
+    assert acme.legacy_field("User", "externalid") == "ext_ref"
 
 
 def test_a_group_becomes_a_team_and_back(acme: TemplateMapping) -> None:
@@ -118,6 +118,7 @@ def test_the_app_schema_lists_what_from_legacy_gives_and_member_refs(acme: Templ
     ent = ENTERPRISE_URN.lower()
     assert acme.attributes("User") == {
         "username",
+        "externalid",
         "name.givenname",
         "name.familyname",
         "displayname",
@@ -130,7 +131,7 @@ def test_the_app_schema_lists_what_from_legacy_gives_and_member_refs(acme: Templ
         f"{ent}:manager.value",
         "groups",
     }
-    assert acme.attributes("Group") == {"displayname", "members"}
+    assert acme.attributes("Group") == {"displayname", "externalid", "members"}
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ def test_the_app_schema_lists_what_from_legacy_gives_and_member_refs(acme: Templ
         ("User", "id", "account_id"),
         ("User", "meta.lastmodified", "updated_at"),
         ("User", "active", None),
-        ("User", "externalid", None),
+        ("User", "externalid", "ext_ref"),
         ("User", "nosuchthing", None),
         ("Group", "displayname", "name"),
         ("Group", "id", "team_id"),
@@ -242,6 +243,7 @@ async def test_an_entra_create_sends_acme_fields_and_answers_scim(service: ScimS
             "create",
             {
                 "login": body["userName"],
+                "ext_ref": body["externalId"],
                 "given": "givenName",
                 "family": "familyName",
                 "mail": body["emails"][0]["value"],
@@ -253,7 +255,7 @@ async def test_an_entra_create_sends_acme_fields_and_answers_scim(service: ScimS
     assert created["id"] == "acc_000001"
     assert created["userName"] == body["userName"]
     assert created[ENTERPRISE_URN] == {"employeeNumber": "1234"}
-    assert "externalId" not in created
+    assert created["externalId"] == body["externalId"]
 
 
 async def test_an_entra_deactivation_changes_only_the_status(service: ScimService) -> None:
