@@ -1,9 +1,11 @@
-"""``python -m bench [memory|rest|all]``: run a suite, print its table (exit 1 on any failure).
+"""``python -m bench [memory|rest|sql|all]``: run a suite, print its table (exit 1 on any failure).
 
 ``memory`` (the default) is the gateway on the memory adapter vs. fixed answers
 (:mod:`bench.core`); ``rest`` is the gateway on the REST adapter vs. a
-hand-written proxy, both in front of Acme HR (:mod:`bench.rest`); ``all`` runs
-both, one after the other.
+hand-written proxy, both in front of Acme HR (:mod:`bench.rest`); ``sql`` is the
+gateway on the SQL adapter vs. the same statements sent straight to asyncpg, on
+1,000,000 payroll rows in PostgreSQL (:mod:`bench.sql`); ``all`` runs memory and
+rest, one after the other.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from bench.report import format_report, format_rest_report
 from bench.rest import LEGACY_PLACEMENTS, REST_SCENARIO_KEYS, RestOptions, run_rest_bench
 from bench.scenarios import SCENARIO_KEYS
 from bench.servers import ServerError
+from bench.sql import SQL_SCENARIO_KEYS, SqlOptions, format_sql_report, run_sql_bench
 
-SUITES = ("memory", "rest", "all")
-ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS)))
+SUITES = ("memory", "rest", "sql", "all")
+ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS, *SQL_SCENARIO_KEYS)))
 
 
 def _positive(text: str) -> int:
@@ -53,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
         choices=SUITES,
         default="memory",
         help="memory: memory adapter vs. fixed answers (default); rest: REST adapter to Acme HR "
-        "vs. a hand-written aiohttp proxy; all: both",
+        "vs. a hand-written aiohttp proxy; sql: SQL adapter on 1M PostgreSQL rows vs. the "
+        "same statements straight to asyncpg; all: memory and rest",
     )
     p.add_argument(
         "--duration",
@@ -107,6 +111,18 @@ def parser() -> argparse.ArgumentParser:
         help="rest suite: Acme HR calls the proxy keeps in flight at once (0: unbounded, the "
         "default; 8 matches the gateway's max_concurrency)",
     )
+    p.add_argument(
+        "--dsn",
+        default=None,
+        help="sql suite: the PostgreSQL to seed a schema of its own in (default: "
+        "SCIM_GATEWAY_BENCH_PG_DSN, else postgresql://postgres@127.0.0.1:5432/test)",
+    )
+    p.add_argument(
+        "--rows",
+        type=_positive,
+        default=1_000_000,
+        help="sql suite: employees to seed (1000000)",
+    )
     return p
 
 
@@ -142,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     suites = ("memory", "rest") if args.suite == "all" else (args.suite,)
     if args.suite != "all" and args.scenarios is not None:
-        keys = SCENARIO_KEYS if args.suite == "memory" else REST_SCENARIO_KEYS
+        keys = {"memory": SCENARIO_KEYS, "sql": SQL_SCENARIO_KEYS}.get(
+            args.suite, REST_SCENARIO_KEYS
+        )
         unknown = [k for k in args.scenarios if k not in keys]
         if unknown:
             p.error(f"--scenarios: the {args.suite} suite has only {','.join(keys)}")
@@ -154,6 +172,20 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios = _chosen(p, suite, args.scenarios, SCENARIO_KEYS)
                 report = run_bench(BenchOptions(scenarios=scenarios, **common))
                 text, failed = format_report(report), bool(report.problems())
+            elif suite == "sql":
+                scenarios = _chosen(p, suite, args.scenarios, SQL_SCENARIO_KEYS)
+                sql_options = SqlOptions(
+                    dsn=args.dsn,
+                    users=args.rows,
+                    duration=args.duration,
+                    connections=args.connections,
+                    rounds=max(0, args.rounds),
+                    warmup=max(0, args.warmup),
+                    pin=args.pin,
+                    scenarios=scenarios,
+                )
+                sql = run_sql_bench(sql_options, log=lambda line: print(line, file=sys.stderr))
+                text, failed = format_sql_report(sql), bool(sql.problems())
             else:
                 scenarios = _chosen(p, suite, args.scenarios, REST_SCENARIO_KEYS)
                 options = RestOptions(

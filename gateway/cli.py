@@ -111,6 +111,44 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql_introspect(args: argparse.Namespace) -> int:
+    from adapters.sql.introspect import introspect  # the SQL adapter's own tool
+
+    try:
+        text = asyncio.run(introspect(_dsn(args.dsn), args.table, args.resource))
+    except (LookupError, OSError, ValueError) as exc:
+        print(f"sql introspect: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_sql_demo(args: argparse.Namespace) -> int:
+    from adapters.sql.demo import make_payroll_demo, serve_payroll
+
+    demo = make_payroll_demo(args.port, _dsn(args.dsn), args.schema)
+    logging.basicConfig(level="WARNING")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve_payroll(
+                demo, reset=args.reset, run_walkthrough=args.walkthrough, exit_after=args.exit
+            )
+        )
+    return 0
+
+
+def _dsn(value: str | None) -> str:
+    """A DSN given as is or as a secret reference (``${env:NAME}``); never printed."""
+    from gateway.config import resolve_secret
+
+    if not value:
+        raise SystemExit("give --dsn (or set PAYROLL_DSN): postgresql://user@host:5432/db")
+    try:
+        return resolve_secret(value)
+    except ValueError as exc:
+        raise SystemExit(f"--dsn: {exc}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="scim-gateway", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -153,6 +191,30 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--exit", action="store_true", help="stop after starting (and walking)")
     demo.set_defaults(func=cmd_demo)
+
+    sql = sub.add_parser("sql", help="tools of the SQL adapter (PostgreSQL)")
+    sql_sub = sql.add_subparsers(dest="sql_command", required=True)
+    introspect = sql_sub.add_parser(
+        "introspect", help="read a table and print a starting mapping and adapter settings"
+    )
+    introspect.add_argument("--dsn", required=True, help="a DSN or a reference: ${env:NAME}")
+    introspect.add_argument("--table", required=True, help="[schema.]table (default: public)")
+    introspect.add_argument("--resource", choices=("User", "Group"), default="User")
+    introspect.set_defaults(func=cmd_sql_introspect)
+    sql_demo = sql_sub.add_parser(
+        "demo", help="the payroll database (deploy/sql/payroll.sql) behind a gateway"
+    )
+    sql_demo.add_argument(
+        "--dsn", default=os.environ.get("PAYROLL_DSN"), help="the PostgreSQL to load it into"
+    )
+    sql_demo.add_argument("--schema", default="payroll_demo", help="kept between runs")
+    sql_demo.add_argument("--reset", action="store_true", help="drop the schema and load it anew")
+    sql_demo.add_argument("--port", type=int, default=8080, help="the gateway's port")
+    sql_demo.add_argument(
+        "--walkthrough", action="store_true", help="provision a user and a unit, show the rows"
+    )
+    sql_demo.add_argument("--exit", action="store_true", help="stop after starting (and walking)")
+    sql_demo.set_defaults(func=cmd_sql_demo)
 
     token = sub.add_parser("token", help="inbound token tools")
     token_sub = token.add_subparsers(dest="token_command", required=True)

@@ -153,6 +153,8 @@ def redmine_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The shipped Redmine mapping, whose to_legacy writes the password."""
     monkeypatch.setenv("REDMINE_URL", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setenv("REDMINE_API_KEY", API_KEY)
+    monkeypatch.setenv("REDMINE_USER_EXTERNAL_ID_FIELD", "1")
+    monkeypatch.setenv("REDMINE_GROUP_EXTERNAL_ID_FIELD", "2")
     rest = yaml.safe_load((MAPPINGS_DIR / "redmine" / "rest.yaml").read_text("utf-8"))
     auth = {"tokens": [{"name": "idp", "sha256": digest(TOKEN)}]}
     raw = {

@@ -10,7 +10,12 @@
 #
 # On success, stdout ends with machine-readable lines (no secret among them):
 #   URL=http://127.0.0.1:PORT  PORT=...  PID=...  KEY_FILE=SCRATCH/api_key  INSTANCE=...
-# and SCRATCH holds the files port, pid, api_key (0600: the admin's REST key), url.
+#   SCRATCH=...  CUSTOM_FIELDS_FILE=SCRATCH/custom_fields.json
+#   USER_EXTERNAL_ID_FIELD=N  GROUP_EXTERNAL_ID_FIELD=M
+# and SCRATCH holds the files port, pid, api_key (0600: the admin's REST key), url, and
+# custom_fields.json: {"user": {"id": N, "name": "SCIM externalId"}, "group": {...}}, the
+# custom fields that keep SCIM externalId; mappings/redmine takes their ids from
+# REDMINE_USER_EXTERNAL_ID_FIELD and REDMINE_GROUP_EXTERNAL_ID_FIELD.
 # Timings go to stderr as "timing: ..." lines. Stop it with deploy/redmine/down.sh.
 #
 # Exit codes: 0 up; 2 usage; 10 cannot install (not root, no apt-get/dpkg);
@@ -107,6 +112,10 @@ report() {
     echo "KEY_FILE=$SCRATCH/api_key"
     echo "INSTANCE=$NAME"
     echo "SCRATCH=$SCRATCH"
+    echo "CUSTOM_FIELDS_FILE=$SCRATCH/custom_fields.json"
+    ruby -rjson -e 'ids = JSON.parse(File.read(ARGV[0]))
+        puts "USER_EXTERNAL_ID_FIELD=#{Integer(ids["user"]["id"])}"
+        puts "GROUP_EXTERNAL_ID_FIELD=#{Integer(ids["group"]["id"])}"' "$SCRATCH/custom_fields.json"
 }
 ours_alive() { # the pid in SCRATCH/pid is a live rackup of this scratch folder
     local pid
@@ -114,7 +123,10 @@ ours_alive() { # the pid in SCRATCH/pid is a live rackup of this scratch folder
     [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
         tr '\0' ' ' <"/proc/$pid/environ" 2>/dev/null | grep -qF "REDMINE_INSTANCE=$NAME "
 }
-if [ -n "$PORT" ] && ours_alive && [ "$(http_status "$PORT")" = 200 ]; then
+# A folder set up before the custom fields existed lacks custom_fields.json: restarted
+# below, it gets them.
+if [ -n "$PORT" ] && ours_alive && [ -s "$SCRATCH/custom_fields.json" ] &&
+    [ "$(http_status "$PORT")" = 200 ]; then
     echo "up.sh: already running" >&2
     report
     timing "total $(elapsed "$T0")s (already running)"
@@ -163,17 +175,22 @@ export REDMINE_INSTANCE=$NAME RAILS_ENV=production BUNDLE_GEMFILE=$SCRATCH/Gemfi
 unset RAILS_LOG_TO_STDOUT DATABASE_URL
 cd "$APP"
 
-if [ ! -f "$SCRATCH/.seeded" ]; then
+if [ ! -f "$SCRATCH/.seeded" ] || [ ! -s "$SCRATCH/custom_fields.json" ]; then
     # Two processes: migrating and loading default data in one process fails silently.
-    t=$EPOCHREALTIME
-    rake db:migrate >"$SCRATCH/log/setup.log" 2>&1 || {
-        tail -n 20 "$SCRATCH/log/setup.log" >&2
-        die 13 "rake db:migrate failed (see $SCRATCH/log/setup.log)"
-    }
-    timing "rake db:migrate $(elapsed "$t")s"
+    # (A folder seeded before the custom fields existed only runs the runner again.)
+    if [ ! -f "$SCRATCH/.seeded" ]; then
+        t=$EPOCHREALTIME
+        rake db:migrate >"$SCRATCH/log/setup.log" 2>&1 || {
+            tail -n 20 "$SCRATCH/log/setup.log" >&2
+            die 13 "rake db:migrate failed (see $SCRATCH/log/setup.log)"
+        }
+        timing "rake db:migrate $(elapsed "$t")s"
+    fi
     t=$EPOCHREALTIME
     cat >"$SCRATCH/tmp/seed.rb" <<'EOF'
 # Default data (en), REST API on, admin usable over the API; key into a 0600 file.
+# Every step is idempotent: a seeded folder may run this again.
+require 'json'
 if Redmine::DefaultData::Loader.no_data?
   Redmine::DefaultData::Loader.load('en')
 end
@@ -185,16 +202,34 @@ abort 'REST API still disabled' unless Setting.rest_api_enabled?
 admin = User.find_by_login('admin') or abort 'no admin user'
 admin.update_column(:must_change_passwd, false)
 File.open(ENV.fetch('REDMINE_KEY_FILE'), 'w', 0o600) { |f| f.puts admin.api_key }
-puts "seeded: trackers=#{Tracker.count} statuses=#{IssueStatus.count} roles=#{Role.count}"
+
+# Custom fields keeping SCIM externalId (mappings/redmine), one for users, one for groups.
+# The API reads and writes them as custom_fields: [{"id": N, "value": ...}] on users and
+# groups, but lists a field only when it is `visible` (to admins too).
+ids = {}
+{ 'user' => UserCustomField, 'group' => GroupCustomField }.each do |kind, klass|
+  field = klass.find_or_initialize_by(name: 'SCIM externalId')
+  field.assign_attributes(
+    field_format: 'string', is_required: false, visible: true, editable: false,
+    searchable: false, is_filter: false,
+    description: 'The identifier the identity provider gives this record (SCIM externalId).'
+  )
+  field.save!
+  ids[kind] = { 'id' => field.id, 'name' => field.name }
+end
+File.write(ENV.fetch('REDMINE_CUSTOM_FIELDS_FILE'), JSON.generate(ids) + "\n")
+puts "seeded: trackers=#{Tracker.count} statuses=#{IssueStatus.count} roles=#{Role.count} " \
+     "custom fields: user=#{ids['user']['id']} group=#{ids['group']['id']}"
 EOF
-    rm -f "$SCRATCH/api_key"
-    if ! REDMINE_KEY_FILE=$SCRATCH/api_key rails runner "$SCRATCH/tmp/seed.rb" \
-        >>"$SCRATCH/log/setup.log" 2>&1 || [ ! -s "$SCRATCH/api_key" ]; then
+    rm -f "$SCRATCH/api_key" "$SCRATCH/custom_fields.json"
+    if ! REDMINE_KEY_FILE=$SCRATCH/api_key REDMINE_CUSTOM_FIELDS_FILE=$SCRATCH/custom_fields.json \
+        rails runner "$SCRATCH/tmp/seed.rb" >>"$SCRATCH/log/setup.log" 2>&1 ||
+        [ ! -s "$SCRATCH/api_key" ] || [ ! -s "$SCRATCH/custom_fields.json" ]; then
         tail -n 20 "$SCRATCH/log/setup.log" >&2
-        die 13 "rails runner (default data, REST API, admin key) failed (see $SCRATCH/log/setup.log)"
+        die 13 "rails runner (default data, REST API, admin key, custom fields) failed (see $SCRATCH/log/setup.log)"
     fi
     touch "$SCRATCH/.seeded"
-    timing "default data + settings (rails runner) $(elapsed "$t")s"
+    timing "default data + settings + custom fields (rails runner) $(elapsed "$t")s"
 fi
 
 # ---------------------------------------------------------------- server

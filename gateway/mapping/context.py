@@ -10,6 +10,9 @@ Multi-valued attributes are lists, empty when absent. Extensions are under
 from_legacy templates get ``record``, a :class:`LegacyRecord`: a missing field
 is ``None`` (legacy apps leave fields out), unless the mapping lists its
 ``record_fields``, in which case naming any other field is an error.
+
+Templates of both directions also get ``vars``, the file's ``vars:`` section
+(:class:`Variables`): naming a variable the file does not define is an error.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "NOT_MAPPED",
     "AttrObject",
     "LegacyRecord",
+    "Variables",
     "attribute_variables",
     "did_you_mean",
     "sample_resource",
@@ -119,6 +123,21 @@ class LegacyRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self._data)
+
+
+class Variables(LegacyRecord):
+    """A mapping file's ``vars:`` in a template: ``vars.name`` or ``vars["name"]``.
+
+    Only the variables the file defines: any other name fails, with a hint.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        if isinstance(key, str) and key not in self._data:
+            hint = did_you_mean(key, list(self._data))
+            raise UndefinedError(f"vars has no variable {key!r}{hint}")
+        return super().__getitem__(key)
 
 
 def _by_lower(data: Any) -> dict[str, Any]:

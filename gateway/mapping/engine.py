@@ -18,7 +18,12 @@ without a file is not offered by the app). Each file has:
 ``required``
     optional list of SCIM attributes the legacy app cannot do without: the
     app's ``/Schemas`` marks them required, and the gateway refuses a
-    resource without them.
+    resource without them;
+``vars``
+    optional name -> constant that templates of both directions read as
+    ``vars.name``, for what differs between installations of one app (the id
+    of a custom field); strings may hold ``${env:NAME}`` and ``${file:PATH}``
+    references, resolved when the mapping is loaded.
 
 :func:`load_mapping` compiles every template and renders each one against an
 empty and a fully populated sample; every problem is reported with the file,
@@ -31,16 +36,20 @@ import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
+from gateway.config import resolve_secret
 from gateway.errors import InvalidValue, ScimError
 from gateway.mapping.context import (
     NOT_MAPPED,
     LegacyRecord,
+    Variables,
     did_you_mean,
     sample_resource,
     scim_variables,
@@ -80,7 +89,11 @@ SECTIONS = (
     "defaults",
     "record_fields",
     "required",
+    "vars",
 )
+#: A ``vars:`` name: templates read it as ``vars.name``.
+_VAR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_NO_VARS: Mapping[str, Any] = MappingProxyType({})
 #: Paths a ``fields`` entry may name although no from_legacy template gives them:
 #: the gateway fills them from the adapter's Record.
 _RECORD_PATHS = frozenset({"id", "meta.created", "meta.lastmodified"})
@@ -238,12 +251,16 @@ class TypeMapping:
     attributes: frozenset[str]
     #: Lower-case SCIM paths the app requires (an attribute and, dotted, its sub-attributes).
     required: frozenset[str] = frozenset()
+    #: The file's ``vars:``, references resolved; templates read them as ``vars.name``.
+    vars: Mapping[str, Any] = dataclass_field(default_factory=lambda: _NO_VARS)
 
     def record(self, data: Mapping[str, Any]) -> LegacyRecord:
         return LegacyRecord(data, self.known_record_fields)
 
     def to_legacy(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        scope = self.env.scope(scim_variables(self.rtype, resource))
+        scope = self.env.scope(
+            {**scim_variables(self.rtype, resource), "vars": Variables(self.vars)}
+        )
         out: dict[str, Any] = {}
         for field in self.to_legacy_fields:
             try:
@@ -258,7 +275,7 @@ class TypeMapping:
         return out
 
     def from_legacy(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        scope = self.env.scope({"record": self.record(record)})
+        scope = self.env.scope({"record": self.record(record), "vars": Variables(self.vars)})
         out: dict[str, Any] = {}
         for field in self.from_legacy_fields:
             assert field.target is not None
@@ -318,6 +335,26 @@ class TemplateMapping:
 
 
 # -- loading --------------------------------------------------------------------------
+
+
+class _Unresolved(Exception):
+    """A template read a variable whose reference could not be resolved (reported already)."""
+
+
+class _CheckVariables(Variables):
+    """``vars`` for the start-up renders: a variable that failed to resolve stops the render."""
+
+    __slots__ = ("_failed",)
+
+    def __init__(self, data: Mapping[str, Any], failed: frozenset[str]) -> None:
+        super().__init__(data)
+        self._failed = failed
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._failed:
+            raise _Unresolved(key)
+        return super().__getitem__(key)
+
 
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 _NO_FILTER = re.compile(r"^No (filter|test) named '([^']+)'")
@@ -383,13 +420,16 @@ class _Loader:
                 self.error(entry.line, key, f"unknown section (known: {', '.join(SECTIONS)}){hint}")
         self._check_resource(sections.get("resource"))
         listed = self._record_fields(sections.get("record_fields"))
+        variables, var_lines = self._vars(sections.get("vars"))
+        given = _CheckVariables(variables, frozenset(var_lines) - set(variables))
         to_legacy = self._to_legacy(sections.get("to_legacy"))
         from_legacy = self._from_legacy(sections.get("from_legacy"))
         defaults = self._defaults(sections.get("defaults"))
         names = {f.name for f in to_legacy} | set(defaults)
         known = None if listed is None else frozenset(listed | names)
-        sample = self._check_to_legacy(to_legacy, defaults)
-        self._check_from_legacy(from_legacy, sample, known)
+        self._check_vars_read(var_lines, to_legacy + from_legacy)
+        sample = self._check_to_legacy(to_legacy, defaults, given)
+        self._check_from_legacy(from_legacy, sample, known, given)
         attributes = self._attributes(to_legacy, from_legacy)
         read = set().union(*(record_fields(f.template.tree) for f in from_legacy))
         fields = self._fields(sections.get("fields"), from_legacy, names | read | (listed or set()))
@@ -407,6 +447,7 @@ class _Loader:
             known_record_fields=known,
             attributes=attributes,
             required=required,
+            vars=MappingProxyType(variables),
         )
 
     # -- sections -------------------------------------------------------------------
@@ -460,6 +501,48 @@ class _Loader:
             else:
                 out.update({top, path})
         return frozenset(out)
+
+    def _vars(self, section: Entry | None) -> tuple[dict[str, Any], dict[str, int]]:
+        """``vars:`` with its references resolved, and the line of each variable."""
+        values: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        if section is None:
+            return values, lines
+        for entry in self.file.entries(section.node, "vars", section.line):
+            label = f"vars.{entry.key}"
+            if not _VAR_NAME.match(entry.key):
+                self.error(entry.line, label, "must be a name: letters, digits and _")
+                continue
+            lines[entry.key] = entry.line
+            value = self.file.value(entry.node)
+            if value is None or value == "":
+                self.error(entry.line, label, "is empty")
+            elif _holds_template(value):
+                self.error(entry.line, label, "vars are constants, not templates")
+            else:
+                try:
+                    resolved = _resolve_references(value)
+                except ValueError as exc:  # names the variable or file, never a value
+                    self.error(entry.line, label, str(exc))
+                    continue
+                if resolved == "":
+                    self.error(entry.line, label, "is empty once its references are resolved")
+                else:
+                    values[entry.key] = resolved
+        return values, lines
+
+    def _check_vars_read(self, lines: Mapping[str, int], fields: list[Field]) -> None:
+        """Every variable is read by some template (else it is likely misspelt somewhere)."""
+        read: set[str] = set()
+        for field in fields:
+            for name, keys in references(field.template.tree):
+                if name == "vars":
+                    if not keys or keys[0] is None:
+                        return  # read whole or by a computed name: any may be used
+                    read.add(keys[0])
+        for name, line in lines.items():
+            if name not in read:
+                self.error(line, f"vars.{name}", f"no template reads it (as vars.{name})")
 
     def _to_legacy(self, section: Entry | None) -> list[Field]:
         out: list[Field] = []
@@ -615,15 +698,23 @@ class _Loader:
 
     # -- rendering checks -----------------------------------------------------------
 
-    def _check_to_legacy(self, fields: list[Field], defaults: Mapping[str, Any]) -> dict[str, Any]:
-        """Render against an empty and a full sample resource; the sample's legacy record."""
-        empty = scim_variables(self.rtype, {})
-        full = scim_variables(self.rtype, sample_resource(self.rtype))
+    def _check_to_legacy(
+        self, fields: list[Field], defaults: Mapping[str, Any], given: Variables
+    ) -> dict[str, Any]:
+        """Render against an empty and a full sample resource; the sample's legacy record.
+
+        A template reading a variable that failed to resolve is not rendered: the
+        variable's own error says what to fix.
+        """
+        empty = {**scim_variables(self.rtype, {}), "vars": given}
+        full = {**scim_variables(self.rtype, sample_resource(self.rtype)), "vars": given}
         record: dict[str, Any] = dict(defaults)
         for field in fields:
             for variables in (empty, full):
                 try:
                     value = field.template.render(variables)
+                except _Unresolved:
+                    break
                 except Exception as exc:
                     self.error(field.line, field.label, _describe(exc, self.env, empty))
                     break
@@ -632,18 +723,45 @@ class _Loader:
         return record
 
     def _check_from_legacy(
-        self, fields: list[Field], sample: Mapping[str, Any], known: frozenset[str] | None
+        self,
+        fields: list[Field],
+        sample: Mapping[str, Any],
+        known: frozenset[str] | None,
+        given: Variables,
     ) -> None:
         for field in fields:
             assert field.target is not None
             for data in ({}, sample):
                 try:
-                    scim_value(
-                        field.target, field.template.render({"record": LegacyRecord(data, known)})
-                    )
-                except Exception as exc:
-                    self.error(field.line, field.label, _describe(exc, self.env, ("record",)))
+                    scope = {"record": LegacyRecord(data, known), "vars": given}
+                    scim_value(field.target, field.template.render(scope))
+                except _Unresolved:
                     break
+                except Exception as exc:
+                    names = ("record", "vars")
+                    self.error(field.line, field.label, _describe(exc, self.env, names))
+                    break
+
+
+def _holds_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, list):
+        return any(_holds_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_template(v) for v in value.values())
+    return False
+
+
+def _resolve_references(value: Any) -> Any:
+    """``value`` with every ``${env:NAME}`` / ``${file:PATH}`` in its strings resolved."""
+    if isinstance(value, str):
+        return resolve_secret(value)
+    if isinstance(value, list):
+        return [_resolve_references(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve_references(v) for k, v in value.items()}
+    return value
 
 
 def _is_carried(path: str, carried: set[str]) -> bool:

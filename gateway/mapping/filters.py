@@ -87,6 +87,41 @@ def multi(value: Any, **sub_attributes: Any) -> list[dict[str, Any]]:
     return [{"value": value, **sub_attributes}]
 
 
+def _whole_number(value: Any) -> int | None:
+    """``7`` or ``"7"`` as 7; None for anything else (booleans, ``"7.5"``, ``"abc"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def custom_field(values: Any, id: Any = None, name: str | None = None) -> Any:
+    """The value of one custom field in a list of ``{"id", "name", "value"}`` objects.
+
+    Such lists are how Redmine (and apps like it) give custom fields:
+    ``record.custom_fields | custom_field(vars.externalid_field)`` picks the one
+    with that id (a whole number, or its text: ``7`` and ``"7"`` are one id),
+    ``custom_field(name='SCIM externalId')`` the one with that name. None when
+    the list lacks it or its value is empty. The id is checked before a None
+    list passes through, so a wrong id fails the start-up check.
+    """
+    if (id is None) == (name is None):
+        raise FilterValueError("custom_field: give the field's id or its name (name=...)")
+    wanted = None if id is None else _whole_number(id)
+    if id is not None and wanted is None:
+        raise FilterValueError("custom_field: the id must be a whole number")
+    for item in _elements(values, "custom_field"):
+        if wanted is not None:
+            found = _whole_number(_field(item, "id")) == wanted
+        else:
+            found = _field(item, "name") == name
+        if found:
+            value = _field(item, "value")
+            return None if value == "" or value == [] else value
+    return None
+
+
 def split(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str] | None:
     """A string split on ``sep`` (whitespace by default); pieces stripped, empty ones dropped."""
     if value is None:
@@ -194,6 +229,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "primary": primary,
     "of_type": of_type,
     "multi": multi,
+    "custom_field": custom_field,
     "split": split,
     "join": join,
     "isodate": isodate,

@@ -161,6 +161,6 @@ def own_redmine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redmine]:
 def redmine_gateway(
     tmp_path_factory: pytest.TempPathFactory, own_redmine: Redmine
 ) -> Iterator[LiveGateway]:
-    env = {"REDMINE_URL": own_redmine.base_url, "REDMINE_API_KEY": own_redmine.api_key}
+    env = own_redmine.env
     with _serve(tmp_path_factory.mktemp("gateway"), "redmine", rest_app("redmine"), env) as gw:
         yield gw

@@ -257,13 +257,20 @@ class RedmineClient:
 @dataclass(frozen=True)
 class Redmine:
     """The running Redmine: ``base_url`` (``http://127.0.0.1:PORT``), the admin's
-    ``api_key`` (send as ``X-Redmine-API-Key``), and ``client()`` for assertions."""
+    ``api_key`` (send as ``X-Redmine-API-Key``), and ``client()`` for assertions.
+
+    ``user_external_id_field`` and ``group_external_id_field`` are the ids of the custom
+    fields "SCIM externalId" that up.sh creates; ``env`` is what mappings/redmine reads
+    from the environment (rest.yaml's and the mapping's ``${env:...}``).
+    """
 
     base_url: str
     api_key: str = field(repr=False)
     port: int
     pid: int
     scratch: Path  # database, logs (log/production.log, log/rackup.log), api_key
+    user_external_id_field: int
+    group_external_id_field: int
     timings: tuple[str, ...] = field(default=())
 
     def client(self, *, timeout: float = 30.0) -> RedmineClient:
@@ -272,6 +279,16 @@ class Redmine:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-Redmine-API-Key": self.api_key}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment mappings/redmine (settings and mapping) needs for this Redmine."""
+        return {
+            "REDMINE_URL": self.base_url,
+            "REDMINE_API_KEY": self.api_key,
+            "REDMINE_USER_EXTERNAL_ID_FIELD": str(self.user_external_id_field),
+            "REDMINE_GROUP_EXTERNAL_ID_FIELD": str(self.group_external_id_field),
+        }
 
     @staticmethod
     def unique(prefix: str = "t") -> str:
@@ -363,6 +380,8 @@ def start_redmine(scratch: Path) -> Redmine:
         port=int(values["PORT"]),
         pid=int(values["PID"]),
         scratch=scratch,
+        user_external_id_field=int(values["USER_EXTERNAL_ID_FIELD"]),
+        group_external_id_field=int(values["GROUP_EXTERNAL_ID_FIELD"]),
         timings=(*timings, f"timing: fixture setup {time.monotonic() - started:.1f}s"),
     )
     print("\n[redmine] " + "; ".join(t.removeprefix("timing: ") for t in redmine.timings))

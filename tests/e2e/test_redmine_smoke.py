@@ -6,6 +6,8 @@ whole session and is never emptied.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from e2e.redmine import ACTIVE, LOCKED, Redmine
 
@@ -120,3 +122,79 @@ async def test_removing_a_non_member_gives_204(redmine: Redmine) -> None:
     assert (removed_member.status, removed_twice.status) == (204, 204)
     assert unknown.status == 404
     assert empty == set()
+
+
+async def test_up_sh_makes_visible_text_fields_for_external_id_and_writes_down_their_ids(
+    redmine: Redmine,
+) -> None:
+    """mappings/redmine keeps externalId in these; Redmine's API hides invisible ones."""
+    written = json.loads((redmine.scratch / "custom_fields.json").read_text("utf-8"))
+    assert written == {
+        "user": {"id": redmine.user_external_id_field, "name": "SCIM externalId"},
+        "group": {"id": redmine.group_external_id_field, "name": "SCIM externalId"},
+    }
+    async with redmine.client() as rm:
+        reply = await rm.request("GET", "/custom_fields.json")
+    assert reply.status == 200
+    fields = {f["id"]: f for f in reply.body["custom_fields"]}
+    for kind, field_id in (
+        ("user", redmine.user_external_id_field),
+        ("group", redmine.group_external_id_field),
+    ):
+        field = fields[field_id]
+        assert (field["name"], field["customized_type"], field["field_format"]) == (
+            "SCIM externalId",
+            kind,
+            "string",
+        )
+        assert (field["visible"], field["is_required"], field["multiple"]) == (True, False, False)
+
+
+async def test_custom_fields_are_written_by_id_and_listed_with_their_names(
+    redmine: Redmine,
+) -> None:
+    """The API facts mappings/redmine relies on, for users and groups alike."""
+    field = redmine.user_external_id_field
+    async with redmine.client() as rm:
+        user = await rm.create_user(
+            redmine.unique("cf"), custom_fields=[{"id": field, "value": "ext-1"}]
+        )
+        assert user["custom_fields"] == [{"id": field, "name": "SCIM externalId", "value": "ext-1"}]
+        # No filter on custom fields in /users.json: cf_N= is ignored (every user answers).
+        unfiltered = await rm.request("GET", "/users.json", params={"status": "", "limit": 1})
+        ignored = await rm.request(
+            "GET", "/users.json", params={"status": "", "limit": 1, f"cf_{field}": "ext-1"}
+        )
+        assert ignored.body["total_count"] == unfiltered.body["total_count"] > 1
+        # custom_fields: null is a 500, so the mapping always sends the field (emptied).
+        null = await rm.update_user(user["id"], custom_fields=None)
+        assert null.status == 500
+        emptied = await rm.update_user(user["id"], custom_fields=[{"id": field, "value": ""}])
+        assert emptied.status == 204
+        found = await rm.get_user(user["id"])
+        assert found is not None
+        assert found["custom_fields"] == [{"id": field, "name": "SCIM externalId", "value": ""}]
+
+        group_field = redmine.group_external_id_field
+        group = await rm.request(
+            "POST",
+            "/groups.json",
+            json={
+                "group": {
+                    "name": redmine.unique("CF"),
+                    "custom_fields": [{"id": group_field, "value": "g-1"}],
+                }
+            },
+        )
+        assert group.status == 201
+        gid = group.body["group"]["id"]
+        changed = await rm.request(
+            "PUT",
+            f"/groups/{gid}.json",
+            json={"group": {"custom_fields": [{"id": group_field, "value": "g-2"}]}},
+        )
+        assert changed.status == 204
+        listed = [g for g in await rm.list_groups() if g["id"] == gid]
+        assert [g["custom_fields"] for g in listed] == [
+            [{"id": group_field, "name": "SCIM externalId", "value": "g-2"}]
+        ]

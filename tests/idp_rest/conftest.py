@@ -79,8 +79,8 @@ async def acme_app(
 async def redmine_app(
     aiohttp_client: ClientFactory, redmine: Redmine, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[App]:
-    monkeypatch.setenv("REDMINE_URL", redmine.base_url)
-    monkeypatch.setenv("REDMINE_API_KEY", redmine.api_key)
+    for name, value in redmine.env.items():
+        monkeypatch.setenv(name, value)
     anon = await gateway(aiohttp_client, "redmine")
     async with redmine.client() as rm:
         yield App("redmine", Scim(anon), Wire(anon.server.host, anon.server.port), RedmineApi(rm))

@@ -1,7 +1,8 @@
 """What mappings/redmine does with Redmine's own rules, seen in Redmine itself.
 
 Redmine requires a mail and both names (each at most 30 characters), has a "registered"
-status besides active and locked, hashes passwords, and lists users without their status.
+status besides active and locked, hashes passwords, lists users without their status, and
+keeps externalId only in custom fields (deploy/redmine/up.sh creates them).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from idp.helpers import USER_URN, assert_scim_error, patch_body
+from e2e.redmine import Redmine
+from idp.helpers import USER_URN, assert_scim_error, eq, patch_body
 from idp_rest.helpers import App, person, work_email
 from idp_rest.legacy import RedmineApi
 
@@ -117,3 +119,83 @@ async def test_users_found_by_a_filter_show_a_user_locked_in_redmine_as_inactive
     ):
         found = await redmine_app.scim.find("Users", text)
         assert [(u["id"], u["active"]) for u in found] == [(user["id"], False)], text
+
+
+def external_id_in_redmine(record: dict[str, Any] | None, field: int) -> Any:
+    """The value Redmine itself keeps in custom field ``field`` ("SCIM externalId")."""
+    assert record is not None
+    found = [f for f in record.get("custom_fields", []) if f["id"] == field]
+    assert [f["name"] for f in found] == ["SCIM externalId"], record.get("custom_fields")
+    return found[0]["value"]
+
+
+async def test_a_users_external_id_is_kept_in_redmines_custom_field_and_reads_back(
+    redmine_app: App, redmine_api: RedmineApi, redmine: Redmine
+) -> None:
+    field = redmine.user_external_id_field
+    external_id = f"00u{redmine_app.unique('okta')}"
+    user = await person(redmine_app, "ext", externalId=external_id)
+    assert user["externalId"] == external_id
+    uid = int(user["id"])
+    assert external_id_in_redmine(await redmine_api.client.get_user(uid), field) == external_id
+    assert (await redmine_app.scim.read(f"/Users/{uid}"))["externalId"] == external_id
+
+    changed = patch_body({"op": "replace", "path": "externalId", "value": "00u-changed"})
+    answer = await redmine_app.scim.patch(f"/Users/{uid}", changed)
+    assert answer.status == 200, answer.text
+    assert answer.json()["externalId"] == "00u-changed"
+    assert external_id_in_redmine(await redmine_api.client.get_user(uid), field) == "00u-changed"
+
+    # Set in Redmine itself: the gateway reads it from there.
+    reply = await redmine_api.client.update_user(
+        uid, custom_fields=[{"id": field, "value": "set-in-redmine"}]
+    )
+    assert reply.status == 204
+    assert (await redmine_app.scim.read(f"/Users/{uid}"))["externalId"] == "set-in-redmine"
+
+    removed = patch_body({"op": "remove", "path": "externalId"})
+    answer = await redmine_app.scim.patch(f"/Users/{uid}", removed)
+    assert answer.status == 200, answer.text
+    assert "externalId" not in answer.json()
+    assert external_id_in_redmine(await redmine_api.client.get_user(uid), field) == ""
+
+
+async def test_a_users_external_id_filters_only_beside_a_term_redmine_answers(
+    redmine_app: App,
+) -> None:
+    """/users.json cannot filter on custom fields: alone, the filter is refused."""
+    external_id = redmine_app.unique("entra-oid")
+    user = await person(redmine_app, "extfilter", externalId=external_id)
+    alone = await redmine_app.scim.get(f"/Users?filter={eq('externalId', external_id)}")
+    assert alone.status == 400, alone.text
+    assert_scim_error(alone.json(), 400, "invalidFilter")
+
+    narrowed = f'userName eq "{user["userName"]}" and externalId eq "{external_id}"'
+    assert [u["id"] for u in await redmine_app.scim.find("Users", narrowed)] == [user["id"]]
+    other = f'userName eq "{user["userName"]}" and externalId eq "not-{external_id}"'
+    assert await redmine_app.scim.find("Users", other) == []
+
+
+async def test_a_groups_external_id_is_kept_in_redmines_custom_field_and_filters(
+    redmine_app: App, redmine_api: RedmineApi, redmine: Redmine
+) -> None:
+    field = redmine.group_external_id_field
+    external_id = redmine_app.unique("group-oid")
+    group = await redmine_app.scim.group(redmine_app.unique("Ext"), externalId=external_id)
+    assert group["externalId"] == external_id
+    gid = int(group["id"])
+    in_redmine = await redmine_api.client.get_group(gid)
+    assert external_id_in_redmine(in_redmine, field) == external_id
+
+    # /groups.json lists every group with its custom fields: the gateway filters on them.
+    found = await redmine_app.scim.find("Groups", f'externalId eq "{external_id}"')
+    assert [(g["id"], g["externalId"]) for g in found] == [(str(gid), external_id)]
+
+    replaced = {**group, "externalId": "grp-replaced"}
+    replaced.pop("meta", None)
+    answer = await redmine_app.scim.put(f"/Groups/{gid}", replaced)
+    assert answer.status == 200, answer.text
+    assert answer.json()["externalId"] == "grp-replaced"
+    in_redmine = await redmine_api.client.get_group(gid)
+    assert external_id_in_redmine(in_redmine, field) == "grp-replaced"
+    assert await redmine_app.scim.find("Groups", f'externalId eq "{external_id}"') == []

@@ -261,6 +261,13 @@ EMAILS = [
     {"value": "home@x", "type": "home"},
     {"value": "work@x", "type": "Work", "primary": True, "display": "W"},
 ]
+# Redmine's custom fields, as GET /users/{id}.json lists them.
+CUSTOM = [
+    {"id": 3, "name": "Phone", "value": "555"},
+    {"id": 7, "name": "SCIM externalId", "value": "ext-7"},
+    {"id": 9, "name": "Blank", "value": ""},
+    {"id": 11, "name": "Tags", "multiple": True, "value": ["a", "b"]},
+]
 
 
 @pytest.mark.parametrize(
@@ -303,6 +310,17 @@ EMAILS = [
         ("{{ v | timestamp }}", {"v": "2024-05-01T12:00:00Z"}, 1714564800),
         ("{{ v | timestamp('ms') }}", {"v": "2024-05-01T12:00:00"}, 1714564800000),
         ("{{ v | lower }}", {"v": "MiXed"}, "mixed"),
+        ("{{ c | custom_field(7) }}", {"c": CUSTOM}, "ext-7"),
+        ("{{ c | custom_field('7') }}", {"c": CUSTOM}, "ext-7"),
+        ("{{ c | custom_field(' 3 ') }}", {"c": CUSTOM}, "555"),
+        ("{{ c | custom_field(name='SCIM externalId') }}", {"c": CUSTOM}, "ext-7"),
+        ("{{ c | custom_field(11) }}", {"c": CUSTOM}, ["a", "b"]),
+        ("{{ c | custom_field(9) }}", {"c": CUSTOM}, None),
+        ("{{ c | custom_field(8) }}", {"c": CUSTOM}, None),
+        ("{{ c | custom_field(name='scim externalid') }}", {"c": CUSTOM}, None),
+        ("{{ c | custom_field(7) }}", {"c": [{"id": "7", "value": "text id"}]}, "text id"),
+        ("{{ c | custom_field(7) }}", {"c": [{"id": 7, "value": None}]}, None),
+        ("{{ c | custom_field(7) }}", {"c": None}, None),
     ],
 )
 def test_filters(source: str, variables: dict[str, Any], expected: Any) -> None:
@@ -316,6 +334,7 @@ def test_filters(source: str, variables: dict[str, Any], expected: Any) -> None:
         ("{{ v | isodate('%Y') }}", "isodate: the value is not a date in the format '%Y'"),
         ("{{ v | from_timestamp }}", "from_timestamp: expects a number"),
         ("{{ v | split }}", None),
+        ("{{ [] | custom_field(v) }}", "custom_field: the id must be a whole number"),
     ],
 )
 def test_filter_errors_never_quote_the_value(source: str, message: str | None) -> None:
@@ -325,6 +344,24 @@ def test_filter_errors_never_quote_the_value(source: str, message: str | None) -
     assert "s3cret" not in str(err.value) and "12345" not in str(err.value)
     if message:
         assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{ none | custom_field('seven') }}", "custom_field: the id must be a whole number"),
+        ("{{ none | custom_field(true) }}", "custom_field: the id must be a whole number"),
+        ("{{ none | custom_field(7.5) }}", "custom_field: the id must be a whole number"),
+        ("{{ none | custom_field() }}", "custom_field: give the field's id or its name"),
+        ("{{ none | custom_field(7, name='x') }}", "custom_field: give the field's id or its name"),
+        ("{{ 'text' | custom_field(7) }}", "custom_field: expects a list"),
+    ],
+)
+def test_custom_field_refuses_a_bad_id_even_before_there_is_a_list(
+    source: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        render(source)
 
 
 def test_a_misspelt_sub_attribute_in_primary_fails(load_errors: Callable[..., str]) -> None:
