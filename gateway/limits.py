@@ -6,13 +6,23 @@ more wait, and beyond that the caller gets 503 with ``Retry-After``. Every
 adapter call must finish within ``call_timeout`` seconds (rule 21: IdPs give
 up after 60 s); past it the caller gets 504 and the outcome of a write is
 unknown, which the message says.
+
+An adapter that makes one SCIM operation's calls a transaction
+(``Capabilities.transactions``) holds a backend connection from the first call
+to the commit, so its :meth:`~BoundedAdapter.transaction` takes one slot and
+one ``call_timeout`` for the whole operation, and the calls inside take none:
+were each to wait for a slot of its own while the transaction holds a
+connection, ``max_concurrency`` transactions could each hold a connection and
+wait forever for a slot (or the pool for a connection). Other adapters keep a
+slot per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 from gateway.errors import UpstreamTimeout, UpstreamUnavailable
@@ -47,6 +57,10 @@ class Limiter:
             self._slots.release()
 
 
+#: The limiters whose slot the current task holds for a whole transaction.
+_HELD: ContextVar[frozenset[Limiter]] = ContextVar("scim_gateway_held_slots", default=frozenset())
+
+
 class BoundedAdapter(Adapter):
     """Wraps an adapter so every call goes through a :class:`Limiter`."""
 
@@ -62,18 +76,39 @@ class BoundedAdapter(Adapter):
     async def aclose(self) -> None:
         await self.inner.aclose()
 
+    def _slot(self, what: str) -> AbstractAsyncContextManager[None]:
+        """A slot for one call; none inside a transaction that holds one already."""
+        if self._limiter in _HELD.get():
+            return nullcontext()
+        return self._limiter.slot(what)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        held = _HELD.get()
+        if not self.capabilities.transactions or self._limiter in held:
+            async with self.inner.transaction():  # a slot per call, or the one held
+                yield
+            return
+        async with self._limiter.slot("a write"):
+            token = _HELD.set(held | {self._limiter})
+            try:
+                async with self.inner.transaction():
+                    yield
+            finally:
+                _HELD.reset(token)
+
     async def get(self, resource_type: str, id: str) -> Record:
-        async with self._limiter.slot("a read"):
+        async with self._slot("a read"):
             return await self.inner.get(resource_type, id)
 
     async def search(self, query: Query) -> Page:
-        async with self._limiter.slot("a search"):
+        async with self._slot("a search"):
             return await self.inner.search(query)
 
     async def create(
         self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
     ) -> Record:
-        async with self._limiter.slot("a create"):
+        async with self._slot("a create"):
             return await self.inner.create(resource_type, data, members=members)
 
     async def update(
@@ -84,7 +119,7 @@ class BoundedAdapter(Adapter):
         *,
         expected_version: str | None = None,
     ) -> Record:
-        async with self._limiter.slot("an update"):
+        async with self._slot("an update"):
             return await self.inner.update(
                 resource_type, id, changes, expected_version=expected_version
             )
@@ -92,15 +127,15 @@ class BoundedAdapter(Adapter):
     async def delete(
         self, resource_type: str, id: str, *, expected_version: str | None = None
     ) -> None:
-        async with self._limiter.slot("a delete"):
+        async with self._slot("a delete"):
             await self.inner.delete(resource_type, id, expected_version=expected_version)
 
     async def add_members(self, group_id: str, member_ids: list[str]) -> None:
-        async with self._limiter.slot("a member add"):
+        async with self._slot("a member add"):
             await self.inner.add_members(group_id, member_ids)
 
     async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
-        async with self._limiter.slot("a member removal"):
+        async with self._slot("a member removal"):
             await self.inner.remove_members(group_id, member_ids)
 
     # A dry run sends nothing, so it takes no slot.

@@ -21,6 +21,13 @@ keeps (the contract suite in :mod:`gateway.testing` checks them):
 * When ``Capabilities.versions`` is true, every record carries a ``version``
   that changes on every write, and ``update``/``delete`` given
   ``expected_version`` raise :class:`PreconditionFailed` when it differs.
+* The gateway makes the adapter calls of one SCIM write operation (a PUT or
+  PATCH may update, remove members and add members, then read the result back)
+  inside ``async with adapter.transaction():``. The default does nothing, so
+  each call stands alone; an adapter whose backend can make them atomic (the
+  SQL adapter) overrides it, runs the calls inside on one transaction, rolls
+  it back when an exception leaves the block, and declares
+  ``Capabilities.transactions``.
 
 Optionally, an adapter describes the calls an operation would make without
 making them (``describe_create``, ``describe_update``, ``describe_delete``,
@@ -31,6 +38,7 @@ sends, so a dry run shows exactly what would be sent.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -167,7 +175,8 @@ class Capabilities:
     ``attributes`` maps a resource type to the lower-case paths the adapter
     round-trips (``name`` or ``name.givenname``; extension attributes with
     their URN); ``None`` means the whole RFC schema. The app's ``/Schemas``
-    lists only these.
+    lists only these. ``transactions`` says whether :meth:`Adapter.transaction`
+    makes the calls inside it atomic (all applied, or none when one fails).
     """
 
     resource_types: frozenset[str] = frozenset({"User", "Group"})
@@ -178,6 +187,7 @@ class Capabilities:
     groups: bool = True
     attributes: dict[str, frozenset[str] | None] = field(default_factory=dict)
     max_page_size: int = 1000
+    transactions: bool = False
 
     def can_filter(self, resource_type: str, path: str, op: str) -> bool:
         if resource_type not in self.filter_attributes:
@@ -212,6 +222,18 @@ class Adapter(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once at shut-down."""
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The scope of one SCIM write operation (optional hook; the default does nothing).
+
+        The gateway wraps the adapter calls of one SCIM write operation in it
+        (``async with adapter.transaction():``). Adapters that can make them
+        atomic (SQL) do, and declare ``Capabilities.transactions``: calls made
+        inside, by the same task, use the same transaction; it commits when
+        the block ends, and an exception inside rolls it back. Entered again
+        inside itself, it joins the open transaction.
+        """
+        return contextlib.nullcontext()
 
     @abstractmethod
     async def get(self, resource_type: str, id: str) -> Record: ...

@@ -366,7 +366,8 @@ class ScimService:
         self, rtype: ResourceType, body: Mapping[str, Any], base_url: str
     ) -> dict[str, Any]:
         data, members = self.creation(rtype, body)
-        record = await self.adapter.create(rtype.name, data, members=members)
+        async with self.adapter.transaction():
+            record = await self.adapter.create(rtype.name, data, members=members)
         return self.to_scim(rtype, record, base_url)
 
     async def replace(
@@ -404,7 +405,8 @@ class ScimService:
         if if_match and self.caps.versions:
             current = await self._current(rtype, id, "", if_match)
             expected = _version_of(current)
-        await self.adapter.delete(rtype.name, id, expected_version=expected)
+        async with self.adapter.transaction():
+            await self.adapter.delete(rtype.name, id, expected_version=expected)
 
     async def _current(
         self, rtype: ResourceType, id: str, base_url: str, if_match: str | None
@@ -446,16 +448,21 @@ class ScimService:
         changes, added, removed = plan.changes, plan.added, plan.removed
         expected = _version_of(current) if if_match and self.caps.versions else None
         record: Record | None = None
-        if changes:
-            record = await self.adapter.update(rtype.name, id, changes, expected_version=expected)
-        if removed:
-            await self.adapter.remove_members(id, removed)
-        if added:
-            await self.adapter.add_members(id, added)
-        if not want_result:
-            return None
-        if record is None or added or removed:
-            record = await self.adapter.get(rtype.name, id)
+        # One transaction where the adapter has them: a member add that fails
+        # undoes the update before it; the read-back sees the operation's writes.
+        async with self.adapter.transaction():
+            if changes:
+                record = await self.adapter.update(
+                    rtype.name, id, changes, expected_version=expected
+                )
+            if removed:
+                await self.adapter.remove_members(id, removed)
+            if added:
+                await self.adapter.add_members(id, added)
+            if not want_result:
+                return None
+            if record is None or added or removed:
+                record = await self.adapter.get(rtype.name, id)
         return self.to_scim(rtype, record, base_url)
 
     # -- bulk --------------------------------------------------------------------------

@@ -29,6 +29,10 @@ from gateway.sdk import Adapter, Conflict, NotFound, PreconditionFailed, Query, 
 __all__ = ["AdapterContract"]
 
 
+class _Abandoned(Exception):
+    """Raised inside a transaction by the suite, to see it rolled back."""
+
+
 class AdapterContract:
     """Every adapter passes these; each test name states one rule of gateway.sdk."""
 
@@ -191,6 +195,27 @@ class AdapterContract:
         with pytest.raises(PreconditionFailed):
             await adapter.delete("User", created.id, expected_version=created.version)
         assert self.user_name(await adapter.get("User", created.id)) == "v31@example.com"
+
+    # -- transactions ----------------------------------------------------------------
+
+    async def test_writes_inside_a_transaction_that_raises_are_rolled_back(
+        self, adapter: Adapter
+    ) -> None:
+        self._skip_unless(adapter.capabilities.transactions, "transactions")
+        created = await adapter.create("User", self.user_data(35))
+        with pytest.raises(_Abandoned):
+            async with adapter.transaction():
+                await adapter.update("User", created.id, self.user_name_change("t35@example.com"))
+                assert self.user_name(await adapter.get("User", created.id)) == "t35@example.com"
+                raise _Abandoned
+        assert self.user_name(await adapter.get("User", created.id)) == self.user_name(created)
+
+    async def test_writes_inside_a_transaction_that_ends_are_kept(self, adapter: Adapter) -> None:
+        self._skip_unless(adapter.capabilities.transactions, "transactions")
+        created = await adapter.create("User", self.user_data(36))
+        async with adapter.transaction():
+            await adapter.update("User", created.id, self.user_name_change("t36@example.com"))
+        assert self.user_name(await adapter.get("User", created.id)) == "t36@example.com"
 
     # -- groups ----------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ the rows live, per resource type in one of two modes:
 How SCIM lands in the database:
 
 * every adapter call is one transaction on a pooled asyncpg connection (reads
-  that take several statements run REPEATABLE READ, READ ONLY);
+  that take several statements run REPEATABLE READ, READ ONLY), and the calls
+  of one SCIM operation (a PATCH's update and member changes) share one when
+  the gateway makes them inside :meth:`SqlAdapter.transaction`;
 * filters on attributes the mapping keeps in a column become a parameterised
   WHERE clause (:mod:`adapters.sql.filters`); sorting and paging are SQL too,
   with the total counted in the same transaction;
@@ -30,7 +32,10 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
+from types import MappingProxyType
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
@@ -85,6 +90,23 @@ _OPERATORS = {
     "decimal": _ORDERED,
 }
 Isolation = Literal["read_committed", "repeatable_read"]
+
+
+@dataclass(slots=True)
+class _Operation:
+    """The transaction of one SCIM operation, once its first call has begun it."""
+
+    begun: (
+        tuple[asyncpg.Pool[asyncpg.Record], PoolConnectionProxy[asyncpg.Record], Transaction] | None
+    ) = None
+    #: An exception left a call inside: the transaction must not commit.
+    failed: bool = False
+
+
+#: The open operation transaction of each adapter (by ``id``), in this task.
+_OPERATIONS: ContextVar[MappingProxyType[int, _Operation]] = ContextVar(
+    "scim_gateway_sql_operations", default=MappingProxyType({})
+)
 
 
 @cache
@@ -142,6 +164,7 @@ class SqlAdapter(Adapter):
             sort=True,
             versions=False,
             groups="Group" in self.stores,
+            transactions=True,
         )
 
     # -- set-up ------------------------------------------------------------------------
@@ -268,10 +291,65 @@ class SqlAdapter(Adapter):
                 yield conn
 
     @asynccontextmanager
-    async def transaction(
+    async def transaction(self) -> AsyncIterator[None]:
+        """One SCIM operation's calls in one transaction (:meth:`gateway.sdk.Adapter.transaction`).
+
+        The calls made inside by this task share one pooled connection and one
+        transaction, begun by the first of them with the isolation that call
+        uses alone (so an operation without calls takes no connection), and
+        open no transaction of their own. The transaction commits when the
+        block ends; it rolls back when an exception leaves the block, or when
+        one left a call inside (even if the caller caught it: the block then
+        raises :class:`UpstreamError`). Entered again inside itself, it joins.
+        """
+        operations = _OPERATIONS.get()
+        if id(self) in operations:
+            yield
+            return
+        operation = _Operation()
+        token = _OPERATIONS.set(MappingProxyType({**operations, id(self): operation}))
+        try:
+            yield
+        except BaseException:
+            await self._end(operation, commit=False)
+            raise
+        else:
+            await self._end(operation, commit=True)
+        finally:
+            _OPERATIONS.reset(token)
+
+    async def _end(self, operation: _Operation, *, commit: bool) -> None:
+        """Commit or roll back an operation's transaction, and release its connection."""
+        if operation.begun is None:
+            return  # no call began it
+        pool, conn, tx = operation.begun
+        try:
+            if not commit or operation.failed:
+                with contextlib.suppress(Exception):
+                    await tx.rollback()
+                if commit:
+                    raise UpstreamError(
+                        "a call inside the operation's transaction failed; it was rolled back"
+                    )
+                return
+            try:
+                with map_db_errors(self.where, self.config.retry_after):
+                    await tx.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await tx.rollback()
+                raise
+        finally:
+            await _release(pool, conn)
+
+    @asynccontextmanager
+    async def _transaction(
         self, *, readonly: bool = False, isolation: Isolation = "read_committed"
     ) -> AsyncIterator[Connection]:
-        """One transaction on a pooled connection; errors mapped (:mod:`adapters.sql.errors`).
+        """One call's transaction, on a pooled connection; errors mapped (:mod:`.errors`).
+
+        Inside :meth:`transaction`, the operation's connection instead: the
+        first call begins its transaction (never read only: writes may follow).
 
         A connection that turns out dead when the transaction begins (the database
         restarted, or closed it) is dropped and another one taken: nothing ran on it
@@ -281,6 +359,17 @@ class SqlAdapter(Adapter):
         if pool is None:
             raise UpstreamUnavailable("the app's database pool is not open", retry_after=1)
         retry_after = self.config.retry_after
+        operation = _OPERATIONS.get().get(id(self))
+        if operation is not None:
+            try:
+                if operation.begun is None:
+                    operation.begun = (pool, *await self._begin(pool, False, isolation))
+                with map_db_errors(self.where, retry_after):
+                    yield operation.begun[1]
+            except BaseException:
+                operation.failed = True
+                raise
+            return
         conn, tx = await self._begin(pool, readonly, isolation)
         try:
             with map_db_errors(self.where, retry_after):
@@ -385,7 +474,7 @@ class SqlAdapter(Adapter):
     async def get(self, resource_type: str, id: str) -> Record:
         store = self._store(resource_type)
         key = self._key(store, id)
-        async with self.transaction(readonly=True, isolation="repeatable_read") as conn:
+        async with self._transaction(readonly=True, isolation="repeatable_read") as conn:
             return await self._read(conn, store, key)
 
     def build_search(self, query: Query) -> tuple[Store, str, Params, str]:
@@ -400,7 +489,7 @@ class SqlAdapter(Adapter):
         store, where, params, order_by = self.build_search(query)
         limit = max(0, min(query.count, self.capabilities.max_page_size))
         offset = max(0, query.start_index - 1)
-        async with self.transaction(readonly=True, isolation="repeatable_read") as conn:
+        async with self._transaction(readonly=True, isolation="repeatable_read") as conn:
             page = await store.search(conn, where, params, order_by, limit, offset)
             keys = [row[store.id.name] for row in page.rows]
             refs = await self._refs(conn, query.resource_type, keys)
@@ -429,7 +518,7 @@ class SqlAdapter(Adapter):
         store = self._store(resource_type)
         values = self._new_values(store, data)
         with _unfit():
-            async with self.transaction() as conn:
+            async with self._transaction() as conn:
                 await self._check_unique(conn, store, values, None)
                 key = await store.insert(conn, values)
                 if members:
@@ -451,7 +540,7 @@ class SqlAdapter(Adapter):
             "repeatable_read" if isinstance(store, StatementStore) else "read_committed"
         )
         with _unfit():
-            async with self.transaction(isolation=isolation) as conn:
+            async with self._transaction(isolation=isolation) as conn:
                 await self._check_unique(conn, store, changes, key)
                 if not await store.update(conn, key, changes):
                     raise NotFound(f"no {resource_type} with that id")
@@ -462,7 +551,7 @@ class SqlAdapter(Adapter):
     ) -> None:
         store = self._store(resource_type)
         key = self._key(store, id)
-        async with self.transaction() as conn:
+        async with self._transaction() as conn:
             if isinstance(self.membership, TableMembership):
                 if resource_type == "User":
                     await self.membership.forget_member(conn, key)
@@ -535,7 +624,7 @@ class SqlAdapter(Adapter):
     async def add_members(self, group_id: str, member_ids: list[str]) -> None:
         store, _ = self._groups()
         key = self._key(store, group_id)
-        async with self.transaction() as conn:
+        async with self._transaction() as conn:
             await self._touch_group(conn, store, key)
             await self._add_members(conn, key, member_ids)
 
@@ -546,7 +635,7 @@ class SqlAdapter(Adapter):
         for member in dict.fromkeys(member_ids):
             with contextlib.suppress(Unfit):  # not an id of this app: not a member either
                 keys.append(to_column(member, membership.member_type))
-        async with self.transaction() as conn:
+        async with self._transaction() as conn:
             await self._touch_group(conn, store, key)
             if keys:
                 await membership.remove(conn, key, keys)
