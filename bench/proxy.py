@@ -83,12 +83,13 @@ def account_to_user(account: dict[str, Any], base_url: str) -> dict[str, Any]:
     if display := account.get("display"):
         user["displayName"] = display
     if mail := account.get("mail"):
-        user["emails"] = [{"value": mail, "type": "work", "primary": True}]
+        user["emails"] = [_element(account, mail, "mail")]
     if phone := account.get("phone"):
-        user["phoneNumbers"] = [{"value": phone, "type": "work"}]
+        user["phoneNumbers"] = [_element(account, phone, "phone")]
     if title := account.get("title"):
         user["title"] = title
-    user["active"] = account.get("status") == "enabled"
+    if status := account.get("status"):  # no `active` while the status is not set
+        user["active"] = status == "enabled"
     enterprise: dict[str, Any] = {}
     if dept := account.get("dept"):
         enterprise["department"] = dept
@@ -109,6 +110,20 @@ def account_to_user(account: dict[str, Any], base_url: str) -> dict[str, Any]:
     return user
 
 
+def _element(account: dict[str, Any], value: str, prefix: str) -> dict[str, Any]:
+    """The mail or phone as a one-element multi-value: no kind reads as ``work``."""
+    element: dict[str, Any] = {"value": value, "type": account.get(f"{prefix}_kind") or "work"}
+    if label := account.get(f"{prefix}_label"):
+        element["display"] = label
+    if (flag := account.get(f"{prefix}_primary")) in _FLAGS:
+        element["primary"] = _FLAGS[flag]
+    return element
+
+
+_FLAGS = {"y": True, "n": False}
+_STATUSES = {True: "enabled", False: "suspended"}
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -117,25 +132,31 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _primary_value(values: Any) -> str | None:
-    """The primary element's value, else the first element's (the ``primary`` filter)."""
-    if not isinstance(values, list):
-        return None
-    items = [v for v in values if isinstance(v, dict)]
+def _primary(values: Any) -> dict[str, Any]:
+    """The primary element, else the first one (the ``primary`` filter); {} for none."""
+    items = [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
     if not items:
-        return None
-    chosen = next((i for i in items if i.get("primary") is True), items[0])
-    return _text(chosen.get("value"))
+        return {}
+    return next((i for i in items if i.get("primary") is True), items[0])
 
 
-def _value_of_type(values: Any, kind: str) -> str | None:
-    """The value of the first element of type ``kind`` (the ``of_type`` filter)."""
-    if not isinstance(values, list):
-        return None
-    for item in values:
-        if isinstance(item, dict) and str(item.get("type", "")).lower() == kind:
-            return _text(item.get("value"))
+def _of_type(values: Any, kind: str) -> dict[str, Any] | None:
+    """The first element of type ``kind``, in any case (the ``of_type`` filter)."""
+    for item in values if isinstance(values, list) else ():
+        if isinstance(item, dict) and str(item.get("type") or "").lower() == kind:
+            return item
     return None
+
+
+def _fields(element: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """One mail or phone element as Acme HR's value, kind, label and "y"/"n" primary flag."""
+    primary = element.get("primary")
+    return {
+        prefix: _text(element.get("value")),
+        f"{prefix}_kind": _text(element.get("type")),
+        f"{prefix}_label": _text(element.get("display")),
+        f"{prefix}_primary": "y" if primary is True else "n" if primary is False else None,
+    }
 
 
 def user_to_account(user: dict[str, Any]) -> dict[str, Any]:
@@ -143,21 +164,23 @@ def user_to_account(user: dict[str, Any]) -> dict[str, Any]:
     name = _object(user.get("name"))
     enterprise = _object(user.get(ENTERPRISE_URN))
     manager = _object(enterprise.get("manager"))
+    emails, phones = user.get("emails"), user.get("phoneNumbers")
     fields = {
         "login": _text(user.get("userName")),
         "given": _text(name.get("givenName")),
         "family": _text(name.get("familyName")),
         "display": _text(user.get("displayName")),
-        "mail": _primary_value(user.get("emails")),
-        "phone": _value_of_type(user.get("phoneNumbers"), "work"),
+        # The primary mail (else the first); the work phone, else the primary (else the first).
+        **_fields(_primary(emails), "mail"),
+        **_fields(_of_type(phones, "work") or _primary(phones), "phone"),
         "title": _text(user.get("title")),
         "dept": _text(enterprise.get("department")),
         "employee_no": _text(enterprise.get("employeeNumber")),
         "manager_id": _text(manager.get("value")),
+        # No status without `active`: Acme HR enables a new account then.
+        "status": _STATUSES.get(active) if isinstance(active := user.get("active"), bool) else None,
     }
-    account = {k: v for k, v in fields.items() if v is not None}
-    account["status"] = "suspended" if user.get("active") is False else "enabled"
-    return account
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 # -- HTTP -----------------------------------------------------------------------------------

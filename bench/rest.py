@@ -197,10 +197,11 @@ def start_proxy(
 # -- seeding Acme HR ---------------------------------------------------------------------
 
 
-def seed_account(index: int) -> dict[str, str]:
-    """Account ``index``: most have every field, every 7th is sparse, every 50th suspended."""
+def seed_account(index: int) -> dict[str, str | None]:
+    """Account ``index``: most have every field, every 7th is sparse (a mail without kind or
+    primary flag), every 50th suspended, and every 50th (another) without a status."""
     login = seed_user_name(index)
-    account = {
+    account: dict[str, str | None] = {
         "login": login,
         "given": f"Seed{index}",
         "family": "User",
@@ -209,7 +210,10 @@ def seed_account(index: int) -> dict[str, str]:
     }
     if index % 7 != 3:
         account.update(
+            mail_kind="work",
+            mail_primary="y",
             phone=f"+1 555 {index:06d}",
+            phone_kind="work",
             title="Engineer",
             dept=f"Dept {index % 12}",
             employee_no=f"E{index:06d}",
@@ -218,6 +222,8 @@ def seed_account(index: int) -> dict[str, str]:
         account["manager_id"] = f"acc_{index // 10 + 1:06d}"  # not checked by Acme HR
     if index % 50 == 49:
         account["status"] = "suspended"
+    if index % 50 == 24:
+        account["status"] = None  # not set: the user has no `active`
     return account
 
 
@@ -374,11 +380,16 @@ def rich_user_body(user_name: str) -> str:
             "name": {"givenName": "Rich", "familyName": "Check"},
             "emails": [
                 {"value": f"{user_name}-home@example.com", "type": "home"},
-                {"value": f"{user_name}@example.com", "type": "work", "primary": True},
+                {
+                    "value": f"{user_name}@example.com",
+                    "type": "work",
+                    "display": "Office",
+                    "primary": True,
+                },
             ],
             "phoneNumbers": [
                 {"value": "+1 555 0199", "type": "mobile"},
-                {"value": "+1 555 0100", "type": "work"},
+                {"value": "+1 555 0100", "type": "work", "display": "Desk", "primary": False},
             ],
             "title": "Auditor",
             ENTERPRISE_URN: {

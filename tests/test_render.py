@@ -50,7 +50,12 @@ def _render(config: Path, *args: str) -> int:
 def test_a_post_prints_the_create_call_with_the_key_masked(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    body = {"schemas": [USER], "userName": "bjensen", "name": {"givenName": "Barbara"}}
+    body = {
+        "schemas": [USER],
+        "userName": "bjensen",
+        "name": {"givenName": "Barbara"},
+        "active": True,
+    }
     code = _render(
         config, "--app", "acme", "--method", "POST", "--path", "/Users",
         "--body", _file(tmp_path, "user.json", body),

@@ -26,19 +26,25 @@ Auth
     ``X-Api-Key: <key>`` on every /api route, compared in constant time. ``GET /healthz`` is open.
 
 Accounts (users)
-    ``{"account_id": "acc_000001", "login", "given", "family", "display", "mail", "phone",
-    "title", "dept", "employee_no", "manager_id", "ext_ref", "status": "enabled" | "suspended",
-    "created_at", "updated_at"}``. The app assigns ``account_id`` from a counter (never reused)
-    and the timestamps; those three are read-only (422 when sent). ``login`` is required, a
-    non-blank string of at most 64 characters, unique case-insensitively; ``mail`` is unique
-    case-insensitively when set; ``status`` defaults to ``enabled``; ``login`` and ``status``
-    cannot be cleared. The other fields are strings or null. ``manager_id`` is not checked
-    against the accounts.
+    ``{"account_id": "acc_000001", "login", "given", "family", "display", "mail", "mail_kind",
+    "mail_label", "mail_primary", "phone", "phone_kind", "phone_label", "phone_primary",
+    "title", "dept", "employee_no", "manager_id", "ext_ref",
+    "status": "enabled" | "suspended" | null, "created_at", "updated_at"}``. The app assigns
+    ``account_id`` from a counter (never reused) and the timestamps; those three are read-only
+    (422 when sent). ``login`` is required, a non-blank string of at most 64 characters, unique
+    case-insensitively, and cannot be cleared; ``mail`` is unique case-insensitively when set.
+    ``status`` is ``enabled`` when a new account's body lacks it; an explicit null means "not
+    set" (HR has not decided), on create and on PATCH alike. ``mail_primary`` and
+    ``phone_primary`` are ``"y"``, ``"n"`` or null. The other fields are strings or null:
+    ``mail_kind`` and ``phone_kind`` say what the mail or phone is (free text, e.g. ``work``,
+    ``home``, ``mobile``), ``mail_label`` and ``phone_label`` how to show it. ``manager_id`` is
+    not checked against the accounts.
 
     GET    /api/v1/accounts?offset=0&limit=50[&login=][&mail=][&ext_ref=][&status=]
            200 ``{"items": [...], "total": N, "offset": 0, "limit": 50}``, ordered by account_id.
            login and mail match exactly but case-insensitively, ext_ref (the provisioning
-           system's reference) exactly; filters combine with AND.
+           system's reference) exactly, status as enabled or suspended (an account whose
+           status is not set matches neither); filters combine with AND.
            offset >= 0, limit >= 0 (0 gives only the total), limit above 200 becomes 200.
     GET    /api/v1/accounts/{account_id}      200 ``{"account": {...}}`` (suspended ones too)
     POST   /api/v1/accounts ``{"account": {...}}``
@@ -67,7 +73,8 @@ Teams (groups)
            204, also when not a member (or no such account); 404 for an unknown team
 
 Storage
-    One sqlite3 connection per app, opened in a ``cleanup_ctx``; the schema is created if missing.
+    One sqlite3 connection per app, opened in a ``cleanup_ctx``; the schema is created if missing
+    (it is not migrated: a file written before the ``mail_kind``... columns must be started anew).
     Statements run synchronously on the event loop, one transaction per request, with no await
     inside it: on a local database each takes microseconds, less than a hop to a worker thread,
     and one connection serves one request at a time without a lock. (A file shared with a
@@ -108,13 +115,20 @@ log = logging.getLogger("gateway.demo.legacy_app")
 
 DEFAULT_API_KEY = "acme-demo-key"
 STATUSES = ("enabled", "suspended")
+FLAGS = ("y", "n")
 ACCOUNT_FIELDS = (
     "login",
     "given",
     "family",
     "display",
     "mail",
+    "mail_kind",
+    "mail_label",
+    "mail_primary",
     "phone",
+    "phone_kind",
+    "phone_label",
+    "phone_primary",
     "title",
     "dept",
     "employee_no",
@@ -141,9 +155,13 @@ CREATE TABLE IF NOT EXISTS counters (
 CREATE TABLE IF NOT EXISTS accounts (
     account_id TEXT PRIMARY KEY,
     login TEXT NOT NULL,
-    given TEXT, family TEXT, display TEXT, mail TEXT, phone TEXT,
+    given TEXT, family TEXT, display TEXT,
+    mail TEXT, mail_kind TEXT, mail_label TEXT,
+    mail_primary TEXT CHECK (mail_primary IN ('y', 'n')),
+    phone TEXT, phone_kind TEXT, phone_label TEXT,
+    phone_primary TEXT CHECK (phone_primary IN ('y', 'n')),
     title TEXT, dept TEXT, employee_no TEXT, manager_id TEXT, ext_ref TEXT,
-    status TEXT NOT NULL CHECK (status IN ('enabled', 'suspended')),
+    status TEXT CHECK (status IN ('enabled', 'suspended')),  -- NULL: not set
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -261,9 +279,14 @@ def validate_account(data: Json, *, partial: bool) -> dict[str, str | None]:
         if field == "login":
             values[field] = _required_string(errors, field, value, MAX_LOGIN_LENGTH)
         elif field == "status":
-            if not (isinstance(value, str) and value in STATUSES):
-                errors.append("status must be one of: enabled, suspended")
+            if not (value is None or (isinstance(value, str) and value in STATUSES)):
+                errors.append("status must be one of: enabled, suspended, null")
             values[field] = value if isinstance(value, str) else None
+        elif field in ("mail_primary", "phone_primary"):
+            flag = None if value == "" else value
+            if not (flag is None or (isinstance(flag, str) and flag in FLAGS)):
+                errors.append(f'{field} must be "y", "n" or null')
+            values[field] = flag if isinstance(flag, str) else None
         else:
             values[field] = _optional_string(errors, field, value)
     if errors:
@@ -384,7 +407,7 @@ class Store:
             self._check_account_unique(db, values, None)
             now = self._now()
             row: Json = dict.fromkeys(_ACCOUNT_COLUMNS)
-            row.update(values, status=values.get("status") or "enabled")
+            row.update(values, status=values.get("status", "enabled"))
             row.update(account_id=self._next_id(db, "acc_", 6), created_at=now, updated_at=now)
             db.execute(_INSERT_ACCOUNT, row)
             return row

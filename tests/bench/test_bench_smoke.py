@@ -109,6 +109,16 @@ def test_proxy_translation_round_trips_a_seeded_account() -> None:
     assert user_to_account(user) == {k: v for k, v in account.items() if k != "account_id"}
 
 
+def test_proxy_reads_a_mail_without_kind_as_work_and_an_unset_status_as_no_active() -> None:
+    account = {"account_id": "acc_000025", **seed_account(24)}
+    assert account["status"] is None
+    assert "active" not in account_to_user(account, "http://h")
+    seeded = {"account_id": "acc_000004", **seed_account(3), "status": "enabled"}
+    sparse = account_to_user(seeded, "http://h")
+    assert sparse["emails"] == [{"value": "seed000003@example.com", "type": "work"}]
+    assert sparse["active"] is True
+
+
 def test_first_difference_names_the_place() -> None:
     assert first_difference({"a": [1, {"b": True}]}, {"a": [1, {"b": True}]}) is None
     assert first_difference({"a": [1, {"b": True}]}, {"a": [1, {"b": 1}]}) == (

@@ -28,7 +28,13 @@ ACCOUNT_KEYS = [
     "family",
     "display",
     "mail",
+    "mail_kind",
+    "mail_label",
+    "mail_primary",
     "phone",
+    "phone_kind",
+    "phone_label",
+    "phone_primary",
     "title",
     "dept",
     "employee_no",
@@ -216,7 +222,13 @@ async def test_a_created_account_has_every_field_an_app_id_and_a_location(
         "family": "Smith",
         "display": "Alice Smith",
         "mail": "Alice@Example.com",
+        "mail_kind": "work",
+        "mail_label": "Office",
+        "mail_primary": "y",
         "phone": "+1 555 0100",
+        "phone_kind": "mobile",
+        "phone_label": "Cell",
+        "phone_primary": "n",
         "title": "Engineer",
         "dept": "R&D",
         "employee_no": "E-0042",
@@ -262,8 +274,48 @@ async def test_a_refused_create_does_not_use_up_an_id(client: Client) -> None:
 
 
 async def test_empty_optional_strings_are_stored_as_null(client: Client) -> None:
-    account = await new_account(client, "blank", mail="", phone="", given=None)
+    account = await new_account(
+        client, "blank", mail="", phone="", given=None, mail_kind="", phone_primary=""
+    )
     assert account["mail"] is account["phone"] is account["given"] is None
+    assert account["mail_kind"] is account["phone_primary"] is None
+
+
+async def test_a_status_can_be_left_unset_but_defaults_to_enabled(
+    client: Client, clock: FakeClock
+) -> None:
+    assert (await new_account(client, "default"))["status"] == "enabled"
+    unset = await new_account(client, "undecided", status=None)
+    assert unset["status"] is None
+    path = f"/api/v1/accounts/{unset['account_id']}"
+    assert (await call(client, "GET", path, 200))["account"] == unset
+    # Neither status filter finds it.
+    for status in ("enabled", "suspended"):
+        found = await call(client, "GET", f"/api/v1/accounts?status={status}&login=undecided", 200)
+        assert found["total"] == 0
+    clock.advance(5)
+    enabled = await call(client, "PATCH", path, 200, {"account": {"status": "enabled"}})
+    assert enabled["account"]["status"] == "enabled"
+    cleared = await call(client, "PATCH", path, 200, {"account": {"status": None}})
+    assert cleared["account"]["status"] is None
+    assert cleared["account"]["updated_at"] == "2024-05-01T12:00:05Z"
+
+
+async def test_the_mail_and_phone_keep_their_kind_label_and_primary_flag(client: Client) -> None:
+    created = await new_account(
+        client, "alice", mail="a@x.org", mail_kind="home", mail_label="Home", mail_primary="n"
+    )
+    path = f"/api/v1/accounts/{created['account_id']}"
+    change = {"phone": "1", "phone_kind": "fax", "phone_label": "Fax", "phone_primary": "y"}
+    body = await call(client, "PATCH", path, 200, {"account": {**change, "mail_primary": None}})
+    account = body["account"]
+    assert (account["mail_kind"], account["mail_label"], account["mail_primary"]) == (
+        "home",
+        "Home",
+        None,
+    )
+    assert {k: account[k] for k in change} == change
+    assert (await call(client, "GET", path, 200)) == body
 
 
 @pytest.mark.parametrize(
@@ -275,9 +327,13 @@ async def test_empty_optional_strings_are_stored_as_null(client: Client) -> None
         ({"login": "   "}, ["login is required"]),
         ({"login": 42}, ["login must be a string"]),
         ({"login": "x" * 65}, ["login must be at most 64 characters"]),
-        ({"login": "a", "status": "active"}, ["status must be one of: enabled, suspended"]),
-        ({"login": "a", "status": None}, ["status must be one of: enabled, suspended"]),
-        ({"login": "a", "status": True}, ["status must be one of: enabled, suspended"]),
+        ({"login": "a", "status": "active"}, ["status must be one of: enabled, suspended, null"]),
+        ({"login": "a", "status": ""}, ["status must be one of: enabled, suspended, null"]),
+        ({"login": "a", "status": True}, ["status must be one of: enabled, suspended, null"]),
+        ({"login": "a", "mail_primary": True}, ['mail_primary must be "y", "n" or null']),
+        ({"login": "a", "phone_primary": "yes"}, ['phone_primary must be "y", "n" or null']),
+        ({"login": "a", "mail_kind": 1}, ["mail_kind must be a string or null"]),
+        ({"login": "a", "phone_label": {}}, ["phone_label must be a string or null"]),
         ({"login": "a", "mail": ["a@x.org"]}, ["mail must be a string or null"]),
         ({"login": "a", "manager_id": 7}, ["manager_id must be a string or null"]),
         ({"login": "a", "email": "a@x.org"}, ["unknown field: email"]),
@@ -520,8 +576,8 @@ async def test_patch_without_a_change_leaves_updated_at_alone(
     [
         ({"login": None}, ["login is required"]),
         ({"login": ""}, ["login is required"]),
-        ({"status": None}, ["status must be one of: enabled, suspended"]),
-        ({"status": "disabled"}, ["status must be one of: enabled, suspended"]),
+        ({"status": "disabled"}, ["status must be one of: enabled, suspended, null"]),
+        ({"mail_primary": "Y"}, ['mail_primary must be "y", "n" or null']),
         ({"nickname": "al"}, ["unknown field: nickname"]),
         ({"updated_at": "2030-01-01T00:00:00Z"}, ["updated_at is read-only"]),
         (

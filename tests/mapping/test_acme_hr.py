@@ -39,7 +39,10 @@ ACCOUNT: dict[str, Any] = {
     "family": "Jensen",
     "display": "Babs Jensen",
     "mail": "bjensen@example.com",
+    "mail_kind": "work",
+    "mail_primary": "y",
     "phone": "+1 555 0100",
+    "phone_kind": "work",
     "title": "Tour Guide",
     "dept": "Tours",
     "employee_no": "701984",
@@ -76,13 +79,49 @@ def test_an_inactive_user_is_a_suspended_account_and_back(acme: TemplateMapping)
     assert acme.from_legacy("User", account)["active"] is False
 
 
-def test_a_user_without_active_is_an_enabled_account(acme: TemplateMapping) -> None:
-    assert acme.to_legacy("User", {"userName": "x"}) == {"login": "x", "status": "enabled"}
+def test_a_user_without_active_leaves_the_status_unset(acme: TemplateMapping) -> None:
+    # Acme HR enables a new account whose body has no status; null (a PUT or a PATCH
+    # removing `active`) means "not set", and reads back without `active`.
+    assert acme.to_legacy("User", {"userName": "x"}) == {"login": "x"}
+    assert acme.from_legacy("User", {"login": "x", "status": None}) == {"userName": "x"}
 
 
 def test_a_sparse_account_gives_only_what_it_holds(acme: TemplateMapping) -> None:
     user = acme.from_legacy("User", {"login": "x", "status": "suspended", "mail": None})
     assert user == {"userName": "x", "active": False}
+
+
+def test_a_mail_and_phone_without_kind_read_as_work(acme: TemplateMapping) -> None:
+    """Accounts made in Acme HR itself: IdPs still find `emails[type eq "work"]`."""
+    user = acme.from_legacy("User", {"login": "x", "mail": "x@example.com", "phone": "1"})
+    assert user["emails"] == [{"value": "x@example.com", "type": "work"}]
+    assert user["phoneNumbers"] == [{"value": "1", "type": "work"}]
+
+
+def test_the_mail_keeps_its_type_label_and_primary_flag(acme: TemplateMapping) -> None:
+    emails = [{"value": "h@example.com", "type": "home", "display": "Home", "primary": False}]
+    account = acme.to_legacy("User", {"userName": "x", "emails": emails})
+    assert account == {
+        "login": "x",
+        "mail": "h@example.com",
+        "mail_kind": "home",
+        "mail_label": "Home",
+        "mail_primary": "n",
+    }
+    assert acme.from_legacy("User", account)["emails"] == emails
+
+
+def test_the_phone_keeps_its_type_label_and_primary_flag(acme: TemplateMapping) -> None:
+    phones = [{"value": "+1 555 0199", "type": "mobile", "display": "Cell", "primary": True}]
+    account = acme.to_legacy("User", {"userName": "x", "phoneNumbers": phones})
+    assert account == {
+        "login": "x",
+        "phone": "+1 555 0199",
+        "phone_kind": "mobile",
+        "phone_label": "Cell",
+        "phone_primary": "y",
+    }
+    assert acme.from_legacy("User", account)["phoneNumbers"] == phones
 
 
 def test_the_primary_email_is_the_accounts_mail(acme: TemplateMapping) -> None:
@@ -95,14 +134,26 @@ def test_the_primary_email_is_the_accounts_mail(acme: TemplateMapping) -> None:
     )
 
 
-def test_only_the_work_phone_is_kept(acme: TemplateMapping) -> None:
-    phones = [{"value": "+1 555 0199", "type": "mobile"}]
-    assert "phone" not in acme.to_legacy("User", {"userName": "x", "phoneNumbers": phones})
+def test_the_work_phone_is_kept_before_the_primary_one(acme: TemplateMapping) -> None:
+    phones = [
+        {"value": "+1 555 0199", "type": "mobile", "primary": True},
+        {"value": "+1 555 0100", "type": "Work", "display": "Desk"},
+    ]
+    account = acme.to_legacy("User", {"userName": "x", "phoneNumbers": phones})
+    assert account == {
+        "login": "x",
+        "phone": "+1 555 0100",
+        "phone_kind": "Work",
+        "phone_label": "Desk",
+    }
+    mobile_first = [{"value": "1", "type": "mobile"}, {"value": "2", "type": "home"}]
+    account = acme.to_legacy("User", {"userName": "x", "phoneNumbers": mobile_first})
+    assert (account["phone"], account["phone_kind"]) == ("1", "mobile")
 
 
 def test_external_id_is_kept_in_the_external_reference(acme: TemplateMapping) -> None:
     account = acme.to_legacy("User", {"userName": "x", "externalId": "e-1"})
-    assert account == {"login": "x", "ext_ref": "e-1", "status": "enabled"}
+    assert account == {"login": "x", "ext_ref": "e-1"}
     assert acme.from_legacy("User", account)["externalId"] == "e-1"
     assert acme.legacy_field("User", "externalid") == "ext_ref"
 
@@ -247,6 +298,8 @@ async def test_an_entra_create_sends_acme_fields_and_answers_scim(service: ScimS
                 "given": "givenName",
                 "family": "familyName",
                 "mail": body["emails"][0]["value"],
+                "mail_kind": body["emails"][0]["type"],
+                "mail_primary": "y",
                 "employee_no": "1234",
                 "status": "enabled",
             },
