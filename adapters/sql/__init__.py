@@ -20,7 +20,9 @@ How SCIM lands in the database:
   with the total counted in the same transaction;
 * membership changes are one statement for all members, idempotent;
 * unique columns are checked (case-insensitively where configured) under an
-  advisory lock, so two concurrent creates of one login cannot both pass;
+  advisory lock, so two concurrent writes of one login cannot both pass; a
+  REPEATABLE READ write (a statement-mode update) takes the lock before its
+  transaction begins, so its snapshot sees what the previous holder committed;
 * the database's errors become gateway errors in one place
   (:mod:`adapters.sql.errors`), and a connection that died (a database restart)
   is replaced before a transaction begins, so the next call works.
@@ -48,6 +50,7 @@ from adapters.sql.config import (
     GroupStatements,
     GroupTable,
     SqlSettings,
+    UniqueColumn,
     UserStatements,
     UserTable,
 )
@@ -91,6 +94,12 @@ _OPERATORS = {
 }
 Isolation = Literal["read_committed", "repeatable_read"]
 
+#: The advisory lock of one unique value: per transaction (``_check_unique``), or per
+#: session around a transaction that must not take its snapshot before it (``locks``).
+_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_SESSION_LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 0))"
+_SESSION_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+
 
 @dataclass(slots=True)
 class _Operation:
@@ -101,6 +110,8 @@ class _Operation:
     ) = None
     #: An exception left a call inside: the transaction must not commit.
     failed: bool = False
+    #: Session-level advisory locks its first call took before beginning it.
+    locks: tuple[str, ...] = ()
 
 
 #: The open operation transaction of each adapter (by ``id``), in this task.
@@ -324,32 +335,50 @@ class SqlAdapter(Adapter):
             return  # no call began it
         pool, conn, tx = operation.begun
         try:
-            if not commit or operation.failed:
-                with contextlib.suppress(Exception):
-                    await tx.rollback()
-                if commit:
-                    raise UpstreamError(
-                        "a call inside the operation's transaction failed; it was rolled back"
-                    )
-                return
-            try:
-                with map_db_errors(self.where, self.config.retry_after):
-                    await tx.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await tx.rollback()
-                raise
+            await self._end_transaction(operation, tx, commit=commit)
         finally:
+            await _unlock(conn, operation.locks)
             await _release(pool, conn)
+
+    async def _end_transaction(
+        self, operation: _Operation, tx: Transaction, *, commit: bool
+    ) -> None:
+        if not commit or operation.failed:
+            with contextlib.suppress(Exception):
+                await tx.rollback()
+            if commit:
+                raise UpstreamError(
+                    "a call inside the operation's transaction failed; it was rolled back"
+                )
+            return
+        try:
+            with map_db_errors(self.where, self.config.retry_after):
+                await tx.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await tx.rollback()
+            raise
 
     @asynccontextmanager
     async def _transaction(
-        self, *, readonly: bool = False, isolation: Isolation = "read_committed"
+        self,
+        *,
+        readonly: bool = False,
+        isolation: Isolation = "read_committed",
+        locks: Sequence[str] = (),
     ) -> AsyncIterator[Connection]:
         """One call's transaction, on a pooled connection; errors mapped (:mod:`.errors`).
 
         Inside :meth:`transaction`, the operation's connection instead: the
         first call begins its transaction (never read only: writes may follow).
+
+        ``locks`` are advisory locks (keys as ``_check_unique`` names them) taken
+        at session level before the transaction begins and released after it
+        ends: a REPEATABLE READ snapshot is taken by the first statement, so a
+        lock taken inside would be waited for under a snapshot that misses what
+        its previous holder committed. A call that joins an operation's
+        transaction begun by an earlier call cannot take them first; the
+        gateway makes the update the first call of its operations.
 
         A connection that turns out dead when the transaction begins (the database
         restarted, or closed it) is dropped and another one taken: nothing ran on it
@@ -363,14 +392,15 @@ class SqlAdapter(Adapter):
         if operation is not None:
             try:
                 if operation.begun is None:
-                    operation.begun = (pool, *await self._begin(pool, False, isolation))
+                    operation.begun = (pool, *await self._begin(pool, False, isolation, locks))
+                    operation.locks = tuple(locks)
                 with map_db_errors(self.where, retry_after):
                     yield operation.begun[1]
             except BaseException:
                 operation.failed = True
                 raise
             return
-        conn, tx = await self._begin(pool, readonly, isolation)
+        conn, tx = await self._begin(pool, readonly, isolation, locks)
         try:
             with map_db_errors(self.where, retry_after):
                 yield conn
@@ -380,10 +410,15 @@ class SqlAdapter(Adapter):
                 await tx.rollback()
             raise
         finally:
+            await _unlock(conn, locks)
             await _release(pool, conn)
 
     async def _begin(
-        self, pool: asyncpg.Pool[asyncpg.Record], readonly: bool, isolation: Isolation
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        readonly: bool,
+        isolation: Isolation,
+        locks: Sequence[str] = (),
     ) -> tuple[PoolConnectionProxy[asyncpg.Record], Transaction]:
         last: BaseException | None = None
         for _ in range(self.config.pool.max_size + 1):
@@ -399,14 +434,17 @@ class SqlAdapter(Adapter):
                 self._raise_mapped(exc)
             tx = conn.transaction(isolation=isolation, readonly=readonly)
             try:
+                for key in locks:  # outside the transaction: before its snapshot
+                    await conn.execute(_SESSION_LOCK, key)
                 await tx.start()
             except CONNECTION_ERRORS as exc:  # a dead pooled connection: nothing ran yet
                 last = exc
                 await _release(pool, conn)
                 continue
-            except BaseException:
+            except BaseException as exc:
+                await _unlock(conn, locks)
                 await _release(pool, conn)
-                raise
+                self._raise_mapped(exc)
             return conn, tx
         assert last is not None
         self._raise_mapped(last)
@@ -540,7 +578,10 @@ class SqlAdapter(Adapter):
             "repeatable_read" if isinstance(store, StatementStore) else "read_committed"
         )
         with _unfit():
-            async with self._transaction(isolation=isolation) as conn:
+            # REPEATABLE READ (the row read and merged must be the row written):
+            # the unique values' locks are taken before its snapshot.
+            locks = self._unique_locks(store, changes) if isolation == "repeatable_read" else []
+            async with self._transaction(isolation=isolation, locks=locks) as conn:
                 await self._check_unique(conn, store, changes, key)
                 if not await store.update(conn, key, changes):
                     raise NotFound(f"no {resource_type} with that id")
@@ -560,19 +601,35 @@ class SqlAdapter(Adapter):
             if not await store.delete(conn, key):
                 raise NotFound(f"no {resource_type} with that id")
 
-    async def _check_unique(
-        self, conn: Connection, store: Store, values: dict[str, Any], own: Any
-    ) -> None:
-        """Refuse a value a unique column already holds in another row (under a lock)."""
+    @staticmethod
+    def _unique_values(
+        store: Store, values: dict[str, Any]
+    ) -> Iterator[tuple[UniqueColumn, Column, Any, str]]:
+        """Each unique column ``values`` sets: the column, the bound value, its lock key."""
         for unique in store.unique:
             value = values.get(unique.column)
             if value is None or value == "":
                 continue
             column = store.columns[unique.column]
             bound = to_column(value, column.type)
-            folded = unique.ignore_case and column.is_text
             lock = f"scim-gateway:{store.resource_type}:{unique.column}:{str(bound).lower()}"
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock)
+            yield unique, column, bound, lock
+
+    def _unique_locks(self, store: Store, values: dict[str, Any]) -> list[str]:
+        return [lock for *_, lock in self._unique_values(store, values)]
+
+    async def _check_unique(
+        self, conn: Connection, store: Store, values: dict[str, Any], own: Any
+    ) -> None:
+        """Refuse a value a unique column already holds in another row (under a lock).
+
+        The count takes its snapshot after the lock is granted (READ COMMITTED), or
+        the lock was taken before the transaction began (``_transaction(locks=)``):
+        either way it sees the rows the lock's previous holder committed.
+        """
+        for unique, column, bound, lock in self._unique_values(store, values):
+            folded = unique.ignore_case and column.is_text
+            await conn.execute(_XACT_LOCK, lock)
             params = Params()
             right = params.add(bound)
             where = f"lower({column.sql}) = lower({right})" if folded else f"{column.sql} = {right}"
@@ -639,6 +696,13 @@ class SqlAdapter(Adapter):
             await self._touch_group(conn, store, key)
             if keys:
                 await membership.remove(conn, key, keys)
+
+
+async def _unlock(conn: Connection, locks: Sequence[str]) -> None:
+    """Release session-level advisory locks (a broken connection has lost them anyway)."""
+    with contextlib.suppress(Exception):
+        for key in locks:
+            await conn.execute(_SESSION_UNLOCK, key)
 
 
 async def _release(
