@@ -12,8 +12,8 @@
             await adapter.aclose()
 
 Override :meth:`AdapterContract.user_data` / :meth:`AdapterContract.group_data`
-when the adapter's records are not SCIM-shaped. Tests for capabilities the
-adapter does not declare skip themselves. The suite needs pytest with
+and set ``user_name_field`` when the adapter's records are not SCIM-shaped.
+Tests for capabilities the adapter does not declare skip themselves. The suite needs pytest with
 asyncio support (pytest-aiohttp or pytest-asyncio in auto mode).
 """
 
@@ -48,14 +48,17 @@ class AdapterContract:
     def group_data(self, n: int) -> dict[str, Any]:
         return {"displayName": f"Contract Group {n}"}
 
+    #: The record field holding the user's unique name (``login`` in many legacy apps).
+    user_name_field = "userName"
+
     def user_name(self, record: Record) -> str:
-        return str(record.data["userName"])
+        return str(record.data[self.user_name_field])
 
     def with_user_name(self, data: dict[str, Any], user_name: str) -> dict[str, Any]:
-        return {**data, "userName": user_name}
+        return {**data, self.user_name_field: user_name}
 
     def user_name_change(self, user_name: str) -> dict[str, Any]:
-        return {"userName": user_name}
+        return {self.user_name_field: user_name}
 
     # -- helpers ---------------------------------------------------------------------
 

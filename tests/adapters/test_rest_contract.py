@@ -14,7 +14,7 @@ from rest_support import API_KEY, ServerFactory
 from adapters.rest import RestAdapter, RestSettings
 from gateway.demo.legacy_app import create_legacy_app
 from gateway.mapping.engine import MAPPINGS_DIR, load_mapping
-from gateway.sdk import InvalidValue, Query, Record
+from gateway.sdk import InvalidValue, Query
 from gateway.testing import AdapterContract
 
 ACME = MAPPINGS_DIR / "acme-hr"
@@ -47,6 +47,8 @@ class TestRestAdapterOnAcmeHr(AdapterContract):
         yield adapter
         await adapter.aclose()
 
+    user_name_field = "login"
+
     def user_data(self, n: int) -> dict[str, Any]:
         return {
             "login": f"contract.user{n}@example.com",
@@ -57,15 +59,6 @@ class TestRestAdapterOnAcmeHr(AdapterContract):
 
     def group_data(self, n: int) -> dict[str, Any]:
         return {"name": f"Contract Group {n}"}
-
-    def user_name(self, record: Record) -> str:
-        return str(record.data["login"])
-
-    def with_user_name(self, data: dict[str, Any], user_name: str) -> dict[str, Any]:
-        return {**data, "login": user_name}
-
-    def user_name_change(self, user_name: str) -> dict[str, Any]:
-        return {"login": user_name}
 
 
 @pytest.fixture

@@ -59,6 +59,8 @@ class TestRestAdapterOnARedmineLikeApi(AdapterContract):
         yield adapter
         await adapter.aclose()
 
+    user_name_field = "login"
+
     def user_data(self, n: int) -> dict[str, Any]:
         return {
             "login": f"contract.user{n}",
@@ -69,15 +71,6 @@ class TestRestAdapterOnARedmineLikeApi(AdapterContract):
 
     def group_data(self, n: int) -> dict[str, Any]:
         return {"name": f"Contract Group {n}"}
-
-    def user_name(self, record: Record) -> str:
-        return str(record.data["login"])
-
-    def with_user_name(self, data: dict[str, Any], user_name: str) -> dict[str, Any]:
-        return {**data, "login": user_name}
-
-    def user_name_change(self, user_name: str) -> dict[str, Any]:
-        return {"login": user_name}
 
 
 @pytest.fixture

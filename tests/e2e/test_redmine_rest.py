@@ -17,7 +17,7 @@ from rest_support import FieldMapping
 from scim2_models.path import ScimFilter
 
 from adapters.rest import RestAdapter, RestSettings
-from gateway.sdk import Query, Record
+from gateway.sdk import Query
 from gateway.testing import AdapterContract
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +45,8 @@ class TestRestAdapterOnRedmine(AdapterContract):
     async def adapter(self, rest: RestAdapter) -> RestAdapter:
         return rest
 
+    user_name_field = "login"
+
     def user_data(self, n: int) -> dict[str, Any]:
         login = f"contract{n}.{RUN}"
         return {
@@ -56,15 +58,6 @@ class TestRestAdapterOnRedmine(AdapterContract):
 
     def group_data(self, n: int) -> dict[str, Any]:
         return {"name": f"Contract Group {n} {RUN}"}
-
-    def user_name(self, record: Record) -> str:
-        return str(record.data["login"])
-
-    def with_user_name(self, data: dict[str, Any], user_name: str) -> dict[str, Any]:
-        return {**data, "login": user_name}
-
-    def user_name_change(self, user_name: str) -> dict[str, Any]:
-        return {"login": user_name}
 
 
 async def test_a_login_filter_is_exact_although_redmine_matches_substrings(

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from adapters.sql import SqlAdapter
-from gateway.sdk import Record
 from gateway.testing import AdapterContract
 
 from .conftest import Payroll, open_adapter
 
 
 class PayrollRows:
+    user_name_field = "logon_name"
+
     def user_data(self, n: int) -> dict[str, Any]:
         return {
             "logon_name": f"contract.user{n}@example.com",
@@ -31,15 +32,6 @@ class PayrollRows:
 
     def group_data(self, n: int) -> dict[str, Any]:
         return {"unit_nm": f"Contract Group {n}"}
-
-    def user_name(self, record: Record) -> str:
-        return str(record.data["logon_name"])
-
-    def with_user_name(self, data: dict[str, Any], user_name: str) -> dict[str, Any]:
-        return {**data, "logon_name": user_name}
-
-    def user_name_change(self, user_name: str) -> dict[str, Any]:
-        return {"logon_name": user_name}
 
 
 class TestSqlAdapterInTableMode(PayrollRows, AdapterContract):
