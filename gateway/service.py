@@ -217,10 +217,16 @@ class ScimService:
         projection = Projection(params.attributes, params.excluded_attributes)
         offset, remaining, total = params.start_index - 1, params.count, 0
         resources: list[dict[str, Any]] = []
+        parsed = None
+        if params.filter is not None:
+            parsed = parse_filter(params.filter, max_length=self.config.max_filter_length)
         for rtype in rtypes:
-            node = self._bind(params.filter, rtype, lenient=len(rtypes) > 1)
-            if node is False:
-                continue
+            try:
+                node = None if parsed is None else bind_filter(parsed, rtype)
+            except InvalidFilter:
+                if len(rtypes) == 1:
+                    raise
+                continue  # a root search skips types that lack the attribute (RFC 7644 3.4.2.1)
             start = offset + 1
             found, matched = await self._search_one(rtype, node, params, start, remaining, base_url)
             total += matched
@@ -234,17 +240,6 @@ class ScimService:
             "startIndex": params.start_index,
             "Resources": resources,
         }
-
-    def _bind(self, text: str | None, rtype: ResourceType, *, lenient: bool) -> Any:
-        if text is None:
-            return None
-        node = parse_filter(text, max_length=self.config.max_filter_length)
-        try:
-            return bind_filter(node, rtype)
-        except InvalidFilter:
-            if lenient:  # a root search skips types that lack the attribute (RFC 7644 3.4.2.1)
-                return False
-            raise
 
     def _pushable(self, rtype: ResourceType, node: FilterNode) -> bool:
         if uses_logic(node) and not self.caps.filter_logic:
