@@ -29,6 +29,7 @@ from gateway.errors import (
     PreconditionFailed,
     ScimError,
 )
+from gateway.operation import Operation, bound, current
 from gateway.scim.filter import (
     bind_filter,
     compile_filter,
@@ -105,6 +106,17 @@ class ScimService:
             self.types.pop("Group", None)
         self._by_endpoint = {t.endpoint.strip("/").lower(): t for t in self.types.values()}
         self._hidden = {name: _hidden_by_default(t) for name, t in self.types.items()}
+
+    def _operation(
+        self, action: str | None = None, rtype: ResourceType | None = None, id: str | None = None
+    ) -> Operation:
+        """The request's operation (a detached one when called outside a request)."""
+        op = current()
+        if op is None:
+            op = Operation(self.app, "", "")
+        if action is not None:
+            op.describe(action, None if rtype is None else rtype.name, id)
+        return op
 
     # -- discovery -------------------------------------------------------------------
 
@@ -322,10 +334,16 @@ class ScimService:
         self, rtype: ResourceType, body: Mapping[str, Any]
     ) -> tuple[dict[str, Any], list[str]]:
         """The adapter's ``data`` and first members for a POST body."""
+        _resource, data, members = self._creation(rtype, body)
+        return data, members
+
+    def _creation(
+        self, rtype: ResourceType, body: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         resource = normalize_resource(body, rtype)
         check_required(resource, rtype)
         members = [str(m["value"]) for m in resource.get("members", ()) if "value" in m]
-        return self.to_legacy(resource, rtype), list(dict.fromkeys(members))
+        return resource, self.to_legacy(resource, rtype), list(dict.fromkeys(members))
 
     def replacement(
         self, rtype: ResourceType, current: Mapping[str, Any], body: Mapping[str, Any]
@@ -360,9 +378,14 @@ class ScimService:
     async def create(
         self, rtype: ResourceType, body: Mapping[str, Any], base_url: str
     ) -> dict[str, Any]:
-        data, members = self.creation(rtype, body)
+        op = self._operation("create", rtype)
+        op.name_from(body)
+        resource, data, members = self._creation(rtype, body)
+        op.set_changed(k for k in resource if k not in _NOT_CHANGES)
+        await op.open()
         async with self.adapter.transaction():
             record = await self.adapter.create(rtype.name, data, members=members)
+        op.scim_id = op.legacy_id = record.id
         return self.to_scim(rtype, record, base_url)
 
     async def replace(
@@ -374,6 +397,7 @@ class ScimService:
         *,
         if_match: str | None = None,
     ) -> dict[str, Any]:
+        self._operation("replace", rtype, id).name_from(body)
         current = await self._current(rtype, id, base_url, if_match)
         new = self.replacement(rtype, current, body)
         result = await self._save(rtype, id, current, new, base_url, if_match)
@@ -390,16 +414,21 @@ class ScimService:
         if_match: str | None = None,
         want_result: bool = True,
     ) -> dict[str, Any] | None:
+        op = self._operation("patch", rtype, id)
         ops = parse_patch(body)
         current = await self._current(rtype, id, base_url, if_match)
+        op.name_from(current)
         patched = self.patched(rtype, current, ops)
         return await self._save(rtype, id, current, patched, base_url, if_match, want_result)
 
     async def delete(self, rtype: ResourceType, id: str, *, if_match: str | None = None) -> None:
+        op = self._operation("delete", rtype, id)
         expected = None
         if if_match and self.caps.versions:
             current = await self._current(rtype, id, "", if_match)
+            op.name_from(current)
             expected = _version_of(current)
+        await op.open()
         async with self.adapter.transaction():
             await self.adapter.delete(rtype.name, id, expected_version=expected)
 
@@ -442,6 +471,11 @@ class ScimService:
         plan = self.plan_write(rtype, current, new)
         changes, added, removed = plan.changes, plan.added, plan.removed
         expected = _version_of(current) if if_match and self.caps.versions else None
+        op = self._operation()
+        op.name_from(new)
+        op.set_changed(_changed_names(current, new))
+        if changes or added or removed:
+            await op.open()
         record: Record | None = None
         # One transaction where the adapter has them: a member add that fails
         # undoes the update before it; the read-back sees the operation's writes.
@@ -489,14 +523,22 @@ class ScimService:
         out: dict[str, Any] = {"method": method}
         if bulk_id is not None:
             out["bulkId"] = bulk_id
+        parent = self._operation("bulk")
+        child = parent.child(None if bulk_id is None else str(bulk_id))
         try:
-            path = _resolve_bulk_ids(op.get("path", ""), ids)
-            data = _resolve_bulk_ids(op.get("data"), ids)
-            resource, status = await self._bulk_dispatch(method, path, data, op, base_url)
+            with bound(child):
+                path = _resolve_bulk_ids(op.get("path", ""), ids)
+                data = _resolve_bulk_ids(op.get("data"), ids)
+                resource, status = await self._bulk_dispatch(method, path, data, op, base_url)
         except ScimError as exc:
+            await child.close(exc.status, exc.scim_type)
             out["status"] = str(exc.status)
             out["response"] = exc.to_json()
             return out
+        except BaseException:
+            await child.close(500)
+            raise
+        await child.close(status)
         out["status"] = str(status)
         if resource is not None:
             out["location"] = resource["meta"]["location"]
@@ -537,6 +579,27 @@ class ScimService:
             await self.delete(rtype, id, if_match=if_match)
             return None, 204
         raise InvalidSyntax(f"unsupported bulk method {method!r}")
+
+
+# Set by the gateway, so never among the names of the attributes a write changes.
+_NOT_CHANGES = frozenset({"id", "meta", "schemas"})
+
+
+def _changed_names(current: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Names of the attributes that differ; an extension's as ``urn:...:name``."""
+    names: list[str] = []
+    for key in current.keys() | new.keys():
+        if key in _NOT_CHANGES:
+            continue
+        before, after = current.get(key), new.get(key)
+        if before == after:
+            continue
+        b, a = before or {}, after or {}
+        if key.startswith("urn:") and isinstance(b, dict) and isinstance(a, dict):
+            names.extend(f"{key}:{sub}" for sub in b.keys() | a.keys() if b.get(sub) != a.get(sub))
+        else:
+            names.append(key)
+    return names
 
 
 def _narrowest(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:

@@ -22,10 +22,12 @@ from gateway.errors import (
     NotFound,
     NotImplementedByServer,
     PayloadTooLarge,
+    ScimError,
 )
 from gateway.http.responses import scim_response
+from gateway.operation import NULL_RECORDER, Operation, Recorder, bound, current
 from gateway.scim.query import parse_list_params, parse_search_request
-from gateway.scim.schema import LIST_URN
+from gateway.scim.schema import LIST_URN, ResourceType
 from gateway.service import Projection, ScimService, parse_etags
 
 
@@ -37,6 +39,8 @@ class AppRuntime:
 
 SERVICES: web.AppKey[dict[str, AppRuntime]] = web.AppKey("services", dict)
 PUBLIC_URL: web.AppKey[str | None] = web.AppKey("public_url", str)
+#: Where every operation is recorded (the audit trail); a no-op unless configured.
+RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
 
 
 @dataclass(slots=True)
@@ -105,10 +109,38 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     runtime = request.app[SERVICES].get(app)
     if runtime is None:
         raise NotFound(f"no app named {app!r}")
+    op = Operation(
+        app=app,
+        method=request.method,
+        path=request.raw_path.split("?", 1)[0],
+        remote=request.remote,
+        user_agent=request.headers.get("User-Agent"),
+        recorder=request.app.get(RECORDER, NULL_RECORDER),
+    )
+    with bound(op):
+        try:
+            response = await _authorized(request, runtime, op, parts)
+        except ScimError as exc:
+            await op.close(exc.status, exc.scim_type)
+            raise
+        except web.HTTPException as exc:
+            await op.close(exc.status)
+            raise
+        except BaseException:
+            await op.close(500)
+            raise
+        await op.close(response.status)
+        return response
+
+
+async def _authorized(
+    request: web.Request, runtime: AppRuntime, op: Operation, parts: list[str]
+) -> web.StreamResponse:
     principal = runtime.auth.authenticate(request.headers.get("Authorization"))
+    op.client = principal.name
     public = request.app[PUBLIC_URL]
     origin = public.rstrip("/") if public else f"{request.scheme}://{request.host}"
-    base_url = f"{origin}/apps/{app}/scim/v2"
+    base_url = f"{origin}/apps/{op.app}/scim/v2"
     call = Call(request, runtime, principal, parts[4:], base_url)
     return await _route(call)
 
@@ -132,6 +164,9 @@ async def _route(call: Call) -> web.StreamResponse:
         raise NotImplementedByServer("/Me is not supported: the gateway acts for apps, not users")
     fixed = _FIXED.get(head)
     if fixed is not None:
+        op = current()
+        if op is not None:
+            op.describe(_FIXED_ACTIONS.get(head, "discovery"))
         return await _method(call, fixed)
     if len(parts) == 1:
         return await _method(call, _COLLECTION)
@@ -194,6 +229,7 @@ async def _root_search(call: Call) -> web.StreamResponse:
     return call.respond(await call.service.search(rtypes, params, call.base_url))
 
 
+_FIXED_ACTIONS = {"bulk": "bulk", ".search": "search"}
 _FIXED: dict[str, dict[str, Handler]] = {
     "serviceproviderconfig": {"GET": _spc},
     "serviceproviderconfigs": {"GET": _spc},
@@ -217,14 +253,22 @@ def _etag_headers(resource: Mapping[str, Any]) -> dict[str, str]:
     return {"ETag": version} if version else {}
 
 
+def _describe_read(rtype: ResourceType, action: str, id: str | None = None) -> None:
+    op = current()
+    if op is not None:
+        op.describe(action, rtype.name, id)
+
+
 async def _list_get(call: Call) -> web.StreamResponse:
     rtype = call.service.resource_type(call.parts[0])
+    _describe_read(rtype, "list")
     params = parse_list_params(call.query, **_counts(call))
     return call.respond(await call.service.search([rtype], params, call.base_url))
 
 
 async def _search_post(call: Call) -> web.StreamResponse:
     rtype = call.service.resource_type(call.parts[0])
+    _describe_read(rtype, "search")
     params = parse_search_request(await call.json_object(), **_counts(call))
     return call.respond(await call.service.search([rtype], params, call.base_url))
 
@@ -239,6 +283,7 @@ async def _create(call: Call) -> web.StreamResponse:
 
 async def _get(call: Call) -> web.StreamResponse:
     rtype = call.service.resource_type(call.parts[0])
+    _describe_read(rtype, "get", call.parts[1])
     resource = await call.service.get(rtype, call.parts[1], call.base_url)
     headers = _etag_headers(resource)
     if_none_match = call.request.headers.get("If-None-Match")
