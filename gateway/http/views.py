@@ -41,6 +41,13 @@ SERVICES: web.AppKey[dict[str, AppRuntime]] = web.AppKey("services", dict)
 PUBLIC_URL: web.AppKey[str | None] = web.AppKey("public_url", str)
 #: Where every operation is recorded (the audit trail); a no-op unless configured.
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
+#: The request's operation, for middlewares that run around ``dispatch`` (logs, metrics).
+OPERATION = "scim_gateway.operation"
+
+
+def operation_of(request: web.Request) -> Operation | None:
+    op = request.get(OPERATION)
+    return op if isinstance(op, Operation) else None
 
 
 @dataclass(slots=True)
@@ -117,6 +124,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         user_agent=request.headers.get("User-Agent"),
         recorder=request.app.get(RECORDER, NULL_RECORDER),
     )
+    request[OPERATION] = op
     with bound(op):
         try:
             response = await _authorized(request, runtime, op, parts)
