@@ -42,12 +42,11 @@ PUBLIC_URL: web.AppKey[str | None] = web.AppKey("public_url", str)
 #: Where every operation is recorded (the audit trail); a no-op unless configured.
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
 #: The request's operation, for middlewares that run around ``dispatch`` (logs, metrics).
-OPERATION = "scim_gateway.operation"
+OPERATION: web.RequestKey[Operation] = web.RequestKey("operation", Operation)
 
 
 def operation_of(request: web.Request) -> Operation | None:
-    op = request.get(OPERATION)
-    return op if isinstance(op, Operation) else None
+    return request.get(OPERATION)
 
 
 @dataclass(slots=True)
