@@ -9,6 +9,8 @@ from aiohttp import web
 
 from gateway.auth import TokenAuthenticator
 from gateway.config import AppConfig, ConfigError, Settings
+from gateway.guard import Guard, GuardStore, MemoryGuardStore
+from gateway.http.admin import add_admin_routes
 from gateway.http.middleware import scim_errors
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
@@ -31,8 +33,15 @@ def load_app_mapping(name: str, app_config: AppConfig, source: str) -> TemplateM
         raise ConfigError("\n".join(lines)) from None
 
 
-def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str, AppRuntime]:
-    """One service per configured app; raises ConfigError listing every app's problems."""
+def build_runtimes(
+    settings: Settings, *, source: str = "<config>", guard_store: GuardStore | None = None
+) -> dict[str, AppRuntime]:
+    """One service per configured app; raises ConfigError listing every app's problems.
+
+    ``guard_store``: where the deprovisioning guards keep holds and releases
+    (default: this process's memory).
+    """
+    guard_store = guard_store or MemoryGuardStore()
     runtimes: dict[str, AppRuntime] = {}
     errors: list[str] = []
     for name, app_config in settings.apps.items():
@@ -48,8 +57,12 @@ def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str,
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
         )
+        guard = None
+        if app_config.guard is not None:
+            guard = Guard(name, app_config.guard, guard_store)
         runtimes[name] = AppRuntime(
-            ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
+            ScimService(name, adapter, app_config, guard=guard),
+            TokenAuthenticator(name, app_config.auth),
         )
     if errors:
         raise ConfigError("\n".join(errors))
@@ -67,9 +80,11 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-def create_app(settings: Settings, *, source: str = "<config>") -> web.Application:
+def create_app(
+    settings: Settings, *, source: str = "<config>", guard_store: GuardStore | None = None
+) -> web.Application:
     app = web.Application(middlewares=[scim_errors], client_max_size=settings.server.max_body_size)
-    runtimes = build_runtimes(settings, source=source)
+    runtimes = build_runtimes(settings, source=source, guard_store=guard_store)
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)
@@ -89,5 +104,6 @@ def create_app(settings: Settings, *, source: str = "<config>") -> web.Applicati
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_admin_routes(app, settings.admin, runtimes)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

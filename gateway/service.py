@@ -29,6 +29,7 @@ from gateway.errors import (
     PreconditionFailed,
     ScimError,
 )
+from gateway.guard import Guard
 from gateway.operation import Operation, bound, current
 from gateway.scim.filter import (
     bind_filter,
@@ -90,9 +91,13 @@ class WritePlan:
 
 
 class ScimService:
-    def __init__(self, app: str, adapter: Adapter, config: AppConfig) -> None:
+    def __init__(
+        self, app: str, adapter: Adapter, config: AppConfig, *, guard: Guard | None = None
+    ) -> None:
         self.app = app
         self.adapter = adapter
+        #: The mass-deprovisioning guard, asked before every delete and deactivation.
+        self.guard = guard
         self.mapping = adapter.mapping
         self.config = config
         self.caps = adapter.capabilities
@@ -428,6 +433,8 @@ class ScimService:
             current = await self._current(rtype, id, "", if_match)
             op.name_from(current)
             expected = _version_of(current)
+        if self.guard is not None:
+            await self.guard.check(op, "delete", rtype.name, id)
         await op.open()
         async with self.adapter.transaction():
             await self.adapter.delete(rtype.name, id, expected_version=expected)
@@ -474,6 +481,8 @@ class ScimService:
         op = self._operation()
         op.name_from(new)
         op.set_changed(_changed_names(current, new))
+        if self.guard is not None and _deactivates(current, new):
+            await self.guard.check(op, "deactivate", rtype.name, id)
         if changes or added or removed:
             await op.open()
         record: Record | None = None
@@ -600,6 +609,11 @@ def _changed_names(current: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
         else:
             names.append(key)
     return names
+
+
+def _deactivates(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """``active`` goes from true (or unset: active) to false."""
+    return current.get("active") is not False and new.get("active") is False
 
 
 def _narrowest(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
