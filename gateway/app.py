@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.auth import TokenAuthenticator
 from gateway.config import AppConfig, ConfigError, Settings
+from gateway.dedupe import MemoryUnknownCreates, UnknownCreates
 from gateway.guard import Guard, GuardStore, MemoryGuardStore
 from gateway.http.admin import add_admin_routes
 from gateway.http.middleware import scim_errors
@@ -34,14 +35,20 @@ def load_app_mapping(name: str, app_config: AppConfig, source: str) -> TemplateM
 
 
 def build_runtimes(
-    settings: Settings, *, source: str = "<config>", guard_store: GuardStore | None = None
+    settings: Settings,
+    *,
+    source: str = "<config>",
+    guard_store: GuardStore | None = None,
+    unknown_creates: UnknownCreates | None = None,
 ) -> dict[str, AppRuntime]:
     """One service per configured app; raises ConfigError listing every app's problems.
 
-    ``guard_store``: where the deprovisioning guards keep holds and releases
-    (default: this process's memory).
+    ``guard_store``: where the deprovisioning guards keep holds and releases;
+    ``unknown_creates``: where creates of unknown outcome are remembered
+    (default for both: this process's memory; the state store shares them).
     """
     guard_store = guard_store or MemoryGuardStore()
+    unknown_creates = unknown_creates or MemoryUnknownCreates()
     runtimes: dict[str, AppRuntime] = {}
     errors: list[str] = []
     for name, app_config in settings.apps.items():
@@ -61,7 +68,7 @@ def build_runtimes(
         if app_config.guard is not None:
             guard = Guard(name, app_config.guard, guard_store)
         runtimes[name] = AppRuntime(
-            ScimService(name, adapter, app_config, guard=guard),
+            ScimService(name, adapter, app_config, guard=guard, unknown_creates=unknown_creates),
             TokenAuthenticator(name, app_config.auth),
         )
     if errors:
@@ -81,10 +88,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(
-    settings: Settings, *, source: str = "<config>", guard_store: GuardStore | None = None
+    settings: Settings,
+    *,
+    source: str = "<config>",
+    guard_store: GuardStore | None = None,
+    unknown_creates: UnknownCreates | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[scim_errors], client_max_size=settings.server.max_body_size)
-    runtimes = build_runtimes(settings, source=source, guard_store=guard_store)
+    runtimes = build_runtimes(
+        settings, source=source, guard_store=guard_store, unknown_creates=unknown_creates
+    )
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)

@@ -139,6 +139,9 @@ class UpstreamError(ScimError):
     """The legacy app answered with something the adapter could not use."""
 
     status = 502
+    #: The request may have reached the app, so a write may have happened
+    #: (a timeout, a connection lost after sending); gateway/dedupe.py acts on it.
+    outcome_unknown: bool = False
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -155,3 +158,4 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     status = 504
+    outcome_unknown = True

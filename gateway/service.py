@@ -14,9 +14,17 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from scim2_models.path import FilterNode, LogicalExpr, LogicalOperator
 
 from gateway.config import AppConfig
+from gateway.dedupe import (
+    MemoryUnknownCreates,
+    UnknownCreates,
+    name_key,
+    outcome_unknown,
+    unknown_create_error,
+)
 from gateway.errors import (
     BadRequest,
     Conflict,
@@ -28,6 +36,7 @@ from gateway.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     ScimError,
+    UpstreamError,
 )
 from gateway.guard import Guard
 from gateway.operation import Operation, bound, current
@@ -56,8 +65,16 @@ from gateway.scim.schema import (
 )
 from gateway.sdk import Adapter, Page, Query, Record, Ref
 
+#: The attribute that names a resource uniquely, by resource type (RFC 7643 4.1.1, 4.2).
+_UNIQUE = {"User": "userName", "Group": "displayName"}
+
 # Set by the gateway or carried as member deltas, never through a mapping.
 _NOT_MAPPED = frozenset({"id", "meta", "schemas", "members", "groups"})
+
+
+def json_filter(attribute: str, value: str) -> str:
+    """``attribute eq "value"``, the value quoted as a JSON string (as SCIM filters are)."""
+    return f"{attribute} eq {orjson.dumps(value).decode()}"
 
 
 def format_etag(version: str) -> str:
@@ -92,12 +109,20 @@ class WritePlan:
 
 class ScimService:
     def __init__(
-        self, app: str, adapter: Adapter, config: AppConfig, *, guard: Guard | None = None
+        self,
+        app: str,
+        adapter: Adapter,
+        config: AppConfig,
+        *,
+        guard: Guard | None = None,
+        unknown_creates: UnknownCreates | None = None,
     ) -> None:
         self.app = app
         self.adapter = adapter
         #: The mass-deprovisioning guard, asked before every delete and deactivation.
         self.guard = guard
+        #: Creates whose outcome is unknown, looked up before they are retried.
+        self.unknown_creates = unknown_creates or MemoryUnknownCreates()
         self.mapping = adapter.mapping
         self.config = config
         self.caps = adapter.capabilities
@@ -387,11 +412,44 @@ class ScimService:
         op.name_from(body)
         resource, data, members = self._creation(rtype, body)
         op.set_changed(k for k in resource if k not in _NOT_CHANGES)
+        unique = _UNIQUE.get(rtype.name)
+        name = resource.get(unique) if unique else None
+        key = name_key(self.app, rtype.name, name) if isinstance(name, str) and name else None
+        unknown = key is not None and await self.unknown_creates.is_unknown(key)
+        if key is not None and (unknown or self.config.check_unique_before_create):
+            assert unique is not None and isinstance(name, str)
+            await self._refuse_existing(rtype, unique, name, base_url)
         await op.open()
-        async with self.adapter.transaction():
-            record = await self.adapter.create(rtype.name, data, members=members)
+        try:
+            async with self.adapter.transaction():
+                record = await self.adapter.create(rtype.name, data, members=members)
+        except UpstreamError as exc:
+            if not outcome_unknown(exc):
+                raise
+            op.outcome = "unknown"
+            if key is not None:
+                await self.unknown_creates.remember(key)
+            raise unknown_create_error(exc, rtype.name) from exc
+        if unknown and key is not None:
+            await self.unknown_creates.forget(key)
         op.scim_id = op.legacy_id = record.id
         return self.to_scim(rtype, record, base_url)
+
+    async def _refuse_existing(
+        self, rtype: ResourceType, unique: str, name: str, base_url: str
+    ) -> None:
+        """409 uniqueness when the app already holds a resource with this unique name."""
+        params = ListParams(json_filter(unique, name), 1, 1, None, False, ("id",), ())
+        try:
+            found = await self.search([rtype], params, base_url)
+        except InvalidFilter as exc:
+            raise UpstreamError(
+                f"cannot look for an existing {rtype.name} by {unique} before creating one: "
+                f"{exc.detail}"
+            ) from exc
+        if found["Resources"]:
+            id = found["Resources"][0]["id"]
+            raise Conflict(f"a {rtype.name} with this {unique} already exists (id {id})")
 
     async def replace(
         self,
