@@ -34,6 +34,10 @@ ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 class ScimError(Exception):
     status: int = 500
     scim_type: str | None = None
+    #: For a write of several legacy calls: the step that failed, and those done
+    #: before it (gateway/steps.py); names only.
+    failed_step: str | None = None
+    steps_done: tuple[str, ...] = ()
 
     def __init__(self, detail: str = "", *, scim_type: str | None = None) -> None:
         super().__init__(detail)

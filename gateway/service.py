@@ -64,6 +64,7 @@ from gateway.scim.schema import (
     build_resource_types,
 )
 from gateway.sdk import Adapter, Page, Query, Record, Ref
+from gateway.steps import Steps
 
 #: The attribute that names a resource uniquely, by resource type (RFC 7643 4.1.1, 4.2).
 _UNIQUE = {"User": "userName", "Group": "displayName"}
@@ -420,8 +421,9 @@ class ScimService:
             assert unique is not None and isinstance(name, str)
             await self._refuse_existing(rtype, unique, name, base_url)
         await op.open()
+        steps = Steps(op, rtype.name, None, ["create"], atomic=self.caps.transactions)
         try:
-            async with self.adapter.transaction():
+            async with self.adapter.transaction(), steps.step("create"):
                 record = await self.adapter.create(rtype.name, data, members=members)
         except UpstreamError as exc:
             if not outcome_unknown(exc):
@@ -544,17 +546,31 @@ class ScimService:
         if changes or added or removed:
             await op.open()
         record: Record | None = None
+        planned = [
+            name
+            for name, needed in (
+                ("update", changes),
+                ("remove_members", removed),
+                ("add_members", added),
+            )
+            if needed
+        ]
+        steps = Steps(op, rtype.name, id, planned, atomic=self.caps.transactions)
         # One transaction where the adapter has them: a member add that fails
         # undoes the update before it; the read-back sees the operation's writes.
+        # Without one, a failed step says which steps were done (gateway/steps.py).
         async with self.adapter.transaction():
             if changes:
-                record = await self.adapter.update(
-                    rtype.name, id, changes, expected_version=expected
-                )
+                async with steps.step("update"):
+                    record = await self.adapter.update(
+                        rtype.name, id, changes, expected_version=expected
+                    )
             if removed:
-                await self.adapter.remove_members(id, removed)
+                async with steps.step("remove_members"):
+                    await self.adapter.remove_members(id, removed)
             if added:
-                await self.adapter.add_members(id, added)
+                async with steps.step("add_members"):
+                    await self.adapter.add_members(id, added)
             if not want_result:
                 return None
             if record is None or added or removed:
