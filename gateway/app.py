@@ -67,10 +67,13 @@ def build_runtimes(
         guard = None
         if app_config.guard is not None:
             guard = Guard(name, app_config.guard, guard_store)
-        runtimes[name] = AppRuntime(
-            ScimService(name, adapter, app_config, guard=guard, unknown_creates=unknown_creates),
-            TokenAuthenticator(name, app_config.auth),
+        service = ScimService(
+            name, adapter, app_config, guard=guard, unknown_creates=unknown_creates
         )
+        if app_config.check_unique_before_create:
+            where = f"{source}: apps.{name}.check_unique_before_create"
+            errors.extend(f"{where}: {problem}" for problem in service.unique_lookup_problems())
+        runtimes[name] = AppRuntime(service, TokenAuthenticator(name, app_config.auth))
     if errors:
         raise ConfigError("\n".join(errors))
     return runtimes

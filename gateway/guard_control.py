@@ -1,13 +1,14 @@
-"""How an operator reaches the deprovisioning guards: ``scim-gateway guard status|release``.
+"""How an operator reaches the deprovisioning guards: admin calls and ``scim-gateway guard``.
 
-Both ways speak :class:`GuardControl`:
+Both speak :class:`GuardControl`:
 
-* :class:`StoreGuardControl` works on a :class:`~gateway.guard.GuardStore`
-  directly, with the guards the config declares. It is what the admin HTTP
-  calls use inside the gateway, and what the CLI uses once the store is shared
-  (the state store); this process's memory is not, so the CLI refuses it.
-* :class:`HttpGuardControl` calls a running gateway's admin endpoint
-  (``--url``), with an admin token from the environment.
+* :class:`StoreGuardControl` works on the guards the config declares, over
+  their :class:`~gateway.guard.GuardStore`: the admin HTTP calls use it
+  inside the gateway (gateway/http/admin.py). Once the store is shared (the
+  state store), a CLI can use it directly too.
+* :class:`HttpGuardControl` calls a running gateway's admin endpoint: the
+  CLI uses it (``--url``, an admin token from the environment), since this
+  process's memory store is not shared with the gateway.
 """
 
 from __future__ import annotations

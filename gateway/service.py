@@ -138,6 +138,18 @@ class ScimService:
         self._by_endpoint = {t.endpoint.strip("/").lower(): t for t in self.types.values()}
         self._hidden = {name: _hidden_by_default(t) for name, t in self.types.items()}
 
+    def unique_lookup_problems(self) -> list[str]:
+        """Why the look-up before a create (gateway/dedupe.py) cannot work, per resource type."""
+        problems = []
+        for name, rtype in self.types.items():
+            unique = _UNIQUE.get(name)
+            if unique and not self.caps.can_filter(name, unique.lower(), "eq"):
+                problems.append(
+                    f"the adapter cannot filter {rtype.endpoint.strip('/')} by {unique} eq, "
+                    "so the gateway cannot look for an existing one before a create"
+                )
+        return problems
+
     def _operation(
         self, action: str | None = None, rtype: ResourceType | None = None, id: str | None = None
     ) -> Operation:

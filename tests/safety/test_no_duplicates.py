@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestServer
 from safety.conftest import BASE, Audit, Client, Gateway
-from safety.lax_app import LaxApp
+from safety.lax_app import LAX_MAPPING, LaxApp, lax_settings
+from support import TOKEN, digest
 
+from gateway.app import build_runtimes
+from gateway.config import ConfigError, parse_settings
 from gateway.dedupe import MemoryUnknownCreates, name_key
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -115,3 +120,27 @@ def test_a_name_key_holds_no_name_and_ignores_case() -> None:
     key = name_key("crm", "User", "BJensen@example.com")
     assert "jensen" not in key.lower()
     assert key == name_key("crm", "User", "bjensen@EXAMPLE.com")
+
+
+def test_the_look_up_before_every_create_needs_a_filter_on_the_unique_name(
+    lax_server: TestServer,
+) -> None:
+    rest = lax_settings(str(lax_server.make_url("")))
+    del rest["users"]["filters"]
+    settings = parse_settings(
+        {
+            "apps": {
+                "lax": {
+                    "adapter": "rest",
+                    "mapping": str(LAX_MAPPING),
+                    "settings": rest,
+                    "check_unique_before_create": True,
+                    "auth": {"tokens": [{"name": "idp", "sha256": digest(TOKEN)}]},
+                }
+            }
+        }
+    )
+    with pytest.raises(
+        ConfigError, match=r"apps\.lax\.check_unique_before_create: .*Users by userName"
+    ):
+        build_runtimes(settings)
