@@ -508,7 +508,8 @@ class ScimService:
         if self.guard is not None:
             await self.guard.check(op, "delete", rtype.name, id)
         await op.open()
-        async with self.adapter.transaction():
+        steps = Steps(op, rtype.name, id, ["delete"], atomic=self.caps.transactions)
+        async with self.adapter.transaction(), steps.step("delete"):
             await self.adapter.delete(rtype.name, id, expected_version=expected)
 
     async def _current(

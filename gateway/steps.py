@@ -10,7 +10,8 @@ them back), and the IdP and the operator must know which:
 * the SCIM error's detail names the resource, the steps done and the step
   that failed: ``Group g7: update done, then add_members failed: ...``, or
   ``... failed; the earlier steps (update) were rolled back: ...``;
-* the operation records ``failed_step`` and ``extra["steps_done"]``.
+* the operation records ``failed_step`` and ``extra["steps_done"]``, and the
+  outcome ``unknown`` when the failed step may still have happened (a timeout).
 
 Only ids and step names go into details, never values. An adapter reports
 its own inner steps with :func:`partial_failure`; the service keeps what the
@@ -23,7 +24,7 @@ import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from gateway.errors import ScimError
+from gateway.errors import ScimError, UpstreamError
 from gateway.operation import Operation
 
 
@@ -95,6 +96,8 @@ class Steps:
                 exc, where, tuple(self.done), name, rolled_back=self.atomic and bool(self.done)
             )
         self.op.failed_step = error.failed_step or name
+        if isinstance(exc, UpstreamError) and exc.outcome_unknown:
+            self.op.outcome = "unknown"  # the step may have happened
         done = [] if self.atomic else [*self.done, *inner]
         if done:
             self.op.extra["steps_done"] = ",".join(done)

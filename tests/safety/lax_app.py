@@ -11,6 +11,7 @@ Faults, set on :attr:`LaxApp.faults` (each used once unless said otherwise):
 
 * ``hang_create``: store the user, then never answer (until the test ends);
 * ``drop_create``: store the user, then close the connection without an answer;
+* ``hang_delete``: delete the user, then never answer;
 * ``fail_disable``: answer 500 to the deactivation call;
 * ``fail_member_add``: answer 500 to the member add call.
 """
@@ -113,6 +114,11 @@ class LaxApp:
             return True
         return False
 
+    async def _hang(self) -> None:
+        event = asyncio.Event()
+        self._hung.append(event)
+        await event.wait()
+
     async def _wake(self, app: web.Application) -> None:
         for event in self._hung:
             event.set()
@@ -150,9 +156,7 @@ class LaxApp:
         user = {"active": True, **data, "id": str(next(self._ids))}
         self.users[user["id"]] = user
         if self._fault("hang_create"):
-            event = asyncio.Event()
-            self._hung.append(event)
-            await event.wait()
+            await self._hang()
         if self._fault("drop_create"):
             assert request.transport is not None
             request.transport.close()
@@ -172,6 +176,8 @@ class LaxApp:
         del self.users[user["id"]]
         for group in self.groups.values():
             group["member_ids"] = [m for m in group["member_ids"] if m != user["id"]]
+        if self._fault("hang_delete"):
+            await self._hang()
         return web.Response(status=204)
 
     async def disable(self, request: web.Request) -> web.Response:

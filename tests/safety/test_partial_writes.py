@@ -126,3 +126,16 @@ async def test_a_write_whose_steps_all_pass_records_no_failed_step(
     assert resp.status == 204
     assert lax.groups[group] == {"id": "g1", "name": "Everyone", "member_ids": ["7"]}
     assert audit.closes[-1].failed_step is None
+
+
+async def test_a_step_that_may_have_happened_leaves_the_outcome_unknown(
+    gateway: Gateway, lax: LaxApp, audit: Audit
+) -> None:
+    scim = await gateway(call_timeout=0.5)
+    user, _ = _seed(lax)
+    lax.faults.add("hang_delete")
+    resp = await scim.delete(f"{BASE}/Users/{user}")
+    assert resp.status == 504
+    op = audit.closes[-1]
+    assert (op.failed_step, op.outcome) == ("delete", "unknown")
+    assert user not in lax.users  # it did happen: "unknown" was the truth
