@@ -73,11 +73,6 @@ _UNIQUE = {"User": "userName", "Group": "displayName"}
 _NOT_MAPPED = frozenset({"id", "meta", "schemas", "members", "groups"})
 
 
-def json_filter(attribute: str, value: str) -> str:
-    """``attribute eq "value"``, the value quoted as a JSON string (as SCIM filters are)."""
-    return f"{attribute} eq {orjson.dumps(value).decode()}"
-
-
 def format_etag(version: str) -> str:
     return f'W/"{version}"'
 
@@ -425,13 +420,11 @@ class ScimService:
         op.name_from(body)
         resource, data, members = self._creation(rtype, body)
         op.set_changed(k for k in resource if k not in _NOT_CHANGES)
-        unique = _UNIQUE.get(rtype.name)
-        name = resource.get(unique) if unique else None
-        key = name_key(self.app, rtype.name, name) if isinstance(name, str) and name else None
+        unique = _unique_name(rtype, resource)
+        key = None if unique is None else name_key(self.app, rtype.name, unique[1])
         unknown = key is not None and await self.unknown_creates.is_unknown(key)
-        if key is not None and (unknown or self.config.check_unique_before_create):
-            assert unique is not None and isinstance(name, str)
-            await self._refuse_existing(rtype, unique, name, base_url)
+        if unique is not None and (unknown or self.config.check_unique_before_create):
+            await self._refuse_existing(rtype, *unique, base_url)
         await op.open()
         steps = Steps(op, rtype.name, None, ["create"], atomic=self.caps.transactions)
         try:
@@ -440,8 +433,7 @@ class ScimService:
         except UpstreamError as exc:
             if not outcome_unknown(exc):
                 raise
-            op.outcome = "unknown"
-            if key is not None:
+            if key is not None:  # the op's outcome is "unknown" (Steps)
                 await self.unknown_creates.remember(key)
             raise unknown_create_error(exc, rtype.name) from exc
         if unknown and key is not None:
@@ -453,7 +445,7 @@ class ScimService:
         self, rtype: ResourceType, unique: str, name: str, base_url: str
     ) -> None:
         """409 uniqueness when the app already holds a resource with this unique name."""
-        params = ListParams(json_filter(unique, name), 1, 1, None, False, ("id",), ())
+        params = ListParams(_eq_filter(unique, name), 1, 1, None, False, ("id",), ())
         try:
             found = await self.search([rtype], params, base_url)
         except InvalidFilter as exc:
@@ -696,6 +688,20 @@ def _changed_names(current: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
         else:
             names.append(key)
     return names
+
+
+def _unique_name(rtype: ResourceType, resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The attribute naming the resource uniquely, and its value, when the resource has one."""
+    attribute = _UNIQUE.get(rtype.name)
+    value = resource.get(attribute) if attribute else None
+    if attribute is None or not isinstance(value, str) or not value:
+        return None
+    return attribute, value
+
+
+def _eq_filter(attribute: str, value: str) -> str:
+    """``attribute eq "value"``, the value quoted as a JSON string (as SCIM filters are)."""
+    return f"{attribute} eq {orjson.dumps(value).decode()}"
 
 
 def _deactivates(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -356,10 +356,9 @@ class RestAdapter(Adapter):
             except ScimError as exc:
                 if not answers:
                     raise
-                failed = "update"
-                if deactivation is not None:
-                    off = request.op is deactivation.deactivate
-                    failed = "deactivate" if off else "activate"
+                # Only a (de)activation follows the update.
+                off = deactivation is not None and request.op is deactivation.deactivate
+                failed = "deactivate" if off else "activate"
                 raise partial_failure(exc, resource, ("update",), failed) from exc
         return answers
 

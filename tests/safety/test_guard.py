@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiohttp.test_utils import TestServer
 from safety.conftest import ADMIN_TOKEN, BASE, Audit, Client, Gateway
 from safety.lax_app import LaxApp
 
 from gateway.cli import main
 from gateway.config import GuardConfig
-from gateway.guard import MAX_KEYS, Guard, MemoryGuardStore
-from gateway.guard_control import HttpGuardControl
+from gateway.guard import MAX_KEYS, DeprovisionHeld, Guard, MemoryGuardStore
+from gateway.guard_control import GuardError, HttpGuardControl
 from gateway.operation import Operation
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -38,7 +37,7 @@ async def _verdicts(guard: Guard, ids: range) -> list[str]:
         op = Operation("crm", "DELETE", f"/Users/{i}")
         try:
             await guard.check(op, "delete", "User", str(i))
-        except Exception as exc:
+        except DeprovisionHeld as exc:
             found.append(type(exc).__name__)
         else:
             found.append(op.extra.get("guard", "passed"))
@@ -56,9 +55,9 @@ async def test_a_held_operation_is_refused_and_says_so() -> None:
     guard, _ = _guard(limit=1)
     await _verdicts(guard, range(1))
     op = Operation("crm", "DELETE", "/Users/9")
-    with pytest.raises(Exception, match="held by the deprovisioning guard") as caught:
+    with pytest.raises(DeprovisionHeld, match="held by the deprovisioning guard") as caught:
         await guard.check(op, "delete", "User", "9")
-    assert caught.value.headers == {"Retry-After": "300"}  # type: ignore[attr-defined]
+    assert (caught.value.status, caught.value.headers) == (503, {"Retry-After": "300"})
     assert (op.outcome, op.extra) == ("refused", {"guard": "held"})
 
 
@@ -185,13 +184,11 @@ async def test_the_cli_shows_and_releases_the_guard_of_a_running_gateway(
     assert await _delete_all(scim, ids[1:]) == [204, 204]
 
 
-async def test_the_admin_calls_need_an_admin_token_and_a_guarded_app(
-    gateway: Gateway, lax_server: TestServer
-) -> None:
+async def test_the_admin_calls_need_an_admin_token_and_a_guarded_app(gateway: Gateway) -> None:
     scim = await gateway()
     control = HttpGuardControl(str(scim.make_url("")), "not-the-admin-token")
-    with pytest.raises(Exception, match="401"):
+    with pytest.raises(GuardError, match="401"):
         await control.status("lax")
     control = HttpGuardControl(str(scim.make_url("")), ADMIN_TOKEN)
-    with pytest.raises(Exception, match="404"):
+    with pytest.raises(GuardError, match="404"):
         await control.status("lax")  # no guard configured for it
