@@ -9,6 +9,9 @@ from aiohttp import web
 
 from gateway.auth import TokenAuthenticator
 from gateway.config import AppConfig, ConfigError, Settings
+from gateway.dedupe import MemoryUnknownCreates, UnknownCreates
+from gateway.guard import Guard, GuardStore, MemoryGuardStore
+from gateway.http.admin import add_admin_routes
 from gateway.http.middleware import scim_errors
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
@@ -31,8 +34,21 @@ def load_app_mapping(name: str, app_config: AppConfig, source: str) -> TemplateM
         raise ConfigError("\n".join(lines)) from None
 
 
-def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str, AppRuntime]:
-    """One service per configured app; raises ConfigError listing every app's problems."""
+def build_runtimes(
+    settings: Settings,
+    *,
+    source: str = "<config>",
+    guard_store: GuardStore | None = None,
+    unknown_creates: UnknownCreates | None = None,
+) -> dict[str, AppRuntime]:
+    """One service per configured app; raises ConfigError listing every app's problems.
+
+    ``guard_store``: where the deprovisioning guards keep holds and releases;
+    ``unknown_creates``: where creates of unknown outcome are remembered
+    (default for both: this process's memory; the state store shares them).
+    """
+    guard_store = guard_store or MemoryGuardStore()
+    unknown_creates = unknown_creates or MemoryUnknownCreates()
     runtimes: dict[str, AppRuntime] = {}
     errors: list[str] = []
     for name, app_config in settings.apps.items():
@@ -48,9 +64,16 @@ def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str,
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
         )
-        runtimes[name] = AppRuntime(
-            ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
+        guard = None
+        if app_config.guard is not None:
+            guard = Guard(name, app_config.guard, guard_store)
+        service = ScimService(
+            name, adapter, app_config, guard=guard, unknown_creates=unknown_creates
         )
+        if app_config.check_unique_before_create:
+            where = f"{source}: apps.{name}.check_unique_before_create"
+            errors.extend(f"{where}: {problem}" for problem in service.unique_lookup_problems())
+        runtimes[name] = AppRuntime(service, TokenAuthenticator(name, app_config.auth))
     if errors:
         raise ConfigError("\n".join(errors))
     return runtimes
@@ -67,9 +90,17 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-def create_app(settings: Settings, *, source: str = "<config>") -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    source: str = "<config>",
+    guard_store: GuardStore | None = None,
+    unknown_creates: UnknownCreates | None = None,
+) -> web.Application:
     app = web.Application(middlewares=[scim_errors], client_max_size=settings.server.max_body_size)
-    runtimes = build_runtimes(settings, source=source)
+    runtimes = build_runtimes(
+        settings, source=source, guard_store=guard_store, unknown_creates=unknown_creates
+    )
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)
@@ -89,5 +120,6 @@ def create_app(settings: Settings, *, source: str = "<config>") -> web.Applicati
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_admin_routes(app, settings.admin, runtimes)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -149,6 +149,53 @@ def _dsn(value: str | None) -> str:
         raise SystemExit(f"--dsn: {exc}") from None
 
 
+def cmd_guard(args: argparse.Namespace) -> int:
+    """Status or release of an app's deprovisioning guard, through a running gateway."""
+    from gateway.guard_control import GuardError, HttpGuardControl, format_state
+
+    token = os.environ.get(args.token_env)
+    if not token:
+        print(f"set {args.token_env} to an admin token (the admin: section)", file=sys.stderr)
+        return 2
+    control = HttpGuardControl(args.url, token)
+    try:
+        if args.guard_command == "release":
+            state = asyncio.run(control.release(args.app, args.minutes))
+        else:
+            state = asyncio.run(control.status(args.app))
+    except GuardError as exc:
+        print(f"guard {args.guard_command}: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(format_state(state))
+    return 0
+
+
+def _guard_parser(sub: Any) -> None:
+    guard = sub.add_parser("guard", help="the mass-deprovisioning guard: status and release")
+    guard_sub = guard.add_subparsers(dest="guard_command", required=True)
+    for name, text in (
+        ("status", "what the guard counts, holds and has released"),
+        ("release", "let the held deletes and deactivations pass on the IdP's next retry"),
+    ):
+        command = guard_sub.add_parser(name, help=text)
+        command.add_argument("--app", required=True, help="the app, as named under apps:")
+        command.add_argument(
+            "--url",
+            default=os.environ.get("SCIM_GATEWAY_URL", "http://127.0.0.1:8080"),
+            help="the running gateway (its admin calls)",
+        )
+        command.add_argument(
+            "--token-env",
+            default="SCIM_GATEWAY_ADMIN_TOKEN",
+            help="the environment variable holding an admin token",
+        )
+        if name == "release":
+            command.add_argument(
+                "--minutes", type=float, help="also let every deprovisioning pass for this long"
+            )
+        command.set_defaults(func=cmd_guard)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="scim-gateway", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -221,6 +268,7 @@ def parser() -> argparse.ArgumentParser:
     new = token_sub.add_parser("new", help="make a strong token and print its config digest")
     new.add_argument("--name", required=True, help="the credential's name, shown in the audit")
     new.set_defaults(func=cmd_token_new)
+    _guard_parser(sub)
     return top
 
 

@@ -93,6 +93,16 @@ class BulkConfig(_Strict):
     max_payload_size: int = Field(1_048_576, ge=1024)
 
 
+class GuardConfig(_Strict):
+    """The mass-deprovisioning guard of one app (gateway/guard.py, docs/resilience.md)."""
+
+    #: Deletes and deactivations that pass per window; further ones are held (503).
+    max_deprovisions: int = Field(50, ge=1)
+    window_seconds: float = Field(3600.0, gt=0)
+    #: The Retry-After of a held operation, in seconds.
+    retry_after: int = Field(300, ge=1)
+
+
 class AppConfig(_Strict):
     adapter: str
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -119,6 +129,13 @@ class AppConfig(_Strict):
     #: and cheap for large groups) or "resource" (200 with the group). A request
     #: that asks for `attributes` always gets the group.
     group_patch_response: Literal["no_content", "resource"] = "no_content"
+    #: Look the account up by its unique attribute before every create, for apps
+    #: that do not enforce uniqueness themselves. After a create whose outcome is
+    #: unknown (timeout, dropped connection), the next create of the same name
+    #: looks first anyway (gateway/dedupe.py).
+    check_unique_before_create: bool = False
+    #: The mass-deprovisioning guard; None: off.
+    guard: GuardConfig | None = None
 
 
 class ServerConfig(_Strict):
@@ -129,9 +146,17 @@ class ServerConfig(_Strict):
     max_body_size: int = Field(2_097_152, ge=1024)
 
 
+class AdminConfig(_Strict):
+    """Credentials of the operators' admin HTTP calls (never an IdP's)."""
+
+    tokens: list[TokenCredential] = Field(min_length=1)
+
+
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     apps: dict[str, AppConfig]
+    #: Admin HTTP calls under /admin/ (the guard's release); None: no admin calls.
+    admin: AdminConfig | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("apps")

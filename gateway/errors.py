@@ -34,6 +34,10 @@ ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 class ScimError(Exception):
     status: int = 500
     scim_type: str | None = None
+    #: For a write of several legacy calls: the step that failed, and those done
+    #: before it (gateway/steps.py); names only.
+    failed_step: str | None = None
+    steps_done: tuple[str, ...] = ()
 
     def __init__(self, detail: str = "", *, scim_type: str | None = None) -> None:
         super().__init__(detail)
@@ -139,6 +143,9 @@ class UpstreamError(ScimError):
     """The legacy app answered with something the adapter could not use."""
 
     status = 502
+    #: The request may have reached the app, so a write may have happened
+    #: (a timeout, a connection lost after sending); gateway/dedupe.py acts on it.
+    outcome_unknown: bool = False
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -155,3 +162,4 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     status = 504
+    outcome_unknown = True

@@ -61,6 +61,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.mapping import IdentityMapping, Mapping
+from gateway.steps import partial_failure
 
 __all__ = [
     "Adapter",
@@ -83,6 +84,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "partial_failure",
 ]
 
 ALL_OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"})

@@ -14,9 +14,17 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from scim2_models.path import FilterNode, LogicalExpr, LogicalOperator
 
 from gateway.config import AppConfig
+from gateway.dedupe import (
+    MemoryUnknownCreates,
+    UnknownCreates,
+    name_key,
+    outcome_unknown,
+    unknown_create_error,
+)
 from gateway.errors import (
     BadRequest,
     Conflict,
@@ -28,7 +36,9 @@ from gateway.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     ScimError,
+    UpstreamError,
 )
+from gateway.guard import Guard
 from gateway.operation import Operation, bound, current
 from gateway.scim.filter import (
     bind_filter,
@@ -54,6 +64,10 @@ from gateway.scim.schema import (
     build_resource_types,
 )
 from gateway.sdk import Adapter, Page, Query, Record, Ref
+from gateway.steps import Steps
+
+#: The attribute that names a resource uniquely, by resource type (RFC 7643 4.1.1, 4.2).
+_UNIQUE = {"User": "userName", "Group": "displayName"}
 
 # Set by the gateway or carried as member deltas, never through a mapping.
 _NOT_MAPPED = frozenset({"id", "meta", "schemas", "members", "groups"})
@@ -90,9 +104,21 @@ class WritePlan:
 
 
 class ScimService:
-    def __init__(self, app: str, adapter: Adapter, config: AppConfig) -> None:
+    def __init__(
+        self,
+        app: str,
+        adapter: Adapter,
+        config: AppConfig,
+        *,
+        guard: Guard | None = None,
+        unknown_creates: UnknownCreates | None = None,
+    ) -> None:
         self.app = app
         self.adapter = adapter
+        #: The mass-deprovisioning guard, asked before every delete and deactivation.
+        self.guard = guard
+        #: Creates whose outcome is unknown, looked up before they are retried.
+        self.unknown_creates = unknown_creates or MemoryUnknownCreates()
         self.mapping = adapter.mapping
         self.config = config
         self.caps = adapter.capabilities
@@ -106,6 +132,18 @@ class ScimService:
             self.types.pop("Group", None)
         self._by_endpoint = {t.endpoint.strip("/").lower(): t for t in self.types.values()}
         self._hidden = {name: _hidden_by_default(t) for name, t in self.types.items()}
+
+    def unique_lookup_problems(self) -> list[str]:
+        """Why the look-up before a create (gateway/dedupe.py) cannot work, per resource type."""
+        problems = []
+        for name, rtype in self.types.items():
+            unique = _UNIQUE.get(name)
+            if unique and not self.caps.can_filter(name, unique.lower(), "eq"):
+                problems.append(
+                    f"the adapter cannot filter {rtype.endpoint.strip('/')} by {unique} eq, "
+                    "so the gateway cannot look for an existing one before a create"
+                )
+        return problems
 
     def _operation(
         self, action: str | None = None, rtype: ResourceType | None = None, id: str | None = None
@@ -382,11 +420,42 @@ class ScimService:
         op.name_from(body)
         resource, data, members = self._creation(rtype, body)
         op.set_changed(k for k in resource if k not in _NOT_CHANGES)
+        unique = _unique_name(rtype, resource)
+        key = None if unique is None else name_key(self.app, rtype.name, unique[1])
+        unknown = key is not None and await self.unknown_creates.is_unknown(key)
+        if unique is not None and (unknown or self.config.check_unique_before_create):
+            await self._refuse_existing(rtype, *unique, base_url)
         await op.open()
-        async with self.adapter.transaction():
-            record = await self.adapter.create(rtype.name, data, members=members)
+        steps = Steps(op, rtype.name, None, ["create"], atomic=self.caps.transactions)
+        try:
+            async with self.adapter.transaction(), steps.step("create"):
+                record = await self.adapter.create(rtype.name, data, members=members)
+        except UpstreamError as exc:
+            if not outcome_unknown(exc):
+                raise
+            if key is not None:  # the op's outcome is "unknown" (Steps)
+                await self.unknown_creates.remember(key)
+            raise unknown_create_error(exc, rtype.name) from exc
+        if unknown and key is not None:
+            await self.unknown_creates.forget(key)
         op.scim_id = op.legacy_id = record.id
         return self.to_scim(rtype, record, base_url)
+
+    async def _refuse_existing(
+        self, rtype: ResourceType, unique: str, name: str, base_url: str
+    ) -> None:
+        """409 uniqueness when the app already holds a resource with this unique name."""
+        params = ListParams(_eq_filter(unique, name), 1, 1, None, False, ("id",), ())
+        try:
+            found = await self.search([rtype], params, base_url)
+        except InvalidFilter as exc:
+            raise UpstreamError(
+                f"cannot look for an existing {rtype.name} by {unique} before creating one: "
+                f"{exc.detail}"
+            ) from exc
+        if found["Resources"]:
+            id = found["Resources"][0]["id"]
+            raise Conflict(f"a {rtype.name} with this {unique} already exists (id {id})")
 
     async def replace(
         self,
@@ -428,8 +497,11 @@ class ScimService:
             current = await self._current(rtype, id, "", if_match)
             op.name_from(current)
             expected = _version_of(current)
+        if self.guard is not None:
+            await self.guard.check(op, "delete", rtype.name, id)
         await op.open()
-        async with self.adapter.transaction():
+        steps = Steps(op, rtype.name, id, ["delete"], atomic=self.caps.transactions)
+        async with self.adapter.transaction(), steps.step("delete"):
             await self.adapter.delete(rtype.name, id, expected_version=expected)
 
     async def _current(
@@ -474,20 +546,36 @@ class ScimService:
         op = self._operation()
         op.name_from(new)
         op.set_changed(_changed_names(current, new))
+        if self.guard is not None and _deactivates(current, new):
+            await self.guard.check(op, "deactivate", rtype.name, id)
         if changes or added or removed:
             await op.open()
         record: Record | None = None
+        planned = [
+            name
+            for name, needed in (
+                ("update", changes),
+                ("remove_members", removed),
+                ("add_members", added),
+            )
+            if needed
+        ]
+        steps = Steps(op, rtype.name, id, planned, atomic=self.caps.transactions)
         # One transaction where the adapter has them: a member add that fails
         # undoes the update before it; the read-back sees the operation's writes.
+        # Without one, a failed step says which steps were done (gateway/steps.py).
         async with self.adapter.transaction():
             if changes:
-                record = await self.adapter.update(
-                    rtype.name, id, changes, expected_version=expected
-                )
+                async with steps.step("update"):
+                    record = await self.adapter.update(
+                        rtype.name, id, changes, expected_version=expected
+                    )
             if removed:
-                await self.adapter.remove_members(id, removed)
+                async with steps.step("remove_members"):
+                    await self.adapter.remove_members(id, removed)
             if added:
-                await self.adapter.add_members(id, added)
+                async with steps.step("add_members"):
+                    await self.adapter.add_members(id, added)
             if not want_result:
                 return None
             if record is None or added or removed:
@@ -600,6 +688,25 @@ def _changed_names(current: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
         else:
             names.append(key)
     return names
+
+
+def _unique_name(rtype: ResourceType, resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The attribute naming the resource uniquely, and its value, when the resource has one."""
+    attribute = _UNIQUE.get(rtype.name)
+    value = resource.get(attribute) if attribute else None
+    if attribute is None or not isinstance(value, str) or not value:
+        return None
+    return attribute, value
+
+
+def _eq_filter(attribute: str, value: str) -> str:
+    """``attribute eq "value"``, the value quoted as a JSON string (as SCIM filters are)."""
+    return f"{attribute} eq {orjson.dumps(value).decode()}"
+
+
+def _deactivates(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """``active`` goes from true (or unset: active) to false."""
+    return current.get("active") is not False and new.get("active") is False
 
 
 def _narrowest(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:

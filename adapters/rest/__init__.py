@@ -69,6 +69,7 @@ from gateway.sdk import (
     Ref,
     ScimError,
     UpstreamError,
+    partial_failure,
 )
 
 __all__ = ["RestAdapter", "RestSettings"]
@@ -325,7 +326,7 @@ class RestAdapter(Adapter):
         if section.update.send == "full":
             current = (await self.get(resource_type, id)).data
         requests = self._update_requests(section, id, changes, current)
-        answers = await self._send_all(requests)
+        answers = await self._send_steps(section, f"{resource_type} {id}", requests)
         where = section.update.record
         if len(requests) == 1 and requests[0].op is section.update and where is not None:
             raw = dig(_json_or_none(answers[0]), where)
@@ -342,6 +343,24 @@ class RestAdapter(Adapter):
 
     async def _send_all(self, requests: list[Request]) -> list[Answer]:
         return [await self.client.send(r) for r in requests]
+
+    async def _send_steps(
+        self, section: ResourceSettings, resource: str, requests: list[Request]
+    ) -> list[Answer]:
+        """An update's calls; when the (de)activation fails after the update, it says so."""
+        deactivation = getattr(section, "deactivation", None)
+        answers: list[Answer] = []
+        for request in requests:
+            try:
+                answers.append(await self.client.send(request))
+            except ScimError as exc:
+                if not answers:
+                    raise
+                # Only a (de)activation follows the update.
+                off = deactivation is not None and request.op is deactivation.deactivate
+                failed = "deactivate" if off else "activate"
+                raise partial_failure(exc, resource, ("update",), failed) from exc
+        return answers
 
     # -- membership --------------------------------------------------------------------
 
@@ -538,4 +557,5 @@ def _partly_done(exc: ScimError, group_id: str) -> ScimError:
         f"the group was created (id {group_id}) but its members were not added: {exc.detail}"
     )
     error.args = (error.detail,)
+    error.failed_step, error.steps_done = "add_members", ("create",)
     return error

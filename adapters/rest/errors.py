@@ -74,9 +74,11 @@ def transport_errors(label: str, where: str, retry_after: int) -> Iterator[None]
         detail = f"cannot reach the app at {where}: {_os_reason(exc.os_error)}"
         raise Unavailable(detail, retry_after=retry_after) from exc
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-        raise Unavailable(
+        error = Unavailable(
             f"the connection to the app at {where} broke during {label}", retry_after=retry_after
-        ) from exc
+        )
+        error.outcome_unknown = True  # the request may have been sent and stored
+        raise error from exc
     except aiohttp.ClientPayloadError as exc:
         raise UpstreamError(f"the app sent a broken answer to {label}") from exc
     except aiohttp.ClientError as exc:
