@@ -7,12 +7,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.auth import TokenAuthenticator
+from gateway.auth import Authenticator
 from gateway.config import AppConfig, ConfigError, Settings
 from gateway.http.middleware import scim_errors
+from gateway.http.proxies import proxy_middleware
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
 from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
+from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
 from gateway.service import ScimService
 
@@ -48,8 +50,11 @@ def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str,
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
         )
+        limit = app_config.rate_limit
         runtimes[name] = AppRuntime(
-            ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
+            ScimService(name, adapter, app_config),
+            Authenticator(name, app_config.auth),
+            RateLimiter(limit.rate, limit.burst) if limit else None,
         )
     if errors:
         raise ConfigError("\n".join(errors))
@@ -68,7 +73,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, *, source: str = "<config>") -> web.Application:
-    app = web.Application(middlewares=[scim_errors], client_max_size=settings.server.max_body_size)
+    proxies = settings.server.trusted_proxies
+    # The proxy middleware clones the request: it goes first, outside the others.
+    middlewares = [proxy_middleware(proxies), scim_errors] if proxies else [scim_errors]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_size)
     runtimes = build_runtimes(settings, source=source)
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
@@ -85,6 +93,8 @@ def create_app(settings: Settings, *, source: str = "<config>") -> web.Applicati
         finally:
             for runtime in reversed(opened):
                 await runtime.service.adapter.aclose()
+            for runtime in runtimes.values():
+                await runtime.auth.aclose()
 
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
