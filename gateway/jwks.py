@@ -4,9 +4,10 @@ PyJWT does the JWS work (signature, ``exp``/``nbf`` with leeway, ``iss``,
 ``aud``); this module adds what it leaves to the caller: which algorithms an
 app accepts (asymmetric only, so neither ``none`` nor an HS* token signed
 with a public key can pass), and the key set itself, fetched over aiohttp and
-cached. Issuers rotate keys, so a token whose ``kid`` is unknown refetches
-the set early, but at most once per ``jwks_refresh_interval``: tokens with
-made-up ``kid`` values cannot make the gateway hammer the issuer.
+cached for ``jwks_cache_ttl``. Issuers rotate keys, so a token whose ``kid``
+is unknown refetches the set early, but at most once per
+``jwks_refresh_interval`` (and a failed fetch is not retried sooner either):
+tokens with made-up ``kid`` values cannot make the gateway hammer the issuer.
 
 Every refusal is a :class:`TokenRejected` whose message says what was wrong
 with the token, never what the token is.
@@ -55,28 +56,32 @@ class KeySet:
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._keys: dict[str, dict[str, Any]] = {}
-        self._fetched_at: float | None = None  # last good answer
-        self._tried_at: float | None = None  # last attempt, good or not
+        self._fetched_at: float | None = None  # the last good answer
+        self._kid_fetched_at: float | None = None  # the last early fetch, for an unknown kid
+        self._failed_at: float | None = None  # the last failed fetch, if the latest failed
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
 
     async def key(self, kid: str | None) -> dict[str, Any]:
         """The JWK for ``kid`` (or the only key, for a token without one)."""
-        if self._should_fetch(kid):
+        if self._due(kid):
             async with self._lock:
-                if self._should_fetch(kid):  # another task may have fetched meanwhile
+                if self._due(kid):  # another task may have fetched meanwhile
                     await self._refresh()
         found = self._find(kid)
         if found is None:
             raise TokenRejected("the token's signing key is unknown")
         return found
 
-    def _should_fetch(self, kid: str | None) -> bool:
+    def _due(self, kid: str | None) -> bool:
         now = self._clock()
-        if self._tried_at is not None and now - self._tried_at < self._refresh_interval:
+        if self._failed_at is not None and now - self._failed_at < self._refresh_interval:
             return False
-        stale = self._fetched_at is None or now - self._fetched_at >= self._ttl
-        return stale or self._find(kid) is None
+        if self._fetched_at is None or now - self._fetched_at >= self._ttl:
+            return True
+        return self._find(kid) is None and (
+            self._kid_fetched_at is None or now - self._kid_fetched_at >= self._refresh_interval
+        )
 
     def _find(self, kid: str | None) -> dict[str, Any] | None:
         if kid is None:
@@ -84,10 +89,13 @@ class KeySet:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
-        self._tried_at = self._clock()
+        now = self._clock()
+        if self._fetched_at is not None and now - self._fetched_at < self._ttl:
+            self._kid_fetched_at = now  # early, for an unknown kid: rate-limited
         try:
             keys = await self._fetch()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self._failed_at = now
             # The URL is configuration, not a secret; the cause's type says enough.
             log.warning("cannot fetch the JWKS at %s: %s", self.url, type(exc).__name__)
             if not self._keys:
@@ -96,8 +104,7 @@ class KeySet:
                     "the token issuer's signing keys cannot be fetched", retry_after=retry
                 ) from None
             return  # keep the keys we have until the issuer answers again
-        self._keys = keys
-        self._fetched_at = self._tried_at
+        self._keys, self._fetched_at, self._failed_at = keys, now, None
 
     async def _fetch(self) -> dict[str, dict[str, Any]]:
         if self._session is None:
