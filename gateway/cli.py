@@ -34,6 +34,12 @@ def _load(path: str) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _load(args.config)
+    tls = settings.server.tls
+    try:
+        ssl_context = server_context(tls) if tls else None
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -44,12 +50,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    tls = settings.server.tls
-    try:
-        ssl_context = server_context(tls) if tls else None
-    except ConfigError as exc:
-        print(f"configuration error:\n{exc}", file=sys.stderr)
-        return 2
     web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)
     return 0
 
@@ -58,6 +58,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     try:
         build_runtimes(settings, source=args.config)
+        if settings.server.tls is not None:
+            server_context(settings.server.tls)
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
