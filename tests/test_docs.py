@@ -12,9 +12,13 @@ from gateway.cli import parser
 from gateway.config import (
     AppConfig,
     AuthConfig,
+    BasicCredential,
     BulkConfig,
+    JwtCredential,
+    RateLimitConfig,
     ServerConfig,
     Settings,
+    TlsConfig,
     TokenCredential,
 )
 
@@ -23,7 +27,19 @@ README = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
 
 @pytest.mark.parametrize(
     "model",
-    [Settings, ServerConfig, AppConfig, AuthConfig, TokenCredential, BulkConfig, MemorySettings],
+    [
+        Settings,
+        ServerConfig,
+        AppConfig,
+        AuthConfig,
+        TokenCredential,
+        BulkConfig,
+        MemorySettings,
+        BasicCredential,
+        JwtCredential,
+        RateLimitConfig,
+        TlsConfig,
+    ],
 )
 def test_every_config_key_is_documented(model: type[BaseModel]) -> None:
     missing = [name for name in model.model_fields if f"{name}:" not in README]
