@@ -108,7 +108,8 @@ class BasicCredential(_Strict):
 
     name: str
     username: str = Field(min_length=1)
-    password_sha256: str | None = None
+    #: Kept out of repr: a chosen password's digest can be guessed offline.
+    password_sha256: str | None = Field(None, repr=False)
     password: SecretStr | None = None
     read_only: bool = False
 

@@ -68,6 +68,11 @@ class KeySet:
             async with self._lock:
                 if self._due(kid):  # another task may have fetched meanwhile
                     await self._refresh()
+        if not self._keys and self._failed_at is not None:
+            retry = max(1, round(self._refresh_interval))
+            raise UpstreamUnavailable(
+                "the token issuer's signing keys cannot be fetched", retry_after=retry
+            )
         found = self._find(kid)
         if found is None:
             raise TokenRejected("the token's signing key is unknown")
@@ -98,12 +103,7 @@ class KeySet:
             self._failed_at = now
             # The URL is configuration, not a secret; the cause's type says enough.
             log.warning("cannot fetch the JWKS at %s: %s", self.url, type(exc).__name__)
-            if not self._keys:
-                retry = max(1, round(self._refresh_interval))
-                raise UpstreamUnavailable(
-                    "the token issuer's signing keys cannot be fetched", retry_after=retry
-                ) from None
-            return  # keep the keys we have until the issuer answers again
+            return  # keep the keys we have, if any, until the issuer answers again
         self._keys, self._fetched_at, self._failed_at = keys, now, None
 
     async def _fetch(self) -> dict[str, dict[str, Any]]:
@@ -112,9 +112,11 @@ class KeySet:
         async with self._session.get(self.url, allow_redirects=False) as resp:
             if resp.status != 200:
                 raise ValueError(f"status {resp.status}")
-            raw = await resp.content.read(JWKS_MAX_BYTES + 1)
-        if len(raw) > JWKS_MAX_BYTES:
-            raise ValueError("the key set is too large")
+            raw = bytearray()
+            async for chunk in resp.content.iter_chunked(65536):
+                raw += chunk
+                if len(raw) > JWKS_MAX_BYTES:
+                    raise ValueError("the key set is too large")
         body = orjson.loads(raw)  # JSONDecodeError is a ValueError
         if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
             raise ValueError("not a JWK set")

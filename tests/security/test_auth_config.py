@@ -122,11 +122,19 @@ def test_no_secret_shows_in_repr_or_str_of_the_settings() -> None:
     settings = settings_with(
         {
             "tokens": [{"name": "t", "secret": "t0ken-SECRET-value"}],
-            "basic": [{"name": "b", "username": "svc", "password": "pa55-SECRET-value"}],
+            "basic": [
+                {"name": "b", "username": "svc", "password": "pa55-SECRET-value"},
+                {
+                    "name": "c",
+                    "username": "svc2",
+                    "password_sha256": hashlib.sha256(b"pw").hexdigest(),
+                },
+            ],
         }
     )
     for text in (repr(settings), str(settings), repr(settings.apps["crm"].auth)):
         assert "SECRET" not in text
+        assert hashlib.sha256(b"pw").hexdigest() not in text
     assert "**********" in repr(settings.apps["crm"].auth)
 
 

@@ -6,9 +6,12 @@ itself comes over HTTP from the issuer on loopback, which counts its fetches.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from aiohttp import web
 from jwt_issuer import Issuer, jwt_credential
 from rest_support import closed_port
 
@@ -105,7 +108,7 @@ async def test_a_key_removed_from_the_set_stops_working_after_a_refetch(
         await auth.authenticate(bearer(issuer.token("k1")))
 
 
-async def test_an_unreachable_issuer_is_503_until_keys_come_and_cached_keys_outlive_it(
+async def test_an_unreachable_issuer_is_503_for_everyone_and_not_retried_at_once(
     issuer: Issuer, clock: Clock
 ) -> None:
     down = {
@@ -114,9 +117,32 @@ async def test_an_unreachable_issuer_is_503_until_keys_come_and_cached_keys_outl
     }
     auth = Authenticator("crm", AuthConfig.model_validate({"jwt": [down]}), clock=clock)
     try:
-        with pytest.raises(UpstreamUnavailable) as err:
+        results = await asyncio.gather(
+            *(auth.authenticate(bearer(issuer.token())) for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(r, UpstreamUnavailable) for r in results), results
+        assert {
+            r.headers["Retry-After"] for r in results if isinstance(r, UpstreamUnavailable)
+        } == {"60"}
+    finally:
+        await auth.aclose()
+
+
+@pytest.mark.parametrize("answer", ["not json", '{"keys": "nope"}', "x" * 1_100_000])
+async def test_a_broken_key_set_counts_as_unreachable(
+    aiohttp_server: Any, issuer: Issuer, clock: Clock, answer: str
+) -> None:
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(text=answer, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/keys", broken)
+    server = await aiohttp_server(app)
+    cred = {**jwt_credential(issuer, "idp", "crm"), "jwks_url": str(server.make_url("/keys"))}
+    auth = Authenticator("crm", AuthConfig.model_validate({"jwt": [cred]}), clock=clock)
+    try:
+        with pytest.raises(UpstreamUnavailable):
             await auth.authenticate(bearer(issuer.token()))
-        assert err.value.headers["Retry-After"] == "60"
     finally:
         await auth.aclose()
 
