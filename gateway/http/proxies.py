@@ -46,9 +46,12 @@ def _parse_address(node: str) -> Address | None:
     elif node.count(":") == 1:
         node = node.partition(":")[0]
     try:
-        return ip_address(node)
+        address = ip_address(node)
     except ValueError:
         return None
+    # A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; match them as IPv4.
+    mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
+    return mapped or address
 
 
 def _csv(values: Sequence[str]) -> list[str]:

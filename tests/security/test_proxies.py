@@ -7,6 +7,7 @@ The test client connects from 127.0.0.1, so "trusted" means 127.0.0.0/8 is liste
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from support import BASE, TOKEN, digest
 
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_settings
+from gateway.http.proxies import Hop, resolve_client
 from gateway.http.views import RECORDER
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -140,3 +142,22 @@ def test_trusted_proxies_must_be_networks() -> None:
     crm = {"adapter": "memory", "auth": {"tokens": [{"name": "idp", "sha256": digest(TOKEN)}]}}
     with pytest.raises(ConfigError, match=r"server\.trusted_proxies\.0"):
         parse_settings({"server": {"trusted_proxies": ["not-a-cidr"]}, "apps": {"crm": crm}})
+
+
+@pytest.mark.parametrize(
+    ("peer", "chain", "client"),
+    [
+        ("10.0.0.1", ["203.0.113.7"], "203.0.113.7"),
+        ("::ffff:10.0.0.1", ["203.0.113.7"], "203.0.113.7"),  # a dual-stack listener's peer
+        ("10.0.0.1", ["10.0.0.9", "10.0.0.8"], "10.0.0.9"),  # only proxies: the leftmost
+        ("10.0.0.1", ["203.0.113.7", "unknown"], "10.0.0.1"),  # cannot follow past "unknown"
+        ("10.0.0.1", ["[2001:db8::1]:443"], "2001:db8::1"),
+        ("192.0.2.1", ["203.0.113.7"], None),  # the peer is no proxy: nothing is believed
+    ],
+)
+def test_the_client_is_the_rightmost_untrusted_address(
+    peer: str, chain: list[str], client: str | None
+) -> None:
+    networks = [ip_network("10.0.0.0/8")]
+    found = resolve_client(peer, [Hop(address) for address in chain], networks)
+    assert (found[0] if found else None) == client
