@@ -7,15 +7,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.auth import TokenAuthenticator
+from gateway.auth import Authenticator
 from gateway.config import AppConfig, ConfigError, Settings
 from gateway.dedupe import MemoryUnknownCreates, UnknownCreates
 from gateway.guard import Guard, GuardStore, MemoryGuardStore
 from gateway.http.admin import add_admin_routes
 from gateway.http.middleware import scim_errors
+from gateway.http.proxies import proxy_middleware
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
 from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
+from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
 from gateway.service import ScimService
 
@@ -73,7 +75,12 @@ def build_runtimes(
         if app_config.check_unique_before_create:
             where = f"{source}: apps.{name}.check_unique_before_create"
             errors.extend(f"{where}: {problem}" for problem in service.unique_lookup_problems())
-        runtimes[name] = AppRuntime(service, TokenAuthenticator(name, app_config.auth))
+        limit = app_config.rate_limit
+        runtimes[name] = AppRuntime(
+            service,
+            Authenticator(name, app_config.auth),
+            RateLimiter(limit.rate, limit.burst) if limit else None,
+        )
     if errors:
         raise ConfigError("\n".join(errors))
     return runtimes
@@ -97,7 +104,10 @@ def create_app(
     guard_store: GuardStore | None = None,
     unknown_creates: UnknownCreates | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[scim_errors], client_max_size=settings.server.max_body_size)
+    proxies = settings.server.trusted_proxies
+    # The proxy middleware clones the request: it goes first, outside the others.
+    middlewares = [proxy_middleware(proxies), scim_errors] if proxies else [scim_errors]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_size)
     runtimes = build_runtimes(
         settings, source=source, guard_store=guard_store, unknown_creates=unknown_creates
     )
@@ -116,6 +126,8 @@ def create_app(
         finally:
             for runtime in reversed(opened):
                 await runtime.service.adapter.aclose()
+            for runtime in runtimes.values():
+                await runtime.auth.aclose()
 
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)

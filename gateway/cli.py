@@ -21,6 +21,7 @@ from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.tls import server_context
 
 
 def _load(path: str) -> Settings:
@@ -33,6 +34,12 @@ def _load(path: str) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _load(args.config)
+    tls = settings.server.tls
+    try:
+        ssl_context = server_context(tls) if tls else None
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -43,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)
     return 0
 
 
@@ -51,6 +58,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     try:
         build_runtimes(settings, source=args.config)
+        if settings.server.tls is not None:
+            server_context(settings.server.tls)
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
@@ -106,8 +115,10 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     token = secrets.token_urlsafe(32)
     digest = hashlib.sha256(token.encode()).hexdigest()
     print(f"token (shown once, give it to the IdP): {token}")
-    print("config lines for this token, under apps.<app>.auth.tokens:")
+    print(f"config lines for this token, under apps.{args.app}.auth.tokens:")
     print(f"  - name: {args.name}\n    sha256: {digest}")
+    if args.read_only:
+        print("    read_only: true")
     return 0
 
 
@@ -266,7 +277,9 @@ def parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="inbound token tools")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     new = token_sub.add_parser("new", help="make a strong token and print its config digest")
+    new.add_argument("--app", default="<app>", help="the app, as named under apps:")
     new.add_argument("--name", required=True, help="the credential's name, shown in the audit")
+    new.add_argument("--read-only", action="store_true", help="the token may only read")
     new.set_defaults(func=cmd_token_new)
     _guard_parser(sub)
     return top

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,24 +53,41 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _secret(value: Any) -> Any:
+    return resolve_secret(value) if isinstance(value, str) else value
+
+
+def _hex_digest(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ValueError("must be a hex SHA-256 digest (64 characters)")
+    return value.lower() if value else value
+
+
+def _digest_of(sha256: str | None, secret: SecretStr | None) -> bytes:
+    if sha256 is not None:
+        return bytes.fromhex(sha256)
+    assert secret is not None
+    return hashlib.sha256(secret.get_secret_value().encode()).digest()
+
+
 class TokenCredential(_Strict):
     """One inbound bearer token. Give either ``sha256`` (hex digest) or ``secret``."""
 
     name: str
     sha256: str | None = None
     secret: SecretStr | None = None
+    #: Reads only: a write with this credential gets 403.
+    read_only: bool = False
 
     @field_validator("secret", mode="before")
     @classmethod
     def _resolve(cls, value: Any) -> Any:
-        return resolve_secret(value) if isinstance(value, str) else value
+        return _secret(value)
 
     @field_validator("sha256")
     @classmethod
     def _hex(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
-            raise ValueError("must be a hex SHA-256 digest (64 characters)")
-        return value.lower() if value else value
+        return _hex_digest(value)
 
     @model_validator(mode="after")
     def _one_of(self) -> TokenCredential:
@@ -78,14 +96,143 @@ class TokenCredential(_Strict):
         return self
 
     def digest(self) -> bytes:
-        if self.sha256 is not None:
-            return bytes.fromhex(self.sha256)
-        assert self.secret is not None
-        return hashlib.sha256(self.secret.get_secret_value().encode()).digest()
+        return _digest_of(self.sha256, self.secret)
+
+
+class BasicCredential(_Strict):
+    """HTTP Basic: a username and either ``password_sha256`` (hex digest) or ``password``.
+
+    The digest is plain SHA-256, fit for generated machine passwords (as
+    ``scim-gateway token new`` makes), not for passwords people choose.
+    """
+
+    name: str
+    username: str = Field(min_length=1)
+    #: Kept out of repr: a chosen password's digest can be guessed offline.
+    password_sha256: str | None = Field(None, repr=False)
+    password: SecretStr | None = None
+    read_only: bool = False
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any) -> Any:
+        return _secret(value)
+
+    @field_validator("password_sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        return _hex_digest(value)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BasicCredential:
+        if (self.password_sha256 is None) == (self.password is None):
+            raise ValueError("give exactly one of 'password_sha256' or 'password'")
+        return self
+
+    def digest(self) -> bytes:
+        return _digest_of(self.password_sha256, self.password)
+
+
+#: Asymmetric signatures only: "none" and HS* (a shared secret) make no sense with a JWKS.
+JwtAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+
+#: Entra ID's own provisioning tokens, sent when the app's "Secret Token" is left blank:
+#: ``iss`` is ``https://sts.windows.net/<tenant-id>/`` and ``aud`` the application
+#: template id, 8adf8e6e-67b2-4cf2-a259-e3dc5476c621 for every non-gallery app (Microsoft
+#: Learn, "Develop and plan provisioning for a SCIM endpoint", section on the token;
+#: AzureAD/SCIMReferenceCode's appsettings use the same TokenAudience and TokenIssuer).
+ENTRA_PROVISIONING_AUDIENCE = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
+
+
+def _rs256() -> list[JwtAlgorithm]:
+    return ["RS256"]
+
+
+class JwtCredential(_Strict):
+    """JWT bearer tokens signed by an issuer whose public keys are at ``jwks_url``.
+
+    ``preset: entra`` with ``tenant_id`` fills in Entra ID's issuer, key set and
+    audience; any of them may still be given to override it.
+    """
+
+    name: str
+    preset: Literal["entra"] | None = None
+    tenant_id: str | None = None
+    issuer: str | None = None
+    audience: list[str] = Field(default_factory=list)
+    jwks_url: str | None = None
+    algorithms: list[JwtAlgorithm] = Field(default_factory=_rs256, min_length=1)
+    #: Exact values some claims must have, e.g. ``{tid: <tenant-id>}``.
+    required_claims: dict[str, str] = Field(default_factory=dict)
+    #: Seconds of clock skew allowed on ``exp`` and ``nbf``.
+    leeway: float = Field(60, ge=0, le=300)
+    #: Seconds the key set is trusted before it is fetched again.
+    jwks_cache_ttl: float = Field(3600, ge=60)
+    #: An unknown ``kid`` refetches the key set at most this often (seconds).
+    jwks_refresh_interval: float = Field(60, ge=1)
+    read_only: bool = False
+
+    @field_validator("audience", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("preset") != "entra":
+            return data
+        tenant = data.get("tenant_id")
+        if not isinstance(tenant, str) or not re.fullmatch(r"[0-9A-Za-z.-]+", tenant):
+            raise ValueError("preset 'entra' needs 'tenant_id' (a GUID or tenant domain)")
+        defaults = {
+            "issuer": f"https://sts.windows.net/{tenant}/",
+            "jwks_url": f"https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys",
+            "audience": [ENTRA_PROVISIONING_AUDIENCE],
+        }
+        return {**defaults, **data}
+
+    @model_validator(mode="after")
+    def _complete(self) -> JwtCredential:
+        missing = [k for k in ("issuer", "jwks_url", "audience") if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"give {', '.join(missing)} (or a preset)")
+        assert self.jwks_url is not None
+        if not self.jwks_url.startswith(("https://", "http://127.", "http://localhost")):
+            raise ValueError("jwks_url must be https (plain http only on loopback)")
+        return self
 
 
 class AuthConfig(_Strict):
-    tokens: list[TokenCredential] = Field(min_length=1)
+    """An app's inbound credentials; several at once, so they can be rotated."""
+
+    tokens: list[TokenCredential] = Field(default_factory=list)
+    basic: list[BasicCredential] = Field(default_factory=list)
+    jwt: list[JwtCredential] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some(self) -> AuthConfig:
+        credentials: list[TokenCredential | BasicCredential | JwtCredential] = [
+            *self.tokens,
+            *self.basic,
+            *self.jwt,
+        ]
+        names = [c.name for c in credentials]
+        if not names:
+            raise ValueError("give at least one credential: tokens, basic or jwt")
+        taken = sorted({n for n in names if names.count(n) > 1})
+        if taken:
+            raise ValueError(f"credential names must be unique; repeated: {', '.join(taken)}")
+        return self
+
+
+class RateLimitConfig(_Strict):
+    """A token bucket per app and client (credential): ``rate`` per second, ``burst`` at once."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
 
 
 class BulkConfig(_Strict):
@@ -136,6 +283,22 @@ class AppConfig(_Strict):
     check_unique_before_create: bool = False
     #: The mass-deprovisioning guard; None: off.
     guard: GuardConfig | None = None
+    #: Requests per client (credential) beyond this get 429 with Retry-After; None: no limit.
+    rate_limit: RateLimitConfig | None = None
+
+
+class TlsConfig(_Strict):
+    """A certificate chain and its key (PEM files) for serving HTTPS directly."""
+
+    cert: Path
+    key: Path
+
+    @field_validator("cert", "key")
+    @classmethod
+    def _readable(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
 
 class ServerConfig(_Strict):
@@ -144,6 +307,9 @@ class ServerConfig(_Strict):
     #: Public base URL used in meta.location; derived from the request if unset.
     public_url: str | None = None
     max_body_size: int = Field(2_097_152, ge=1024)
+    #: Peers whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed.
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    tls: TlsConfig | None = None
 
 
 class AdminConfig(_Strict):

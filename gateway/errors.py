@@ -17,6 +17,7 @@
     ├── Conflict                   409 uniqueness
     ├── PreconditionFailed         412
     ├── PayloadTooLarge            413
+    ├── TooManyRequests            429  (Retry-After)
     ├── NotImplementedByServer     501
     └── UpstreamError              502  the legacy app answered something we cannot use
         ├── UpstreamUnavailable    503  (Retry-After)
@@ -95,11 +96,30 @@ class InvalidVersion(BadRequest):
 
 
 class Unauthorized(ScimError):
+    """401 with a challenge per accepted scheme (RFC 7235); ``error`` is RFC 6750's code.
+
+    RFC 6750 3.1: a request with no credentials gets the challenge without an error
+    code; one with a bad token gets ``error="invalid_token"``.
+    """
+
     status = 401
+
+    def __init__(
+        self, detail: str = "", *, error: str | None = None, schemes: tuple[str, ...] = ("Bearer",)
+    ) -> None:
+        super().__init__(detail)
+        self.error = error
+        self.schemes = schemes
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="scim-gateway"'}
+        challenges = []
+        for scheme in self.schemes:
+            params = 'realm="scim-gateway"'
+            if scheme == "Bearer" and self.error:
+                params += f', error="{self.error}"'
+            challenges.append(f"{scheme} {params}")
+        return {"WWW-Authenticate": ", ".join(challenges)}
 
 
 class Forbidden(ScimError):
@@ -133,6 +153,20 @@ class PreconditionFailed(ScimError):
 
 class PayloadTooLarge(ScimError):
     status = 413
+
+
+class TooManyRequests(ScimError):
+    """The client sent more requests than its app's rate limit allows."""
+
+    status = 429
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class NotImplementedByServer(ScimError):

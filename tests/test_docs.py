@@ -13,10 +13,14 @@ from gateway.config import (
     AdminConfig,
     AppConfig,
     AuthConfig,
+    BasicCredential,
     BulkConfig,
     GuardConfig,
+    JwtCredential,
+    RateLimitConfig,
     ServerConfig,
     Settings,
+    TlsConfig,
     TokenCredential,
 )
 
@@ -35,6 +39,10 @@ README = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
         MemorySettings,
         GuardConfig,
         AdminConfig,
+        BasicCredential,
+        JwtCredential,
+        RateLimitConfig,
+        TlsConfig,
     ],
 )
 def test_every_config_key_is_documented(model: type[BaseModel]) -> None:

@@ -16,20 +16,20 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.auth import Principal, TokenAuthenticator
+from gateway.auth import Authenticator, Principal
 from gateway.config import AdminConfig, AuthConfig
 from gateway.errors import Forbidden, InvalidSyntax, InvalidValue, NotFound
 from gateway.guard_control import GuardError, StoreGuardControl
 from gateway.http.views import AppRuntime
 
-ADMIN_AUTH: web.AppKey[TokenAuthenticator | None] = web.AppKey("admin_auth", TokenAuthenticator)
+ADMIN_AUTH: web.AppKey[Authenticator | None] = web.AppKey("admin_auth", Authenticator)
 GUARDS: web.AppKey[StoreGuardControl] = web.AppKey("guards", StoreGuardControl)
 
 
 def add_admin_routes(
     app: web.Application, config: AdminConfig | None, runtimes: Mapping[str, AppRuntime]
 ) -> None:
-    auth = None if config is None else TokenAuthenticator("admin", AuthConfig(tokens=config.tokens))
+    auth = None if config is None else Authenticator("admin", AuthConfig(tokens=config.tokens))
     app[ADMIN_AUTH] = auth
     app[GUARDS] = StoreGuardControl(
         {name: rt.service.guard for name, rt in runtimes.items() if rt.service.guard is not None}
@@ -38,15 +38,15 @@ def add_admin_routes(
     app.router.add_post("/admin/guard/{app}/release", guard_release)
 
 
-def _admin(request: web.Request) -> Principal:
+async def _admin(request: web.Request) -> Principal:
     auth = request.app[ADMIN_AUTH]
     if auth is None:
         raise Forbidden("no admin tokens are configured (the admin: section)")
-    return auth.authenticate(request.headers.get("Authorization"))
+    return await auth.authenticate(request.headers.get("Authorization"))
 
 
 async def guard_status(request: web.Request) -> web.Response:
-    _admin(request)
+    await _admin(request)
     try:
         state = await request.app[GUARDS].status(request.match_info["app"])
     except GuardError as exc:
@@ -55,7 +55,7 @@ async def guard_status(request: web.Request) -> web.Response:
 
 
 async def guard_release(request: web.Request) -> web.Response:
-    _admin(request)
+    await _admin(request)
     minutes = _minutes(await request.read())
     try:
         state = await request.app[GUARDS].release(request.match_info["app"], minutes)

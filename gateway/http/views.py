@@ -15,8 +15,9 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from gateway.auth import Principal, TokenAuthenticator
+from gateway.auth import Authenticator, Principal, is_write
 from gateway.errors import (
+    Forbidden,
     InvalidSyntax,
     MethodNotAllowed,
     NotFound,
@@ -26,6 +27,7 @@ from gateway.errors import (
 )
 from gateway.http.responses import scim_response
 from gateway.operation import NULL_RECORDER, Operation, Recorder, bound, current
+from gateway.ratelimit import RateLimiter
 from gateway.scim.query import parse_list_params, parse_search_request
 from gateway.scim.schema import LIST_URN, ResourceType
 from gateway.service import Projection, ScimService, parse_etags
@@ -34,7 +36,8 @@ from gateway.service import Projection, ScimService, parse_etags
 @dataclass(slots=True)
 class AppRuntime:
     service: ScimService
-    auth: TokenAuthenticator
+    auth: Authenticator
+    rate_limit: RateLimiter | None = None
 
 
 SERVICES: web.AppKey[dict[str, AppRuntime]] = web.AppKey("services", dict)
@@ -143,8 +146,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 async def _authorized(
     request: web.Request, runtime: AppRuntime, op: Operation, parts: list[str]
 ) -> web.StreamResponse:
-    principal = runtime.auth.authenticate(request.headers.get("Authorization"))
+    principal = await runtime.auth.authenticate(request.headers.get("Authorization"))
     op.client = principal.name
+    if runtime.rate_limit is not None:
+        runtime.rate_limit.take(principal.name)
+    if principal.read_only and is_write(request.method, parts[4:]):
+        raise Forbidden(f"the credential {principal.name!r} may only read")
     public = request.app[PUBLIC_URL]
     origin = public.rstrip("/") if public else f"{request.scheme}://{request.host}"
     base_url = f"{origin}/apps/{op.app}/scim/v2"
