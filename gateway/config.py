@@ -119,6 +119,20 @@ class AppConfig(_Strict):
     #: and cheap for large groups) or "resource" (200 with the group). A request
     #: that asks for `attributes` always gets the group.
     group_patch_response: Literal["no_content", "resource"] = "no_content"
+    #: Limits on hostile input (README "Limits"): levels of nesting in a JSON body
+    #: (deeper: 400 invalidSyntax), levels of nesting in a filter (400 invalidFilter),
+    #: operations in one PATCH (413), and seconds one whole request may take, from its
+    #: first byte to its answer (504; IdPs give up after 60 s, rule 21).
+    max_json_depth: int = Field(16, ge=8, le=256)
+    max_filter_depth: int = Field(8, ge=1, le=32)
+    max_patch_operations: int = Field(1000, ge=1)
+    request_timeout: float = Field(55.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _deadline_covers_a_call(self) -> AppConfig:
+        if self.request_timeout < self.call_timeout:
+            raise ValueError("request_timeout must be at least call_timeout")
+        return self
 
 
 class ServerConfig(_Strict):
@@ -141,6 +155,17 @@ class Settings(_Strict):
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
                 raise ValueError(f"app name {name!r} may only use letters, digits, '_', '.', '-'")
         return apps
+
+    @model_validator(mode="after")
+    def _bulk_fits_in_a_body(self) -> Settings:
+        """A Bulk payload the server would refuse must not be advertised as allowed."""
+        for name, app in self.apps.items():
+            if app.bulk.max_payload_size > self.server.max_body_size:
+                raise ValueError(
+                    f"apps.{name}.bulk.max_payload_size ({app.bulk.max_payload_size}) "
+                    f"exceeds server.max_body_size ({self.server.max_body_size})"
+                )
+        return self
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

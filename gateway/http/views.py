@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import orjson
 from aiohttp import web
 
 from gateway.auth import Principal, TokenAuthenticator
@@ -25,7 +24,9 @@ from gateway.errors import (
     ScimError,
 )
 from gateway.http.responses import scim_response
+from gateway.limits import deadline
 from gateway.operation import NULL_RECORDER, Operation, Recorder, bound, current
+from gateway.scim.body import parse_body
 from gateway.scim.query import parse_list_params, parse_search_request
 from gateway.scim.schema import LIST_URN, ResourceType
 from gateway.service import Projection, ScimService, parse_etags
@@ -73,12 +74,7 @@ class Call:
 
     async def json(self) -> Any:
         raw = await self.request.read()
-        if not raw.strip():
-            raise InvalidSyntax("the request body is empty")
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidSyntax("the request body is not valid JSON") from None
+        return parse_body(raw, max_depth=self.service.config.max_json_depth)
 
     async def json_object(self) -> dict[str, Any]:
         body = await self.json()
@@ -126,7 +122,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     request[OPERATION] = op
     with bound(op):
         try:
-            response = await _authorized(request, runtime, op, parts)
+            async with deadline(runtime.service.config.request_timeout, op):
+                response = await _authorized(request, runtime, op, parts)
         except ScimError as exc:
             await op.close(exc.status, exc.scim_type)
             raise

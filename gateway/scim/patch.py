@@ -51,6 +51,7 @@ from gateway.errors import (
     InvalidValue,
     Mutability,
     NoTarget,
+    PayloadTooLarge,
 )
 from gateway.scim.filter import compile_element_filter
 from gateway.scim.resource import coerce_value, is_empty, resolve_attribute
@@ -74,12 +75,13 @@ class PatchOp:
 # -- parsing --------------------------------------------------------------------------
 
 
-def parse_patch(body: Mapping[str, Any]) -> list[PatchOp]:
+def parse_patch(body: Mapping[str, Any], *, max_operations: int = 1000) -> list[PatchOp]:
     """The operations of a PatchOp body; raise a 400 error when it is malformed.
 
     Member names (``Operations``, ``op``...) and ``op`` values match in any
     case (rule 1). Paths are checked for syntax here, against the schema in
-    :func:`apply_patch`.
+    :func:`apply_patch`. More than ``max_operations`` operations is 413, as for
+    a Bulk request over ``maxOperations`` (RFC 7644 3.7.4).
     """
     if not isinstance(body, Mapping):
         raise InvalidSyntax("The PATCH body must be a JSON object")
@@ -88,6 +90,8 @@ def parse_patch(body: Mapping[str, Any]) -> list[PatchOp]:
     operations = fields.get("operations")
     if not isinstance(operations, list) or not operations:
         raise InvalidSyntax("'Operations' must be a non-empty list")
+    if len(operations) > max_operations:
+        raise PayloadTooLarge(f"a PATCH request may hold at most {max_operations} operations")
     return [_parse_operation(raw, index) for index, raw in enumerate(operations, 1)]
 
 
