@@ -2,7 +2,8 @@
 
 Acme HR (gateway/demo/legacy_app.py) is a real legacy REST app with SQLite storage; its
 recorder sees each request's raw path before Acme HR's own routing and auth, so a test can
-say exactly which legacy URLs a SCIM request reached.
+say exactly which legacy URLs a SCIM request reached. The PostgreSQL fixtures of
+tests/sql (a server, a per-session payroll schema) are shared for the SQL adapter's cases.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from rest_support import Recorder, ServerFactory
 from security.hostile import ACME_KEY, Client, ClientFactory, acme_settings
+from sql.conftest import payroll, payroll_schema, pg_dsn  # noqa: F401 - PostgreSQL fixtures
 from support import TOKEN
 
 from gateway.app import create_app

@@ -130,4 +130,3 @@ async def test_hostile_member_ids_reach_only_their_own_encoded_segment(
     group = await (await scim.get(f"{ACME}/Groups/{gid}")).json()
     assert group.get("members", []) == []
     assert (await scim.get(f"{ACME}/Users/{uid}")).status == 200
-
