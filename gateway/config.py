@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from gateway.masking import MaskedFields
 
 _REF = re.compile(r"\$\{(env|file):([^}]+)\}")
 
@@ -93,7 +95,11 @@ class BulkConfig(_Strict):
     max_payload_size: int = Field(1_048_576, ge=1024)
 
 
-class AppConfig(_Strict):
+class AppConfig(_Strict, MaskedFields):
+    #: The adapter's settings are free-form here (the adapter validates them): they
+    #: print and dump with secret-looking keys and URL passwords masked.
+    masked_fields: ClassVar[frozenset[str]] = frozenset({"settings"})
+
     adapter: str
     settings: dict[str, Any] = Field(default_factory=dict)
     #: The app's mapping directory (user.yaml, group.yaml; see docs/mappings.md).
@@ -180,8 +186,21 @@ def load_settings(path: str | Path) -> Settings:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     return parse_settings(raw, source=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without PyYAML's quote of the line (it may hold a secret)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    parts = [f"{_at(exc.context_mark)}{exc.context}"] if exc.context else []
+    parts.append(f"{_at(exc.problem_mark)}{exc.problem or 'error'}")
+    return "; ".join(parts)
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
 
 
 def parse_settings(raw: Any, *, source: str = "<config>") -> Settings:
