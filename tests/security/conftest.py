@@ -8,10 +8,13 @@ tests/sql (a server, a per-session payroll schema) are shared for the SQL adapte
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from aiohttp.test_utils import TestServer
 from rest_support import Recorder, ServerFactory
 from security.hostile import ACME_KEY, Client, ClientFactory, acme_settings
+from security.sinks import Sinks, log_texts
 from sql.conftest import payroll, payroll_schema, pg_dsn  # noqa: F401 - PostgreSQL fixtures
 from support import TOKEN
 
@@ -37,3 +40,12 @@ async def scim(
 ) -> Client:
     app = create_app(acme_settings(acme_server, monkeypatch))
     return await aiohttp_client(app, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+@pytest.fixture
+def sinks(caplog: pytest.LogCaptureFixture) -> Sinks:
+    """Where secrets must never appear; logs of every logger at DEBUG are collected."""
+    caplog.set_level(logging.DEBUG)
+    found = Sinks()
+    found.add("logs", log_texts(caplog))
+    return found
