@@ -419,7 +419,11 @@ class ScimService:
         want_result: bool = True,
     ) -> dict[str, Any] | None:
         op = self._operation("patch", rtype, id)
-        ops = parse_patch(body, max_operations=self.config.max_patch_operations)
+        ops = parse_patch(
+            body,
+            max_operations=self.config.max_patch_operations,
+            max_path_length=self.config.max_filter_length,
+        )
         current = await self._current(rtype, id, base_url, if_match)
         op.name_from(current)
         patched = self.patched(rtype, current, ops)

@@ -249,7 +249,11 @@ _FIXED: dict[str, dict[str, Handler]] = {
 
 def _counts(call: Call) -> dict[str, int]:
     config = call.service.config
-    return {"default_count": config.default_count, "max_count": config.max_count}
+    return {
+        "default_count": config.default_count,
+        "max_count": config.max_count,
+        "max_names_length": config.max_filter_length,
+    }
 
 
 def _etag_headers(resource: Mapping[str, Any]) -> dict[str, str]:

@@ -182,3 +182,33 @@ async def test_a_patch_over_max_patch_operations_is_413_and_changes_nothing(
         f"{BASE}/Users/{user['id']}", json={"schemas": [PATCH], "Operations": ops[:3]}
     )
     assert resp.status == 200
+
+
+async def test_a_patch_path_over_max_filter_length_is_invalid_path(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await gateway(aiohttp_client, max_filter_length=64)
+    resp = await client.post(f"{BASE}/Users", json={"schemas": [USER], "userName": "p"})
+    user = await resp.json(content_type=None)
+    path = "emails[" + " or ".join(['value eq "a"'] * 5) + "]"
+    ops = [{"op": "remove", "path": path}]
+    resp = await client.patch(
+        f"{BASE}/Users/{user['id']}", json={"schemas": [PATCH], "Operations": ops}
+    )
+    body = await error_of(resp, 400, "invalidPath")
+    assert "longer than 64 characters" in body["detail"]
+
+
+async def test_attribute_lists_over_max_filter_length_are_invalid_value(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await gateway(aiohttp_client, max_filter_length=64)
+    names = [f"name.givenName{n}" for n in range(10)]
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+    for key in ("attributes", "excludedAttributes"):
+        resp = await client.post(f"{BASE}/Users/.search", json={**search, key: names})
+        await error_of(resp, 400, "invalidValue")
+        resp = await client.get(f"{BASE}/Users", params={key: ",".join(names)})
+        await error_of(resp, 400, "invalidValue")
+        resp = await client.post(f"{BASE}/Users/.search", json={**search, key: names[:3]})
+        assert resp.status == 200
