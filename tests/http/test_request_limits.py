@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -212,3 +213,27 @@ async def test_attribute_lists_over_max_filter_length_are_invalid_value(
         await error_of(resp, 400, "invalidValue")
         resp = await client.post(f"{BASE}/Users/.search", json={**search, key: names[:3]})
         assert resp.status == 200
+
+
+async def test_a_body_that_never_finishes_gets_504_at_the_request_deadline(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await gateway(aiohttp_client, call_timeout=0.5, request_timeout=0.5)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(
+            f"POST {BASE}/Users HTTP/1.1\r\nHost: {client.host}\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\n"
+            'Content-Length: 1000\r\n\r\n{"schemas": ['.encode()
+        )
+        await writer.drain()  # ...and the rest of the body never comes
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        body = await asyncio.wait_for(reader.readexactly(length), timeout=10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert head.split()[1] == b"504"
+    error = orjson.loads(body)
+    assert (error["schemas"], error["status"]) == ([ERROR], "504")
+    assert await total_users(client) == 0
