@@ -70,10 +70,13 @@ async def deadline(seconds: float, op: Operation) -> AsyncIterator[None]:
     A write that had begun (the operation was opened) may or may not have
     reached the legacy app, so its outcome is recorded as unknown.
     """
+    timer = asyncio.timeout(seconds)
     try:
-        async with asyncio.timeout(seconds):
+        async with timer:
             yield
     except TimeoutError:
+        if not timer.expired():
+            raise  # a TimeoutError of something inside, not this deadline
         if op.is_open:
             op.outcome = "unknown"
         raise UpstreamTimeout(
