@@ -130,3 +130,28 @@ async def test_hostile_member_ids_reach_only_their_own_encoded_segment(
     group = await (await scim.get(f"{ACME}/Groups/{gid}")).json()
     assert group.get("members", []) == []
     assert (await scim.get(f"{ACME}/Users/{uid}")).status == 200
+
+
+async def test_hostile_ids_in_bulk_paths_reach_only_their_own_encoded_segment(
+    scim: Client, legacy_calls: Recorder
+) -> None:
+    uid, gid = await seed(scim)
+    legacy_calls.clear()
+    patch = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}
+    ops: list[dict[str, Any]] = []
+    for raw, id in HOSTILE:
+        for text in {raw, id}:
+            ops += [
+                {"method": "PATCH", "path": f"/Users/{text}", "data": patch},
+                {"method": "DELETE", "path": f"/Users/{text}"},
+                {"method": "DELETE", "path": f"/Groups/{text}"},
+            ]
+    bulk = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}
+    resp = await scim.post(f"{ACME}/Bulk", json=bulk)
+    assert resp.status == 200, await resp.text()
+    statuses = {int(op["status"]) for op in (await resp.json())["Operations"]}
+    assert all(400 <= status < 500 for status in statuses), statuses
+    sent = {raw for raw, _ in HOSTILE} | {id for _, id in HOSTILE}
+    assert_one_segment_each(legacy_calls, {uid, gid} | sent)
+    assert (await scim.get(f"{ACME}/Users/{uid}")).status == 200
+    assert (await scim.get(f"{ACME}/Groups/{gid}")).status == 200
