@@ -38,6 +38,11 @@ json_scalar = (
 )
 
 
+def _usually(draw: st.DrawFn, in_ten: int) -> bool:
+    """True ``in_ten`` times in ten (``integers(0, 9)`` would favour 0, Hypothesis' edge case)."""
+    return bool(draw(st.sampled_from([True] * in_ten + [False] * (10 - in_ten))))
+
+
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -72,6 +77,7 @@ filter_text = st.recursive(comparison(), _combine, max_leaves=8) | st.text(max_s
 
 patch_path = st.one_of(
     st.sampled_from(ATTRIBUTES),
+    st.sampled_from(ATTRIBUTES),
     st.tuples(st.sampled_from(ATTRIBUTES), filter_text).map(lambda t: f"{t[0]}[{t[1]}]"),
     st.tuples(st.sampled_from(ATTRIBUTES), filter_text, attribute).map(
         lambda t: f"{t[0]}[{t[1]}].{t[2]}"
@@ -87,29 +93,44 @@ json_value = st.recursive(
 )
 
 
+OP_NAMES = ["add", "replace", "remove", "Add", "REPLACE", "Remove"]
+#: Values a PATCH would plausibly carry, for most operations; any JSON for the rest.
+_element = st.fixed_dictionaries({"value": st.text(max_size=8)}, optional={"type": key})
+_short = st.text(max_size=8) | st.booleans()
+patch_value = st.one_of(
+    st.text(max_size=12),
+    st.booleans(),
+    st.lists(_element, max_size=3),
+    st.dictionaries(st.sampled_from(ATTRIBUTES[:12]), _short, max_size=3),
+    json_value,
+)
+
+
 @st.composite
 def patch_operation(draw: st.DrawFn) -> Any:
+    """Mostly a well-formed operation (so most get past parsing), sometimes anything."""
+    if not _usually(draw, 9):
+        return draw(json_value)
     op: dict[str, Any] = {}
-    if draw(st.integers(0, 9)):
-        op[draw(st.sampled_from(["op", "OP", "Op"]))] = draw(
-            st.sampled_from(["add", "replace", "remove", "Add", "REPLACE", "move", ""])
-            | json_scalar
-        )
-    if draw(st.integers(0, 3)):
-        op["path"] = draw(patch_path | json_scalar)
-    if draw(st.integers(0, 3)):
-        op["value"] = draw(json_value)
-    return op if draw(st.integers(0, 9)) else draw(json_value)
+    if _usually(draw, 9):
+        name = st.sampled_from(OP_NAMES) if _usually(draw, 9) else json_scalar
+        op[draw(st.sampled_from(["op", "OP", "Op"]))] = draw(name)
+    if _usually(draw, 7):
+        op["path"] = draw(patch_path if _usually(draw, 9) else json_scalar)
+    if _usually(draw, 8):
+        op["value"] = draw(patch_value)
+    return op
 
 
 @st.composite
 def patch_body(draw: st.DrawFn) -> Any:
+    """Mostly a PatchOp with one to three operations, sometimes a broken envelope."""
     body: dict[str, Any] = {}
-    if draw(st.integers(0, 5)):
-        body["schemas"] = draw(st.just([PATCH_URN]) | st.lists(st.text(max_size=10), max_size=2))
-    body[draw(st.sampled_from(["Operations", "operations"]))] = draw(
-        st.lists(patch_operation(), min_size=0, max_size=4) | json_scalar
-    )
+    if _usually(draw, 9):
+        body["schemas"] = [PATCH_URN] if _usually(draw, 9) else draw(json_value)
+    operations = st.lists(patch_operation(), min_size=1, max_size=3)
+    key = draw(st.sampled_from(["Operations", "operations"]))
+    body[key] = draw(operations if _usually(draw, 9) else json_value)
     return body
 
 

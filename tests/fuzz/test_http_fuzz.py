@@ -97,7 +97,7 @@ async def test_any_bytes_as_a_body_are_refused_cleanly(send: Send) -> None:
 
 
 async def test_any_patch_body_applies_or_is_refused(send: Send) -> None:
-    @given(patch_body(), st.sampled_from(["Users/{seed}", "Users/nope", "Groups/nope"]))
+    @given(patch_body(), st.sampled_from(["Users/{seed}"] * 4 + ["Users/nope", "Groups/nope"]))
     def check(value: Any, target: str) -> None:
         send("PATCH", f"{BASE}/{target}", **body(value))
 
