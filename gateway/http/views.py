@@ -220,8 +220,16 @@ async def _resource_types(call: Call) -> web.StreamResponse:
 
 async def _bulk(call: Call) -> web.StreamResponse:
     limit = call.service.config.bulk.max_payload_size
-    if (call.request.content_length or 0) > limit or len(await call.request.read()) > limit:
-        raise PayloadTooLarge(f"a bulk request may be at most {limit} bytes")
+    # RFC 7644 3.7.4: the answer names the limit, also when the body outgrows the server's.
+    too_large = PayloadTooLarge(f"a bulk request may be at most {limit} bytes")
+    if (call.request.content_length or 0) > limit:
+        raise too_large
+    try:
+        raw = await call.request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > limit:
+        raise too_large
     return call.respond(await call.service.bulk(await call.json_object(), call.base_url))
 
 

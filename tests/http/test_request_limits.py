@@ -237,3 +237,19 @@ async def test_a_body_that_never_finishes_gets_504_at_the_request_deadline(
     error = orjson.loads(body)
     assert (error["schemas"], error["status"]) == ([ERROR], "504")
     assert await total_users(client) == 0
+
+
+async def test_a_chunked_bulk_body_over_every_limit_names_the_bulk_limit(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await gateway(aiohttp_client)
+
+    async def chunks() -> Any:
+        for _ in range(40):  # 40 x 64 KiB: over maxPayloadSize and over max_body_size
+            yield b" " * 65536
+
+    resp = await client.post(
+        f"{BASE}/Bulk", data=chunks(), headers={"Content-Type": "application/scim+json"}
+    )
+    body = await error_of(resp, 413)
+    assert body["detail"] == "a bulk request may be at most 1048576 bytes"
