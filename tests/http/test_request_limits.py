@@ -253,3 +253,17 @@ async def test_a_chunked_bulk_body_over_every_limit_names_the_bulk_limit(
     )
     body = await error_of(resp, 413)
     assert body["detail"] == "a bulk request may be at most 1048576 bytes"
+
+
+async def test_a_bulk_body_nested_a_thousand_deep_is_invalid_syntax_not_a_500(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """orjson reads 1000 levels; the bulkId walk would recurse past Python's limit."""
+    client = await gateway(aiohttp_client)
+    data = b"[" * 1000 + b'"bulkId:x"' + b"]" * 1000
+    bulk = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":['
+    bulk += b'{"method":"POST","path":"/Users","bulkId":"a","data":{"userName":%s}}]}' % data
+    resp = await client.post(
+        f"{BASE}/Bulk", data=bulk, headers={"Content-Type": "application/scim+json"}
+    )
+    await error_of(resp, 400, "invalidSyntax")
