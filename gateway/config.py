@@ -12,7 +12,7 @@ import os
 import re
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from gateway.masking import MaskedFields
 
 _REF = re.compile(r"\$\{(env|file):([^}]+)\}")
 
@@ -250,7 +252,11 @@ class GuardConfig(_Strict):
     retry_after: int = Field(300, ge=1)
 
 
-class AppConfig(_Strict):
+class AppConfig(_Strict, MaskedFields):
+    #: The adapter's settings are free-form here (the adapter validates them): they
+    #: print and dump with secret-looking keys and URL passwords masked.
+    masked_fields: ClassVar[frozenset[str]] = frozenset({"settings"})
+
     adapter: str
     settings: dict[str, Any] = Field(default_factory=dict)
     #: The app's mapping directory (user.yaml, group.yaml; see docs/mappings.md).
@@ -285,6 +291,20 @@ class AppConfig(_Strict):
     guard: GuardConfig | None = None
     #: Requests per client (credential) beyond this get 429 with Retry-After; None: no limit.
     rate_limit: RateLimitConfig | None = None
+    #: Limits on hostile input (README "Limits"): levels of nesting in a JSON body
+    #: (deeper: 400 invalidSyntax), levels of nesting in a filter (400 invalidFilter),
+    #: operations in one PATCH (413), and seconds one whole request may take, from its
+    #: first byte to its answer (504; IdPs give up after 60 s, rule 21).
+    max_json_depth: int = Field(16, ge=8, le=256)
+    max_filter_depth: int = Field(8, ge=1, le=32)
+    max_patch_operations: int = Field(1000, ge=1)
+    request_timeout: float = Field(55.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _deadline_covers_a_call(self) -> AppConfig:
+        if self.request_timeout < self.call_timeout:
+            raise ValueError("request_timeout must be at least call_timeout")
+        return self
 
 
 class TlsConfig(_Strict):
@@ -333,6 +353,17 @@ class Settings(_Strict):
                 raise ValueError(f"app name {name!r} may only use letters, digits, '_', '.', '-'")
         return apps
 
+    @model_validator(mode="after")
+    def _bulk_fits_in_a_body(self) -> Settings:
+        """A Bulk payload the server would refuse must not be advertised as allowed."""
+        for name, app in self.apps.items():
+            if app.bulk.max_payload_size > self.server.max_body_size:
+                raise ValueError(
+                    f"apps.{name}.bulk.max_payload_size ({app.bulk.max_payload_size}) "
+                    f"exceeds server.max_body_size ({self.server.max_body_size})"
+                )
+        return self
+
 
 def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
@@ -346,8 +377,21 @@ def load_settings(path: str | Path) -> Settings:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     return parse_settings(raw, source=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without PyYAML's quote of the line (it may hold a secret)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    parts = [f"{_at(exc.context_mark)}{exc.context}"] if exc.context else []
+    parts.append(f"{_at(exc.problem_mark)}{exc.problem or 'error'}")
+    return "; ".join(parts)
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
 
 
 def parse_settings(raw: Any, *, source: str = "<config>") -> Settings:

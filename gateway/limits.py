@@ -15,6 +15,11 @@ were each to wait for a slot of its own while the transaction holds a
 connection, ``max_concurrency`` transactions could each hold a connection and
 wait forever for a slot (or the pool for a connection). Other adapters keep a
 slot per call.
+
+Over all of that, :func:`deadline` bounds a whole request (``request_timeout``):
+reading the body, waiting for slots, every call. Past it the legacy call in
+flight is cancelled (its connection released, its transaction rolled back) and
+the caller gets 504.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from gateway.errors import UpstreamTimeout, UpstreamUnavailable
+from gateway.operation import Operation
 from gateway.sdk import Adapter, LegacyCall, Page, Query, Record
 
 
@@ -55,6 +61,28 @@ class Limiter:
             ) from None
         finally:
             self._slots.release()
+
+
+@asynccontextmanager
+async def deadline(seconds: float, op: Operation) -> AsyncIterator[None]:
+    """Cancel what runs inside after ``seconds``, and answer 504 for it.
+
+    A write that had begun (the operation was opened) may or may not have
+    reached the legacy app, so its outcome is recorded as unknown.
+    """
+    timer = asyncio.timeout(seconds)
+    try:
+        async with timer:
+            yield
+    except TimeoutError:
+        if not timer.expired():
+            raise  # a TimeoutError of something inside, not this deadline
+        if op.is_open:
+            op.outcome = "unknown"
+        raise UpstreamTimeout(
+            f"the request did not finish within {seconds:g} s"
+            + ("; the outcome of its writes is unknown" if op.is_open else "")
+        ) from None
 
 
 #: The limiters whose slot the current task holds for a whole transaction.

@@ -269,7 +269,11 @@ class ScimService:
         resources: list[dict[str, Any]] = []
         parsed = None
         if params.filter is not None:
-            parsed = parse_filter(params.filter, max_length=self.config.max_filter_length)
+            parsed = parse_filter(
+                params.filter,
+                max_length=self.config.max_filter_length,
+                max_depth=self.config.max_filter_depth,
+            )
         for rtype in rtypes:
             try:
                 node = None if parsed is None else bind_filter(parsed, rtype)
@@ -484,7 +488,11 @@ class ScimService:
         want_result: bool = True,
     ) -> dict[str, Any] | None:
         op = self._operation("patch", rtype, id)
-        ops = parse_patch(body)
+        ops = parse_patch(
+            body,
+            max_operations=self.config.max_patch_operations,
+            max_path_length=self.config.max_filter_length,
+        )
         current = await self._current(rtype, id, base_url, if_match)
         op.name_from(current)
         patched = self.patched(rtype, current, ops)

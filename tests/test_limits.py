@@ -12,7 +12,8 @@ import pytest
 
 from adapters.memory import MemoryAdapter
 from gateway.errors import UpstreamTimeout
-from gateway.limits import BoundedAdapter, Limiter
+from gateway.limits import BoundedAdapter, Limiter, deadline
+from gateway.operation import Operation
 
 
 class Counting(MemoryAdapter):
@@ -110,3 +111,21 @@ async def test_without_transactions_each_call_inside_still_takes_its_own_slot() 
     async with adapter.transaction():
         for _ in range(30):  # 300 ms in all, each call well within its own 100 ms
             await adapter.get("User", user.id)
+
+
+async def test_the_deadline_answers_504_and_marks_a_begun_write_unknown() -> None:
+    op = Operation("crm", "PATCH", "/Users/1")
+    await op.open()
+    with pytest.raises(UpstreamTimeout) as caught:
+        async with deadline(0.05, op):
+            await asyncio.Event().wait()
+    assert "the outcome of its writes is unknown" in caught.value.detail
+    assert op.outcome == "unknown"
+
+
+async def test_a_timeout_raised_inside_is_not_taken_for_the_deadline() -> None:
+    op = Operation("crm", "GET", "/Users")
+    with pytest.raises(TimeoutError):
+        async with deadline(30, op):
+            raise TimeoutError("some library's own timeout")
+    assert op.outcome == "pending"

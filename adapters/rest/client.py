@@ -30,6 +30,7 @@ from adapters.rest.auth import build_auth, host_port
 from adapters.rest.config import PLACEHOLDER, Call, RestSettings
 from adapters.rest.errors import Redactor, malformed, raise_for_status, transport_errors
 from gateway.config import resolve_secret
+from gateway.masking import is_secret_name
 from gateway.sdk import InvalidValue, LegacyCall, NotFound, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -153,13 +154,15 @@ class Client:
             url = self._same_origin(request.url, request.label)
         else:
             url = URL(self._base + self._path(request), encoded=True)
-            query = {k: _fill_text(self._secret(v, reveal), request) for k, v in op.query.items()}
+            query = {
+                k: _fill_text(self._secret(v, reveal, k), request) for k, v in op.query.items()
+            }
             query.update(request.params)
             if query:
                 url = url.update_query(query)
         headers = {"Accept": "application/json"}
         for name, value in {**self.settings.headers, **op.headers}.items():
-            headers[name] = self._secret(value, reveal)
+            headers[name] = self._secret(value, reveal, name)
         headers.update(self.auth.masked())  # the real values are set by send()
         body = self._body(request)
         if body is not None:
@@ -183,13 +186,15 @@ class Client:
         out.append(quote(request.op.path[last:], safe=_PATH_SAFE))
         return "".join(out)
 
-    def _secret(self, text: str, reveal: bool) -> str:
-        """A header or query value; one holding a reference is a secret."""
-        if not _REFERENCE.search(text):
+    def _secret(self, text: str, reveal: bool, name: str = "") -> str:
+        """A header or query value; one holding a reference, or named like a credential
+        (``X-Api-Key``, ``token``), is a secret."""
+        literal = _REFERENCE.search(text) is None
+        if literal and not is_secret_name(name):
             return text
         if not reveal:
             return MASK
-        value = resolve_secret(text)
+        value = text if literal else resolve_secret(text)
         self.redact.add(value)
         return value
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from gateway.config import resolve_secret
+from gateway.masking import MaskedFields
 
 __all__ = [
     "ApiKeyAuth",
@@ -108,8 +109,11 @@ class BasicAuth(_Model):
     password: Secret
 
 
-class OAuth2Auth(_Model):
+class OAuth2Auth(_Model, MaskedFields):
     """OAuth 2.0 client credentials (RFC 6749 4.4); the token is cached until it expires."""
+
+    #: Extra form fields may carry a secret (``client_assertion``): printed masked.
+    masked_fields: ClassVar[frozenset[str]] = frozenset({"params"})
 
     type: Literal["oauth2"]
     token_url: Text
@@ -409,7 +413,10 @@ class GroupSettings(ResourceSettings):
     members: MembersSettings
 
 
-class RestSettings(_Model):
+class RestSettings(_Model, MaskedFields):
+    #: Extra headers may carry a credential (``X-Api-Key``): printed masked.
+    masked_fields: ClassVar[frozenset[str]] = frozenset({"headers"})
+
     #: The API's root; paths are appended to it.
     base_url: Text
     auth: AuthSettings = NoAuth()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import orjson
 from aiohttp import web
 
 from gateway.auth import Authenticator, Principal, is_write
@@ -26,8 +25,10 @@ from gateway.errors import (
     ScimError,
 )
 from gateway.http.responses import scim_response
+from gateway.limits import deadline
 from gateway.operation import NULL_RECORDER, Operation, Recorder, bound, current
 from gateway.ratelimit import RateLimiter
+from gateway.scim.body import parse_body
 from gateway.scim.query import parse_list_params, parse_search_request
 from gateway.scim.schema import LIST_URN, ResourceType
 from gateway.service import Projection, ScimService, parse_etags
@@ -76,12 +77,7 @@ class Call:
 
     async def json(self) -> Any:
         raw = await self.request.read()
-        if not raw.strip():
-            raise InvalidSyntax("the request body is empty")
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidSyntax("the request body is not valid JSON") from None
+        return parse_body(raw, max_depth=self.service.config.max_json_depth)
 
     async def json_object(self) -> dict[str, Any]:
         body = await self.json()
@@ -129,7 +125,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     request[OPERATION] = op
     with bound(op):
         try:
-            response = await _authorized(request, runtime, op, parts)
+            async with deadline(runtime.service.config.request_timeout, op):
+                response = await _authorized(request, runtime, op, parts)
         except ScimError as exc:
             await op.close(exc.status, exc.scim_type)
             raise
@@ -230,8 +227,16 @@ async def _resource_types(call: Call) -> web.StreamResponse:
 
 async def _bulk(call: Call) -> web.StreamResponse:
     limit = call.service.config.bulk.max_payload_size
-    if (call.request.content_length or 0) > limit or len(await call.request.read()) > limit:
-        raise PayloadTooLarge(f"a bulk request may be at most {limit} bytes")
+    # RFC 7644 3.7.4: the answer names the limit, also when the body outgrows the server's.
+    too_large = PayloadTooLarge(f"a bulk request may be at most {limit} bytes")
+    if (call.request.content_length or 0) > limit:
+        raise too_large
+    try:
+        raw = await call.request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > limit:
+        raise too_large
     return call.respond(await call.service.bulk(await call.json_object(), call.base_url))
 
 
@@ -259,7 +264,11 @@ _FIXED: dict[str, dict[str, Handler]] = {
 
 def _counts(call: Call) -> dict[str, int]:
     config = call.service.config
-    return {"default_count": config.default_count, "max_count": config.max_count}
+    return {
+        "default_count": config.default_count,
+        "max_count": config.max_count,
+        "max_names_length": config.max_filter_length,
+    }
 
 
 def _etag_headers(resource: Mapping[str, Any]) -> dict[str, str]:

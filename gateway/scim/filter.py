@@ -48,6 +48,7 @@ __all__ = [
     "Predicate",
     "bind_filter",
     "compile_filter",
+    "filter_depth",
     "filter_leaves",
     "matches",
     "parse_filter",
@@ -80,8 +81,12 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[()\[\]]|[^\s()\[\]"]+')
 _LITERAL = re.compile(r"true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.I)
 
 
-def parse_filter(text: str, *, max_length: int = 4096) -> FilterNode:
+def parse_filter(text: str, *, max_length: int = 4096, max_depth: int = 32) -> FilterNode:
     """Parse a filter; raise :class:`InvalidFilter` when it cannot be read.
+
+    A filter longer than ``max_length`` characters or nesting deeper than
+    ``max_depth`` (see :func:`filter_depth`) is refused: binding, push-down and
+    evaluation all walk the tree, so its size is what a hostile client would grow.
 
     Operators and keywords match in any case. A bare token after a comparison
     operator (``userName eq bjensen``) is read as a string (IdP rule 13): when
@@ -93,15 +98,37 @@ def parse_filter(text: str, *, max_length: int = 4096) -> FilterNode:
     if not text.strip():
         raise InvalidFilter("the filter is empty")
     try:
-        return _parse(text)
+        node = _parse(text)
     except InvalidFilterException as exc:
-        fixed = _quote_bare_values(text)
-        if fixed != text:
-            try:
-                return _parse(fixed)
-            except InvalidFilterException:
-                pass  # report the error of what the client actually sent
-        raise InvalidFilter(_syntax_detail(exc.detail)) from None
+        node = _parse_quoted(text, exc)
+    if filter_depth(node) > max_depth:
+        raise InvalidFilter(f"the filter nests deeper than {max_depth} levels")
+    return node
+
+
+def _parse_quoted(text: str, error: InvalidFilterException) -> FilterNode:
+    fixed = _quote_bare_values(text)
+    if fixed != text:
+        try:
+            return _parse(fixed)
+        except InvalidFilterException:
+            pass  # report the error of what the client actually sent
+    raise InvalidFilter(_syntax_detail(error.detail)) from None
+
+
+def filter_depth(node: FilterNode) -> int:
+    """How deeply ``and``/``or``, ``not`` and value paths nest; a lone comparison is 1."""
+    depth, level = 0, [(node, 1)]
+    while level:
+        current, at = level.pop()
+        depth = max(depth, at)
+        if isinstance(current, LogicalExpr):
+            level.extend((term, at + 1) for term in current.terms)
+        elif isinstance(current, Not):
+            level.append((current.expr, at + 1))
+        elif isinstance(current, ValuePath):
+            level.append((current.val_filter, at + 1))
+    return depth
 
 
 def _parse(text: str) -> FilterNode:

@@ -51,6 +51,7 @@ from gateway.errors import (
     InvalidValue,
     Mutability,
     NoTarget,
+    PayloadTooLarge,
 )
 from gateway.scim.filter import compile_element_filter
 from gateway.scim.resource import coerce_value, is_empty, resolve_attribute
@@ -74,12 +75,17 @@ class PatchOp:
 # -- parsing --------------------------------------------------------------------------
 
 
-def parse_patch(body: Mapping[str, Any]) -> list[PatchOp]:
+def parse_patch(
+    body: Mapping[str, Any], *, max_operations: int = 1000, max_path_length: int = 4096
+) -> list[PatchOp]:
     """The operations of a PatchOp body; raise a 400 error when it is malformed.
 
     Member names (``Operations``, ``op``...) and ``op`` values match in any
     case (rule 1). Paths are checked for syntax here, against the schema in
-    :func:`apply_patch`.
+    :func:`apply_patch`. More than ``max_operations`` operations is 413, as for
+    a Bulk request over ``maxOperations`` (RFC 7644 3.7.4); a path longer than
+    ``max_path_length`` is invalidPath (a path holds a filter, and parsing a long
+    one costs as much as a long filter).
     """
     if not isinstance(body, Mapping):
         raise InvalidSyntax("The PATCH body must be a JSON object")
@@ -88,7 +94,11 @@ def parse_patch(body: Mapping[str, Any]) -> list[PatchOp]:
     operations = fields.get("operations")
     if not isinstance(operations, list) or not operations:
         raise InvalidSyntax("'Operations' must be a non-empty list")
-    return [_parse_operation(raw, index) for index, raw in enumerate(operations, 1)]
+    if len(operations) > max_operations:
+        raise PayloadTooLarge(f"a PATCH request may hold at most {max_operations} operations")
+    return [
+        _parse_operation(raw, index, max_path_length) for index, raw in enumerate(operations, 1)
+    ]
 
 
 def _fold_keys(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,7 +114,7 @@ def _check_schemas(schemas: Any) -> None:
         raise InvalidSyntax(f"'schemas' must contain {PATCH_URN}")
 
 
-def _parse_operation(raw: Any, index: int) -> PatchOp:
+def _parse_operation(raw: Any, index: int, max_path_length: int) -> PatchOp:
     if not isinstance(raw, Mapping):
         raise InvalidSyntax(f"Operation {index} must be an object")
     fields = _fold_keys(raw)
@@ -112,7 +122,7 @@ def _parse_operation(raw: Any, index: int) -> PatchOp:
     op = _OPS.get(name.strip().lower()) if isinstance(name, str) else None
     if op is None:
         raise InvalidSyntax(f"Operation {index}: 'op' must be add, replace or remove")
-    path = _parse_op_path(fields.get("path"), index)
+    path = _parse_op_path(fields.get("path"), index, max_path_length)
     if op == "remove":
         if path is None:
             raise NoTarget(f"Operation {index}: remove needs a path")
@@ -125,11 +135,13 @@ def _parse_operation(raw: Any, index: int) -> PatchOp:
     return PatchOp(op, path, value)
 
 
-def _parse_op_path(path: Any, index: int) -> str | None:
+def _parse_op_path(path: Any, index: int, max_length: int) -> str | None:
     if path is None:
         return None
     if not isinstance(path, str):
         raise InvalidPath(f"Operation {index}: 'path' must be a string")
+    if len(path) > max_length:
+        raise InvalidPath(f"Operation {index}: the path is longer than {max_length} characters")
     path = path.strip()
     if path:
         _parse_path(path)

@@ -7,7 +7,10 @@ Both forms are read leniently, the way IdPs send them (IdP rule 12):
 * ``startIndex`` below 1 is read as 1 and ``count`` is clamped to
   ``0..max_count``, as RFC 7644 3.4.2.4 allows;
 * when both ``attributes`` and ``excludedAttributes`` are given,
-  ``attributes`` wins and the exclusions are dropped.
+  ``attributes`` wins and the exclusions are dropped;
+* the names in ``attributes`` and ``excludedAttributes`` may take at most
+  ``max_names_length`` characters each (a response plan is built, and cached,
+  per list of names: an unbounded list would cost time and memory).
 
 Values that cannot be read at all (``count=ten``, ``sortOrder=up``) raise
 :class:`InvalidValue`. The filter is kept as text here and parsed by
@@ -47,15 +50,15 @@ class ListParams:
 
 
 def parse_list_params(
-    query: Mapping[str, str], *, default_count: int, max_count: int
+    query: Mapping[str, str], *, default_count: int, max_count: int, max_names_length: int = 4096
 ) -> ListParams:
     """Read the parameters of ``GET /Users?...`` (already URL-decoded)."""
     params = _pick(query.items(), _PARAMETERS)
-    return _build(params, default_count=default_count, max_count=max_count)
+    return _build(params, default_count, max_count, max_names_length)
 
 
 def parse_search_request(
-    body: Mapping[str, Any], *, default_count: int, max_count: int
+    body: Mapping[str, Any], *, default_count: int, max_count: int, max_names_length: int = 4096
 ) -> ListParams:
     """Read a ``POST .search`` body; its ``schemas`` must name the SearchRequest URN.
 
@@ -69,7 +72,7 @@ def parse_search_request(
         raise InvalidSyntax(f"a search request must list {SEARCH_URN!r} in its schemas")
     if not isinstance(params.get("filter"), str | None):
         raise InvalidFilter("filter must be a string")
-    return _build(params, default_count=default_count, max_count=max_count)
+    return _build(params, default_count, max_count, max_names_length)
 
 
 def _pick(items: Iterable[tuple[Any, Any]], names: frozenset[str]) -> dict[str, Any]:
@@ -91,11 +94,13 @@ def _names_search_urn(schemas: Any) -> bool:
     return any(isinstance(s, str) and s.strip().lower() == wanted for s in schemas)
 
 
-def _build(params: Mapping[str, Any], *, default_count: int, max_count: int) -> ListParams:
+def _build(
+    params: Mapping[str, Any], default_count: int, max_count: int, max_names_length: int
+) -> ListParams:
     start_index = _integer(params.get("startindex"), "startIndex")
     count = _integer(params.get("count"), "count")
-    attributes = _names(params.get("attributes"), "attributes")
-    excluded = _names(params.get("excludedattributes"), "excludedAttributes")
+    attributes = _names(params.get("attributes"), "attributes", max_names_length)
+    excluded = _names(params.get("excludedattributes"), "excludedAttributes", max_names_length)
     return ListParams(
         filter=_text(params.get("filter"), "filter"),
         start_index=max(1, 1 if start_index is None else start_index),
@@ -146,11 +151,13 @@ def _descending(value: Any) -> bool:
     raise InvalidValue("sortOrder must be 'ascending' or 'descending'")
 
 
-def _names(value: Any, name: str) -> tuple[str, ...]:
+def _names(value: Any, name: str, max_length: int) -> tuple[str, ...]:
     """Attribute names from a comma-separated string or a list of them."""
     items = [value] if isinstance(value, str) else value
     if items is None:
         return ()
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise InvalidValue(f"{name} must be a list of attribute names")
+    if sum(len(i) + 1 for i in items) > max_length + 1:
+        raise InvalidValue(f"{name} may name attributes in at most {max_length} characters")
     return tuple(part.strip() for item in items for part in item.split(",") if part.strip())
