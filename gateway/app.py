@@ -10,11 +10,15 @@ from aiohttp import web
 from gateway.auth import TokenAuthenticator
 from gateway.config import AppConfig, ConfigError, Settings
 from gateway.http.middleware import scim_errors
+from gateway.http.observe import METRICS, metrics_view, observe
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
 from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
+from gateway.metrics import Metrics
+from gateway.observed import ObservedAdapter
 from gateway.registry import build_adapter
 from gateway.service import ScimService
+from gateway.telemetry import Telemetry
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
 
@@ -31,7 +35,9 @@ def load_app_mapping(name: str, app_config: AppConfig, source: str) -> TemplateM
         raise ConfigError("\n".join(lines)) from None
 
 
-def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str, AppRuntime]:
+def build_runtimes(
+    settings: Settings, *, source: str = "<config>", metrics: Metrics | None = None
+) -> dict[str, AppRuntime]:
     """One service per configured app; raises ConfigError listing every app's problems."""
     runtimes: dict[str, AppRuntime] = {}
     errors: list[str] = []
@@ -44,10 +50,11 @@ def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str,
         except ConfigError as exc:
             errors.append(str(exc))
             continue
-        adapter = BoundedAdapter(
+        bounded = BoundedAdapter(
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
         )
+        adapter = ObservedAdapter(bounded, app_config.adapter, metrics)
         runtimes[name] = AppRuntime(
             ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
         )
@@ -67,9 +74,17 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-def create_app(settings: Settings, *, source: str = "<config>") -> web.Application:
-    app = web.Application(middlewares=[scim_errors], client_max_size=settings.server.max_body_size)
-    runtimes = build_runtimes(settings, source=source)
+def create_app(
+    settings: Settings, *, source: str = "<config>", telemetry: Telemetry | None = None
+) -> web.Application:
+    """The gateway; ``telemetry`` (from ``setup_from_env``) adds its OTLP metric readers."""
+    telemetry = telemetry or Telemetry()
+    metrics = Metrics(telemetry.metric_readers, telemetry.resource)
+    app = web.Application(
+        middlewares=[observe, scim_errors], client_max_size=settings.server.max_body_size
+    )
+    runtimes = build_runtimes(settings, source=source, metrics=metrics)
+    app[METRICS] = metrics
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)
@@ -86,8 +101,14 @@ def create_app(settings: Settings, *, source: str = "<config>") -> web.Applicati
             for runtime in reversed(opened):
                 await runtime.service.adapter.aclose()
 
+    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        metrics.shutdown()
+
+    app.cleanup_ctx.append(metrics_ctx)
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

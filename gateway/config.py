@@ -127,6 +127,8 @@ class ServerConfig(_Strict):
     #: Public base URL used in meta.location; derived from the request if unset.
     public_url: str | None = None
     max_body_size: int = Field(2_097_152, ge=1024)
+    #: Log lines as JSON objects (one per line, with trace ids) or as plain text.
+    log_format: Literal["json", "text"] = "json"
 
 
 class Settings(_Strict):
