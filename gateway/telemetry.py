@@ -47,6 +47,7 @@ __all__ = [
     "client_trace_configs",
     "current_ids",
     "error_type",
+    "from_env",
     "instrument_asyncpg",
     "is_failure",
     "mark_error",
@@ -138,28 +139,36 @@ def _resource(env: Mapping[str, str]) -> Resource:
     return resource if named else resource.merge(default)
 
 
-def setup_from_env(env: Mapping[str, str] | None = None) -> Telemetry:
-    """Install tracing (global provider, asyncpg instrumentation) as ``OTEL_*`` asks.
+def from_env() -> Telemetry:
+    """What ``OTEL_*`` asks for, built but not installed (see :func:`setup_from_env`).
 
-    Call once per process, before the app serves; ``Telemetry.shutdown`` at exit.
     Raises ValueError for an OTLP protocol it cannot speak.
     """
-    env = os.environ if env is None else env
+    env = os.environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         return Telemetry()
     resource = _resource(env)
     telemetry = Telemetry(resource=resource)
-    for name in _exporters(env, "metrics"):
-        if name == "otlp":
-            telemetry.metric_readers.append(_metric_reader(_protocol(env, "metrics")))
+    if "otlp" in _exporters(env, "metrics"):
+        telemetry.metric_readers.append(_metric_reader(_protocol(env, "metrics")))
     traces = [n for n in _exporters(env, "traces") if n in ("otlp", "console")]
     if traces:
         provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
         for name in traces:
             provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))
-        trace.set_tracer_provider(provider)
-        instrument_asyncpg()
         telemetry.tracer_provider = provider
+    return telemetry
+
+
+def setup_from_env() -> Telemetry:
+    """Install tracing as ``OTEL_*`` asks: the global provider and the asyncpg spans.
+
+    Call once per process, before the app serves; ``Telemetry.shutdown`` at exit.
+    """
+    telemetry = from_env()
+    if telemetry.tracer_provider is not None:
+        trace.set_tracer_provider(telemetry.tracer_provider)
+        instrument_asyncpg()
     return telemetry
 
 
