@@ -53,13 +53,16 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        fields = getattr(record, _FIELDS, None) or {}
+        exc_info, record.exc_info = record.exc_info, None  # no traceback: its message may
+        try:  # quote request data; the type is added below
+            text = super().format(record)
+        finally:
+            record.exc_info = exc_info
+        fields = dict(getattr(record, _FIELDS, None) or {})
+        if exc_info and exc_info[0] is not None:
+            fields["error_type"] = exc_info[0].__name__
         pairs = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
         return f"{text} {pairs}" if pairs else text
-
-    def formatException(self, ei: Any) -> str:
-        return f"({ei[0].__name__})"  # the type only: a message may quote request data
 
 
 def configure_logging(level: str, fmt: Literal["json", "text"] = "json") -> None:
