@@ -51,10 +51,12 @@ __all__ = [
     "instrument_asyncpg",
     "is_failure",
     "mark_error",
+    "metric_reader",
     "operation_attributes",
     "operation_span",
     "setup_from_env",
     "span",
+    "span_exporter",
     "tracer",
 ]
 
@@ -104,7 +106,7 @@ def _protocol(env: Mapping[str, str], signal: str) -> str:
     return value
 
 
-def _span_exporter(protocol: str) -> SpanExporter:
+def span_exporter(protocol: str) -> SpanExporter:
     # The exporters read their endpoint, headers and timeout from OTEL_* themselves.
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
@@ -115,7 +117,7 @@ def _span_exporter(protocol: str) -> SpanExporter:
     return Http()
 
 
-def _metric_reader(protocol: str) -> MetricReader:
+def metric_reader(protocol: str) -> MetricReader:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
             OTLPMetricExporter as GrpcMetrics,
@@ -150,7 +152,7 @@ def from_env() -> Telemetry:
     resource = _resource(env)
     telemetry = Telemetry(resource=resource)
     if "otlp" in _exporters(env, "metrics"):
-        telemetry.metric_readers.append(_metric_reader(_protocol(env, "metrics")))
+        telemetry.metric_readers.append(metric_reader(_protocol(env, "metrics")))
     traces = [n for n in _exporters(env, "traces") if n in ("otlp", "console")]
     if traces:
         provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
@@ -177,7 +179,7 @@ def _exporter(name: str, env: Mapping[str, str]) -> SpanExporter:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    return _span_exporter(_protocol(env, "traces"))
+    return span_exporter(_protocol(env, "traces"))
 
 
 _ASYNCPG_DONE = False
