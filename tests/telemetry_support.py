@@ -14,7 +14,10 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from rest_support import Recorder
 
 from gateway.app import create_app
@@ -91,6 +94,23 @@ async def acme_stack(
             await client.close()
     finally:
         await legacy.close()
+
+
+_MEMORY = InMemorySpanExporter()
+
+
+def memory_spans() -> InMemorySpanExporter:
+    """The in-memory exporter behind the process's one SDK tracer provider, cleared.
+
+    OpenTelemetry allows the global provider to be set once per process, so it
+    is set on first use and left in place; later tests record spans nobody reads.
+    """
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(_MEMORY))
+        trace.set_tracer_provider(provider)
+    _MEMORY.clear()
+    return _MEMORY
 
 
 def _texts(span: ReadableSpan) -> Iterable[str]:
