@@ -74,8 +74,10 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         "url.path": path,
         "url.scheme": request.scheme,
         "server.address": request.host,
-        "user_agent.original": request.headers.get("User-Agent", ""),
     }
+    user_agent = request.headers.get("User-Agent")
+    if user_agent:
+        attributes["user_agent.original"] = user_agent
     metrics.started()
     start = time.perf_counter()
     status = 500

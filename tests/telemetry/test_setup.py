@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent import futures
 
+import grpc
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from gateway.metrics import Metrics
@@ -87,3 +90,48 @@ def test_the_protocol_picks_the_exporter_and_an_unknown_one_is_refused(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     with pytest.raises(ValueError, match="http/json"):
         from_env()
+
+
+class _Collector(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP/gRPC trace receiver: keeps the names of the spans it is sent."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.services: set[str] = set()
+
+    def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: object
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        for resource_spans in request.resource_spans:
+            for attribute in resource_spans.resource.attributes:
+                if attribute.key == "service.name":
+                    self.services.add(attribute.value.string_value)
+            for scope in resource_spans.scope_spans:
+                self.names += [span.name for span in scope.spans]
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def test_spans_go_over_grpc_when_the_protocol_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    collector = _Collector()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+        telemetry = from_env()
+        assert telemetry.tracer_provider is not None
+        tracer = telemetry.tracer_provider.get_tracer("probe")
+        with (
+            tracer.start_as_current_span("scim patch User"),
+            tracer.start_as_current_span("adapter.update"),
+        ):
+            pass
+        assert telemetry.tracer_provider.force_flush(10_000)
+        telemetry.shutdown()
+    finally:
+        server.stop(None)
+    assert sorted(collector.names) == ["adapter.update", "scim patch User"]
+    assert collector.services == {"scim-gateway"}
