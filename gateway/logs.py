@@ -94,6 +94,7 @@ def access(method: str, route: str, status: int, duration_ms: float, op: Operati
             trace_id=op.trace_id,
             span_id=op.span_id,
         )
+        fields.update(op.extra)  # names only, by contract (e.g. filter: "username eq")
     fields["duration_ms"] = round(duration_ms, 3)
     fields = {k: v for k, v in fields.items() if v is not None}
     _access.info("request", extra={_FIELDS: fields})

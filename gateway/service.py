@@ -256,6 +256,9 @@ class ScimService:
                 if len(rtypes) == 1:
                     raise
                 continue  # a root search skips types that lack the attribute (RFC 7644 3.4.2.1)
+            if node is not None:  # for traces and logs: the filter's shape, never its values
+                shape = sorted({f"{path} {op}" for path, op in filter_leaves(node)})
+                self._operation().extra.setdefault("filter", ", ".join(shape))
             start = offset + 1
             found, matched = await self._search_one(rtype, node, params, start, remaining, base_url)
             total += matched

@@ -267,6 +267,7 @@ def operation_attributes(op: Operation) -> dict[str, AttributeValue]:
         "http.response.status_code": op.status or None,
     }
     attrs.update({k: v for k, v in optional.items() if v is not None})
+    attrs.update({f"scim.{k}": v for k, v in op.extra.items()})  # names only, by contract
     return attrs
 
 

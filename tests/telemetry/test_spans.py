@@ -133,6 +133,8 @@ async def test_no_span_holds_a_token_key_password_filter_value_or_attribute_valu
     search = named(got, "adapter.search")
     (http_call,) = children(got, search)
     assert str((http_call.attributes or {})["http.url"]).endswith("/api/v1/accounts")
+    listing = named(got, "scim list User")
+    assert (listing.attributes or {})["scim.filter"] == "username eq"  # its shape, no value
     assert leaks(got) == []
 
 
