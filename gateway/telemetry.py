@@ -78,22 +78,28 @@ class Telemetry:
     metric_readers: list[MetricReader] = field(default_factory=list)
     resource: Resource = field(default_factory=lambda: Resource.create({}))
 
-    @property
-    def tracing(self) -> bool:
-        return self.tracer_provider is not None
-
     def shutdown(self) -> None:
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
 
 
+#: What OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER may name (besides "none");
+#: "prometheus" is GET /metrics, which is served whatever the variable says.
+_KNOWN = {"traces": ("otlp", "console"), "metrics": ("otlp", "prometheus")}
+
+
 def _exporters(env: Mapping[str, str], signal: str) -> list[str]:
     """The exporters named for a signal; ``otlp`` by default once an endpoint is set."""
-    named = env.get(f"OTEL_{signal.upper()}_EXPORTER", "").strip().lower()
-    if named:
-        return [n.strip() for n in named.split(",") if n.strip() and n.strip() != "none"]
-    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
-    return ["otlp"] if any(env.get(name) for name in endpoints) else []
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    named = [n.strip() for n in env.get(variable, "").lower().split(",") if n.strip()]
+    if not named:
+        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+        return ["otlp"] if any(env.get(name) for name in endpoints) else []
+    unknown = [n for n in named if n not in (*_KNOWN[signal], "none")]
+    if unknown:
+        known = ", ".join(_KNOWN[signal])
+        raise ValueError(f"{variable}: {', '.join(unknown)} is not supported (use {known} or none)")
+    return [n for n in named if n != "none"]
 
 
 def _protocol(env: Mapping[str, str], signal: str) -> str:
@@ -107,7 +113,8 @@ def _protocol(env: Mapping[str, str], signal: str) -> str:
 
 
 def span_exporter(protocol: str) -> SpanExporter:
-    # The exporters read their endpoint, headers and timeout from OTEL_* themselves.
+    # The exporters read their endpoint, headers and timeout from OTEL_* themselves;
+    # each is imported only when chosen (grpc is a heavy import).
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
@@ -144,7 +151,7 @@ def _resource(env: Mapping[str, str]) -> Resource:
 def from_env() -> Telemetry:
     """What ``OTEL_*`` asks for, built but not installed (see :func:`setup_from_env`).
 
-    Raises ValueError for an OTLP protocol it cannot speak.
+    Raises ValueError for an exporter or OTLP protocol it does not know.
     """
     env = os.environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
@@ -153,7 +160,7 @@ def from_env() -> Telemetry:
     telemetry = Telemetry(resource=resource)
     if "otlp" in _exporters(env, "metrics"):
         telemetry.metric_readers.append(metric_reader(_protocol(env, "metrics")))
-    traces = [n for n in _exporters(env, "traces") if n in ("otlp", "console")]
+    traces = _exporters(env, "traces")
     if traces:
         provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
         for name in traces:

@@ -214,3 +214,28 @@ async def test_one_patch_arrives_over_otlp_as_one_trace_down_to_the_legacy_call(
     assert access[1]["trace_id"] == _hex(server.trace_id)
     assert not [secret for secret in SECRETS if secret in stderr.decode()]
     assert {"scim.gateway.requests", "scim.gateway.adapter.call.duration"} <= receiver.metric_names
+
+
+async def test_serve_refuses_an_otel_setting_it_cannot_honour(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "E2E_TOKEN": TOKEN,
+        "ACME_HR_URL": f"http://127.0.0.1:{closed_port()}/api/v1",
+        "ACME_HR_API_KEY": LEGACY_KEY,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+    }
+    env.pop("OTEL_SDK_DISABLED", None)
+    proc = await asyncio.create_subprocess_exec(
+        *_command(),
+        "serve",
+        "--config",
+        str(_config(tmp_path, closed_port())),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert "OpenTelemetry configuration error" in stderr.decode()
+    assert "http/json" in stderr.decode()

@@ -92,6 +92,12 @@ def test_the_protocol_picks_the_exporter_and_an_unknown_one_is_refused(
         from_env()
 
 
+def test_an_exporter_it_does_not_know_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,zipkin")
+    with pytest.raises(ValueError, match="OTEL_TRACES_EXPORTER: zipkin is not supported"):
+        from_env()
+
+
 class _Collector(trace_service_pb2_grpc.TraceServiceServicer):
     """An OTLP/gRPC trace receiver: keeps the names of the spans it is sent."""
 
