@@ -33,8 +33,8 @@ import aiohttp
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from yarl import URL
@@ -44,6 +44,7 @@ from gateway.operation import Operation
 
 __all__ = [
     "Telemetry",
+    "TypesOnly",
     "client_trace_configs",
     "current_ids",
     "error_type",
@@ -138,6 +139,60 @@ def metric_reader(protocol: str) -> MetricReader:
     return PeriodicExportingMetricReader(HttpMetrics())
 
 
+_MESSAGES = ("exception.message", "exception.stacktrace")
+
+
+def _types_only(span: ReadableSpan) -> ReadableSpan:
+    """``span`` without the message and stack trace of its exception events."""
+    if not any(event.name == "exception" for event in span.events):
+        return span
+    events = [
+        Event(
+            event.name,
+            {k: v for k, v in (event.attributes or {}).items() if k not in _MESSAGES},
+            event.timestamp,
+        )
+        if event.name == "exception"
+        else event
+        for event in span.events
+    ]
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class TypesOnly(SpanExporter):
+    """Exports spans with exception events cut down to the exception type.
+
+    Our spans record no exception events at all (:func:`mark_error`); the
+    aiohttp client instrumentation records the exception of a failed legacy
+    call, whose message and traceback may quote a URL with its query string.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([_types_only(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 def _resource(env: Mapping[str, str]) -> Resource:
     """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, with our name as the default."""
     resource = Resource.create({})  # reads both variables
@@ -164,7 +219,7 @@ def from_env() -> Telemetry:
     if traces:
         provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
         for name in traces:
-            provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))
+            provider.add_span_processor(BatchSpanProcessor(TypesOnly(_exporter(name, env))))
         telemetry.tracer_provider = provider
     return telemetry
 

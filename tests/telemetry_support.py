@@ -25,6 +25,7 @@ from gateway.demo.legacy_app import create_legacy_app
 from gateway.demo.run import PATCH_URN, USER_URN, Demo, demo_settings
 from gateway.http.views import RECORDER
 from gateway.operation import Recorder as OperationRecorder
+from gateway.telemetry import TypesOnly
 
 TOKEN = "gw-T0ken-very-secret-4711"
 LEGACY_KEY = "acme-K3y-very-secret-0815"
@@ -107,7 +108,7 @@ def memory_spans() -> InMemorySpanExporter:
     """
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_MEMORY))
+        provider.add_span_processor(SimpleSpanProcessor(TypesOnly(_MEMORY)))  # as serve does
         trace.set_tracer_provider(provider)
     _MEMORY.clear()
     return _MEMORY

@@ -145,7 +145,7 @@ def test_the_leak_check_finds_a_secret_wherever_a_span_holds_it(
     with tracer.start_as_current_span("GET", attributes={"http.target": f"/?q={FILTER_VALUE}"}):
         pass
     with tracer.start_as_current_span("x") as probe:
-        probe.add_event("exception", {"exception.message": f"bad {LEGACY_KEY}"})
+        probe.add_event("retry", {"reason": f"bad {LEGACY_KEY}"})
     found = leaks(spans.get_finished_spans())
     assert len(found) == 2 and FILTER_VALUE in found[0] and LEGACY_KEY in found[1]
 
@@ -181,6 +181,12 @@ async def test_a_legacy_app_that_is_down_marks_the_adapter_call_by_error_type(
     assert adapter.events == ()  # no exception event: its message could hold data
     (http_call,) = children(got, adapter)
     assert http_call.status.status_code is StatusCode.ERROR
+    # The client instrumentation records the exception; its message and traceback are cut.
+    (event,) = http_call.events
+    assert dict(event.attributes or {}) == {
+        "exception.type": "aiohttp.client_exceptions.ClientConnectorError",
+        "exception.escaped": "False",
+    }
     server = named(got, "GET /apps/{app}/scim/v2/Users/{id}")
     assert server.status.status_code is StatusCode.ERROR
     assert leaks(got) == []
