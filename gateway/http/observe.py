@@ -30,6 +30,7 @@ __all__ = ["METRICS", "metrics_view", "observe", "route_of"]
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 UNOBSERVED = frozenset({"/healthz", "/readyz", "/metrics"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 #: SCIM endpoints that keep their name in a route; anything else is a resource type.
 _ENDPOINTS = {
@@ -68,8 +69,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     metrics = request.app[METRICS]
     route = route_of(request.raw_path)
+    method = request.method if request.method in _METHODS else "_OTHER"  # bounded names
     attributes = {
-        "http.request.method": request.method,
+        "http.request.method": method,
         "http.route": route,
         "url.path": path,
         "url.scheme": request.scheme,
@@ -82,7 +84,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     start = time.perf_counter()
     status = 500
     with tracer().start_as_current_span(
-        f"{request.method} {route}",
+        f"{method} {route}",
         context=propagate.extract(request.headers),
         kind=SpanKind.SERVER,
         attributes=attributes,
@@ -109,7 +111,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             app = op.app if op is not None else ""
             operation = op.action if op is not None else "none"
             metrics.finished(app, operation, status, seconds)
-            access(request.method, route, status, seconds * 1000.0, op)
+            access(method, route, status, seconds * 1000.0, op)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
