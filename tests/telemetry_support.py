@@ -7,8 +7,8 @@ token, the legacy API key, a password, a filter value, attribute values);
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from rest_support import Recorder
 
@@ -97,21 +97,36 @@ async def acme_stack(
         await legacy.close()
 
 
-_MEMORY = InMemorySpanExporter()
+class _Switched(InMemorySpanExporter):
+    """Keeps spans only while a test collects them, so other tests do not fill memory."""
+
+    collecting = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return super().export(spans) if self.collecting else SpanExportResult.SUCCESS
 
 
-def memory_spans() -> InMemorySpanExporter:
-    """The in-memory exporter behind the process's one SDK tracer provider, cleared.
+_MEMORY = _Switched()
+
+
+@contextmanager
+def collected_spans() -> Iterator[InMemorySpanExporter]:
+    """The spans ended inside the block, from the process's one SDK tracer provider.
 
     OpenTelemetry allows the global provider to be set once per process, so it
-    is set on first use and left in place; later tests record spans nobody reads.
+    is set on first use and left in place; outside these blocks it drops spans.
     """
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(TypesOnly(_MEMORY)))  # as serve does
         trace.set_tracer_provider(provider)
     _MEMORY.clear()
-    return _MEMORY
+    _MEMORY.collecting = True
+    try:
+        yield _MEMORY
+    finally:
+        _MEMORY.collecting = False
+        _MEMORY.clear()
 
 
 def _texts(span: ReadableSpan) -> Iterable[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opentelemetry.trace import SpanKind
-from telemetry_support import leaks, memory_spans
+from telemetry_support import collected_spans, leaks
 
 from adapters.sql import SqlAdapter
 from gateway.observed import ObservedAdapter
@@ -21,15 +21,15 @@ async def test_each_statement_is_a_client_span_under_its_adapter_call_without_pa
     table_adapter: SqlAdapter,
 ) -> None:
     instrument_asyncpg()
-    spans = memory_spans()
     adapter = ObservedAdapter(table_adapter, "sql")
-    created = await adapter.create("User", {"logon_name": LOGIN, "job_title": TITLE})
-    await adapter.update("User", created.id, {"job_title": "Clerk-Value-Secret"})
-    node = bind_filter(parse_filter(f'userName eq "{LOGIN}"', max_length=4096), USER)
-    page = await adapter.search(Query("User", node))
+    with collected_spans() as spans:
+        created = await adapter.create("User", {"logon_name": LOGIN, "job_title": TITLE})
+        await adapter.update("User", created.id, {"job_title": "Clerk-Value-Secret"})
+        node = bind_filter(parse_filter(f'userName eq "{LOGIN}"', max_length=4096), USER)
+        page = await adapter.search(Query("User", node))
+        got = list(spans.get_finished_spans())
     assert [r.id for r in page.records] == [created.id]
 
-    got = list(spans.get_finished_spans())
     calls = {s.name: s for s in got if s.name.startswith("adapter.")}
     assert set(calls) == {"adapter.create", "adapter.update", "adapter.search"}
     verbs = {"adapter.create": "INSERT", "adapter.update": "UPDATE", "adapter.search": "SELECT"}

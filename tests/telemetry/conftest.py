@@ -1,4 +1,4 @@
-"""Spans of the process's SDK tracer provider, in memory, cleared around each test."""
+"""Spans of the process's SDK tracer provider, in memory, for each test that asks."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from telemetry_support import memory_spans
+from telemetry_support import collected_spans
 
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = memory_spans()
-    yield exporter
-    exporter.clear()
+    with collected_spans() as exporter:
+        yield exporter
