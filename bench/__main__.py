@@ -1,10 +1,11 @@
-"""``python -m bench [memory|rest|sql|all]``: run a suite, print its table (exit 1 on any failure).
+"""``python -m bench [memory|rest|sql|tracing|all]``: run a suite, print its table.
 
 ``memory`` (the default) is the gateway on the memory adapter vs. fixed answers
 (:mod:`bench.core`); ``rest`` is the gateway on the REST adapter vs. a
 hand-written proxy, both in front of Acme HR (:mod:`bench.rest`); ``sql`` is the
 gateway on the SQL adapter vs. the same statements sent straight to asyncpg, on
-1,000,000 payroll rows in PostgreSQL (:mod:`bench.sql`); ``all`` runs memory and
+1,000,000 payroll rows in PostgreSQL (:mod:`bench.sql`); ``tracing`` is the
+gateway with tracing on vs. off (:mod:`bench.tracing`); ``all`` runs memory and
 rest, one after the other.
 """
 
@@ -22,8 +23,9 @@ from bench.rest import LEGACY_PLACEMENTS, REST_SCENARIO_KEYS, RestOptions, run_r
 from bench.scenarios import SCENARIO_KEYS
 from bench.servers import ServerError
 from bench.sql import SQL_SCENARIO_KEYS, SqlOptions, format_sql_report, run_sql_bench
+from bench.tracing import format_tracing_report, run_tracing_bench
 
-SUITES = ("memory", "rest", "sql", "all")
+SUITES = ("memory", "rest", "sql", "tracing", "all")
 ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS, *SQL_SCENARIO_KEYS)))
 
 
@@ -57,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
         default="memory",
         help="memory: memory adapter vs. fixed answers (default); rest: REST adapter to Acme HR "
         "vs. a hand-written aiohttp proxy; sql: SQL adapter on 1M PostgreSQL rows vs. the "
-        "same statements straight to asyncpg; all: memory and rest",
+        "same statements straight to asyncpg; tracing: the gateway with tracing on vs. off; "
+        "all: memory and rest",
     )
     p.add_argument(
         "--duration",
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     suites = ("memory", "rest") if args.suite == "all" else (args.suite,)
     if args.suite != "all" and args.scenarios is not None:
-        keys = {"memory": SCENARIO_KEYS, "sql": SQL_SCENARIO_KEYS}.get(
+        keys = {"memory": SCENARIO_KEYS, "tracing": SCENARIO_KEYS, "sql": SQL_SCENARIO_KEYS}.get(
             args.suite, REST_SCENARIO_KEYS
         )
         unknown = [k for k in args.scenarios if k not in keys]
@@ -172,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios = _chosen(p, suite, args.scenarios, SCENARIO_KEYS)
                 report = run_bench(BenchOptions(scenarios=scenarios, **common))
                 text, failed = format_report(report), bool(report.problems())
+            elif suite == "tracing":
+                scenarios = _chosen(p, suite, args.scenarios, SCENARIO_KEYS)
+                traced = run_tracing_bench(
+                    BenchOptions(scenarios=scenarios, **common),
+                    log=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+                text, failed = format_tracing_report(traced), bool(traced.problems())
             elif suite == "sql":
                 scenarios = _chosen(p, suite, args.scenarios, SQL_SCENARIO_KEYS)
                 sql_options = SqlOptions(

@@ -227,12 +227,21 @@ def write_gateway_config(workdir: Path, digest: str, port: int) -> Path:
     return path
 
 
-def start_gateway(workdir: Path, digest: str, cpus: Collection[int] | None) -> Server:
+def start_gateway(
+    workdir: Path,
+    digest: str,
+    cpus: Collection[int] | None,
+    env: dict[str, str] | None = None,
+    name: str = "gateway",
+) -> Server:
+    """``env``: extra environment variables (the tracing suite's ``OTEL_*``)."""
+
     def cmd(port: int) -> list[str]:
         config = write_gateway_config(workdir, digest, port)
         return [*gateway_command(), "serve", "--config", str(config)]
 
-    return _start("gateway", cmd, "/readyz", workdir, cpus)
+    child_env = {**server_env(), **(env or {})}
+    return _start(name, cmd, "/readyz", workdir, cpus, env=child_env)
 
 
 def start_baseline(workdir: Path, bodies: dict[str, Any], cpus: Collection[int] | None) -> Server:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.auth import Authenticator
 from gateway.config import AppConfig, ConfigError, Settings
@@ -13,13 +14,17 @@ from gateway.dedupe import MemoryUnknownCreates, UnknownCreates
 from gateway.guard import Guard, GuardStore, MemoryGuardStore
 from gateway.http.admin import add_admin_routes
 from gateway.http.middleware import scim_errors
+from gateway.http.observe import METRICS, metrics_view, observe
 from gateway.http.proxies import proxy_middleware
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
 from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
+from gateway.metrics import Metrics
+from gateway.observed import ObservedAdapter
 from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
 from gateway.service import ScimService
+from gateway.telemetry import Telemetry
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
 
@@ -42,6 +47,7 @@ def build_runtimes(
     source: str = "<config>",
     guard_store: GuardStore | None = None,
     unknown_creates: UnknownCreates | None = None,
+    metrics: Metrics | None = None,
 ) -> dict[str, AppRuntime]:
     """One service per configured app; raises ConfigError listing every app's problems.
 
@@ -62,10 +68,11 @@ def build_runtimes(
         except ConfigError as exc:
             errors.append(str(exc))
             continue
-        adapter = BoundedAdapter(
+        bounded = BoundedAdapter(
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
         )
+        adapter = ObservedAdapter(bounded, app_config.adapter, metrics)
         guard = None
         if app_config.guard is not None:
             guard = Guard(name, app_config.guard, guard_store)
@@ -103,14 +110,25 @@ def create_app(
     source: str = "<config>",
     guard_store: GuardStore | None = None,
     unknown_creates: UnknownCreates | None = None,
+    telemetry: Telemetry | None = None,
 ) -> web.Application:
+    """The gateway; ``telemetry`` (from ``setup_from_env``) adds its OTLP metric readers."""
+    telemetry = telemetry or Telemetry()
+    metrics = Metrics(telemetry.metric_readers, telemetry.resource)
     proxies = settings.server.trusted_proxies
     # The proxy middleware clones the request: it goes first, outside the others.
-    middlewares = [proxy_middleware(proxies), scim_errors] if proxies else [scim_errors]
+    middlewares: list[Middleware] = [observe, scim_errors]
+    if proxies:
+        middlewares.insert(0, proxy_middleware(proxies))
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_size)
     runtimes = build_runtimes(
-        settings, source=source, guard_store=guard_store, unknown_creates=unknown_creates
+        settings,
+        source=source,
+        guard_store=guard_store,
+        unknown_creates=unknown_creates,
+        metrics=metrics,
     )
+    app[METRICS] = metrics
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)
@@ -129,9 +147,15 @@ def create_app(
             for runtime in runtimes.values():
                 await runtime.auth.aclose()
 
+    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        metrics.shutdown()
+
+    app.cleanup_ctx.append(metrics_ctx)
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_admin_routes(app, settings.admin, runtimes)
+    app.router.add_get("/metrics", metrics_view)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

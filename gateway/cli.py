@@ -20,7 +20,9 @@ from gateway.app import build_runtimes, create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
+from gateway.logs import configure_logging
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
 
 
@@ -40,17 +42,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.server.log_format)
     try:
-        app = create_app(settings, source=args.config)
+        telemetry = setup_from_env()
+    except ValueError as exc:
+        print(f"OpenTelemetry configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = create_app(settings, source=args.config, telemetry=telemetry)
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
+        telemetry.shutdown()
         return 2
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)
+    try:
+        # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
+        web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)
+    finally:
+        telemetry.shutdown()  # flush the spans still queued
     return 0
 
 

@@ -330,6 +330,8 @@ class ServerConfig(_Strict):
     #: Peers whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed.
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     tls: TlsConfig | None = None
+    #: Log lines as JSON objects (one per line, with trace ids) or as plain text.
+    log_format: Literal["json", "text"] = "json"
 
 
 class AdminConfig(_Strict):

@@ -65,6 +65,7 @@ from gateway.scim.schema import (
 )
 from gateway.sdk import Adapter, Page, Query, Record, Ref
 from gateway.steps import Steps
+from gateway.telemetry import operation_span, span
 
 #: The attribute that names a resource uniquely, by resource type (RFC 7643 4.1.1, 4.2).
 _UNIQUE = {"User": "userName", "Group": "displayName"}
@@ -207,6 +208,21 @@ class ScimService:
 
     def to_scim(self, rtype: ResourceType, record: Record, base_url: str) -> dict[str, Any]:
         """The SCIM resource of a record, with default attributes only (no password)."""
+        with span("mapping.from_legacy", **{"scim.resource_type": rtype.name}):
+            return self._to_scim(rtype, record, base_url)
+
+    def to_scim_page(
+        self, rtype: ResourceType, records: Sequence[Record], base_url: str
+    ) -> list[dict[str, Any]]:
+        """:meth:`to_scim` for a page of records, in one span rather than one per record."""
+        attrs: dict[str, str | int] = {
+            "scim.resource_type": rtype.name,
+            "scim.records": len(records),
+        }
+        with span("mapping.from_legacy", **attrs):
+            return [self._to_scim(rtype, r, base_url) for r in records]
+
+    def _to_scim(self, rtype: ResourceType, record: Record, base_url: str) -> dict[str, Any]:
         hidden, nested = self._hidden[rtype.name]
         resource: dict[str, Any] = {"schemas": [rtype.schema.id], "id": record.id}
         for key, value in self.mapping.from_legacy(rtype.name, record.data).items():
@@ -243,7 +259,8 @@ class ScimService:
             if isinstance(found, Resolved) and found.attribute.read_only:
                 continue
             writable[key] = value
-        return self.mapping.to_legacy(rtype.name, writable)
+        with span("mapping.to_legacy", **{"scim.resource_type": rtype.name}):
+            return self.mapping.to_legacy(rtype.name, writable)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -281,6 +298,9 @@ class ScimService:
                 if len(rtypes) == 1:
                     raise
                 continue  # a root search skips types that lack the attribute (RFC 7644 3.4.2.1)
+            if node is not None:  # for traces and logs: the filter's shape, never its values
+                shape = sorted({f"{path} {op}" for path, op in filter_leaves(node)})
+                self._operation().extra.setdefault("filter", ", ".join(shape))
             start = offset + 1
             found, matched = await self._search_one(rtype, node, params, start, remaining, base_url)
             total += matched
@@ -320,7 +340,7 @@ class ScimService:
                 min(count, self.caps.max_page_size),
             )
             page = await self.adapter.search(query)
-            return [self.to_scim(rtype, r, base_url) for r in page.records], page.total
+            return self.to_scim_page(rtype, page.records, base_url), page.total
         return await self._search_in_gateway(rtype, node, params, start, count, base_url)
 
     async def _search_in_gateway(
@@ -363,9 +383,7 @@ class ScimService:
                 "this app cannot filter on; narrow it"
             )
         match = compile_filter(node, rtype)
-        found = [
-            r for r in (self.to_scim(rtype, rec, base_url) for rec in page.records) if match(r)
-        ]
+        found = [r for r in self.to_scim_page(rtype, page.records, base_url) if match(r)]
         if params.sort_by:
             found = sort_resources(found, params.sort_by, params.descending, rtype)
         return found[start - 1 : start - 1 + count], len(found)
@@ -621,28 +639,29 @@ class ScimService:
             out["bulkId"] = bulk_id
         parent = self._operation("bulk")
         child = parent.child(None if bulk_id is None else str(bulk_id))
-        try:
-            with bound(child):
-                path = _resolve_bulk_ids(op.get("path", ""), ids)
-                data = _resolve_bulk_ids(op.get("data"), ids)
-                resource, status = await self._bulk_dispatch(method, path, data, op, base_url)
-        except ScimError as exc:
-            await child.close(exc.status, exc.scim_type)
-            out["status"] = str(exc.status)
-            out["response"] = exc.to_json()
+        with operation_span(child):  # each bulk operation is a span of its own
+            try:
+                with bound(child):
+                    path = _resolve_bulk_ids(op.get("path", ""), ids)
+                    data = _resolve_bulk_ids(op.get("data"), ids)
+                    resource, status = await self._bulk_dispatch(method, path, data, op, base_url)
+            except ScimError as exc:
+                await child.close(exc.status, exc.scim_type)
+                out["status"] = str(exc.status)
+                out["response"] = exc.to_json()
+                return out
+            except BaseException:
+                await child.close(500)
+                raise
+            await child.close(status)
+            out["status"] = str(status)
+            if resource is not None:
+                out["location"] = resource["meta"]["location"]
+                if "version" in resource["meta"]:
+                    out["version"] = resource["meta"]["version"]
+                if method == "POST" and bulk_id is not None:
+                    ids[str(bulk_id)] = resource["id"]
             return out
-        except BaseException:
-            await child.close(500)
-            raise
-        await child.close(status)
-        out["status"] = str(status)
-        if resource is not None:
-            out["location"] = resource["meta"]["location"]
-            if "version" in resource["meta"]:
-                out["version"] = resource["meta"]["version"]
-            if method == "POST" and bulk_id is not None:
-                ids[str(bulk_id)] = resource["id"]
-        return out
 
     async def _bulk_dispatch(
         self,

@@ -35,7 +35,9 @@ async def _client(journal: Journal) -> TestClient[Any, Any]:
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     adapter = app[SERVICES]["crm"].service.adapter
-    journal.store = getattr(adapter, "inner", adapter)
+    while hasattr(adapter, "inner"):  # below the observing and bounding wrappers
+        adapter = adapter.inner
+    journal.store = adapter
     return client
 
 

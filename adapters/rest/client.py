@@ -32,6 +32,7 @@ from adapters.rest.errors import Redactor, malformed, raise_for_status, transpor
 from gateway.config import resolve_secret
 from gateway.masking import is_secret_name
 from gateway.sdk import InvalidValue, LegacyCall, NotFound, UpstreamError
+from gateway.telemetry import client_trace_configs
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,8 @@ class Client:
                 connector=connector,
                 timeout=self.timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),  # no session state between calls
+                # A CLIENT span per call, traceparent sent on; the URL without its query.
+                trace_configs=client_trace_configs(),
             )
 
     async def aclose(self) -> None:

@@ -32,6 +32,7 @@ from gateway.scim.body import parse_body
 from gateway.scim.query import parse_list_params, parse_search_request
 from gateway.scim.schema import LIST_URN, ResourceType
 from gateway.service import Projection, ScimService, parse_etags
+from gateway.telemetry import operation_span
 
 
 @dataclass(slots=True)
@@ -123,7 +124,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         recorder=request.app.get(RECORDER, NULL_RECORDER),
     )
     request[OPERATION] = op
-    with bound(op):
+    with bound(op), operation_span(op):
         try:
             async with deadline(runtime.service.config.request_timeout, op):
                 response = await _authorized(request, runtime, op, parts)

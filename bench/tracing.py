@@ -1,0 +1,227 @@
+"""``python -m bench tracing``: what tracing costs a request, on vs. off, in one run.
+
+Two ``scim-gateway serve`` processes on the memory adapter, identical but for
+their environment:
+
+* off: ``OTEL_SDK_DISABLED=true``: the OpenTelemetry API is a no-op (the
+  gateway's span helpers still run; metrics and the access line are on in both);
+* on: every request sampled (``OTEL_TRACES_SAMPLER=always_on``), spans batched
+  (the SDK's default batch processor settings) and exported over OTLP/HTTP to
+  :mod:`bench.otlp_sink`, a local receiver that decodes each export as a
+  collector would. It runs on the load generator's core, as a collector would
+  run on another machine.
+
+Both are seeded alike and get the same scenarios, ABBA-alternated by
+:func:`bench.core._measure` (its "gateway" side is tracing on, its "baseline"
+side tracing off). GET by id rotates over each server's own seeded ids. The
+report gives req/s, p50/p99 and the ratio on/off per scenario, and how many
+spans reached the receiver (the "on" server is stopped first, which flushes
+its queue): fewer than requests x spans per request means the batch queue
+overflowed and spans were dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import platform
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.core import BenchOptions, Row, _measure, choose_cpus, code_revision, make_loader
+from bench.load import PythonLoader, Target
+from bench.report import _ms, _ratio_rounds, _runs, _table
+from bench.scenarios import SCENARIO_KEYS, Scenario, build_scenarios, seed_user_name
+from bench.servers import (
+    Server,
+    _start,
+    auth_headers,
+    make_token,
+    seed_users,
+    start_gateway,
+)
+
+Log = Callable[[str], None]
+OFF_ENV = {"OTEL_SDK_DISABLED": "true"}
+
+
+def on_env(sink: Server) -> dict[str, str]:
+    return {
+        "OTEL_SDK_DISABLED": "false",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.origin,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_METRICS_EXPORTER": "none",  # traces alone: the cost measured is tracing's
+        "OTEL_SERVICE_NAME": "scim-gateway-bench",
+    }
+
+
+@dataclass
+class TracingReport:
+    options: BenchOptions
+    loader: str
+    fallback: bool
+    pinning: str
+    rows: list[Row]
+    users_seeded: int
+    spans_received: int = 0
+    exports: int = 0
+    requests_on: int = 0  #: every request the tracing-on server answered (seeding included)
+    revision: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        out = [p for row in self.rows for p in row.problems()]
+        if self.requests_on and not self.spans_received:
+            out.append("no span reached the OTLP receiver: tracing was not on")
+        return out
+
+
+def _scenarios(first_id: str, filter_name: str, keys: tuple[str, ...]) -> list[Scenario]:
+    """The memory suite's scenarios; GET by id rotates over each target's own ids."""
+    out = []
+    for scenario in build_scenarios(first_id, filter_name):
+        if scenario.key == "get":
+            scenario = dataclasses.replace(scenario, path="/Users/{id}")
+        if scenario.key in keys:
+            out.append(scenario)
+    return out
+
+
+def _sink_stats(sink: Server) -> dict[str, int]:
+    with urllib.request.urlopen(sink.origin + "/stats", timeout=5) as resp:
+        data: dict[str, int] = json.loads(resp.read())
+        return data
+
+
+def run_tracing_bench(options: BenchOptions, log: Log) -> TracingReport:
+    server_cpus, load_cpus, pinning = choose_cpus(options.pin)
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scim-trace-")))
+        loader, notes = make_loader(options, load_cpus, workdir)
+        token, digest = make_token()
+        log("starting the OTLP receiver (bench.otlp_sink)...")
+
+        def sink_cmd(port: int) -> list[str]:
+            return [sys.executable, "-m", "bench.otlp_sink", "--port", str(port)]
+
+        sink = _start("otlp-sink", sink_cmd, "/stats", workdir, load_cpus)
+        stack.callback(sink.stop)
+        log("starting two gateways (memory adapter): tracing off, tracing on...")
+        off_dir, on_dir = workdir / "off", workdir / "on"
+        off_dir.mkdir()
+        on_dir.mkdir()
+        off = start_gateway(off_dir, digest, server_cpus, OFF_ENV, "gateway-off")
+        stack.callback(off.stop)
+        on = start_gateway(on_dir, digest, server_cpus, on_env(sink), "gateway-on")
+        stack.callback(on.stop)
+        users = max(1, options.users)
+        log(f"seeding {users} users into each...")
+        ids = {
+            "on": seed_users(on.base_url, token, users),
+            "off": seed_users(off.base_url, token, users),
+        }
+        keys = tuple(options.scenarios)
+        scenarios = _scenarios(ids["on"][0], seed_user_name(users // 2), keys)
+        headers = auth_headers(token)
+        targets = {
+            "gateway": Target("tracing on", on.origin, headers, ids["on"][:100]),
+            "baseline": Target("tracing off", off.origin, headers, ids["off"][:100]),
+        }
+        log("measuring (in the lines below: gateway = tracing on, baseline = tracing off)")
+        rows = [
+            _measure(s, targets, loader, options.warmup, options.slices(), log) for s in scenarios
+        ]
+        on.stop()  # SIGTERM: the gateway flushes its span queue before it exits
+        stats = _sink_stats(sink)
+    measured = sum(row.gateway.requests for row in rows)
+    report = TracingReport(
+        options=options,
+        loader=loader.description,
+        fallback=isinstance(loader, PythonLoader),
+        pinning=pinning,
+        rows=rows,
+        users_seeded=users,
+        spans_received=stats["spans"],
+        exports=stats["exports"],
+        requests_on=measured + users,
+        revision=code_revision(),
+        notes=notes,
+    )
+    return report
+
+
+COLUMNS = (
+    ("scenario", "<"),
+    ("off req/s", ">"),
+    ("on req/s", ">"),
+    ("on/off", ">"),
+    ("rounds: med (min-max)", ">"),
+    ("off p50 ms", ">"),
+    ("on p50 ms", ">"),
+    ("off p99 ms", ">"),
+    ("on p99 ms", ">"),
+    ("p50 x", ">"),
+    ("errors", ">"),
+)
+
+
+def _cells(row: Row) -> list[str]:
+    on, off = row.gateway, row.baseline
+    errors = on.unexpected + off.unexpected + on.socket_errors + off.socket_errors
+    return [
+        row.scenario.label,
+        f"{off.rps:.0f}",
+        f"{on.rps:.0f}",
+        f"{row.ratio:.3f}",
+        _ratio_rounds(row),
+        _ms(off.percentile(50)),
+        _ms(on.percentile(50)),
+        _ms(off.percentile(99)),
+        _ms(on.percentile(99)),
+        f"{row.p50_ratio:.2f}",
+        str(errors),
+    ]
+
+
+def format_tracing_report(report: TracingReport) -> str:
+    o = report.options
+    slices = o.slices()
+    per_request = report.spans_received / report.requests_on if report.requests_on else 0.0
+    lines = [
+        "scim-gateway tracing cost: the same gateway (memory adapter) with tracing on "
+        "(always sampled, batch OTLP/HTTP export to a local receiver) vs. off (OTEL_SDK_DISABLED)",
+        f"  loader:   {report.loader}",
+        f"  timing:   {sum(slices)} s measured per scenario and side, {_runs(slices)}, "
+        f"after {o.warmup} s of discarded warm-up each",
+        f"  pinning:  {report.pinning}; the OTLP receiver shares the load generator's core(s)",
+        f"  data:     {report.users_seeded} users seeded into each gateway",
+        f"  software: Python {platform.python_version()}; code {report.revision}",
+        "",
+        _table(COLUMNS, [_cells(r) for r in report.rows]),
+        "",
+        "on/off = req/s with tracing on / req/s with tracing off (1.0 = tracing is free); "
+        "p50 x = on p50 / off p50.",
+        f"spans received by the OTLP receiver: {report.spans_received} in {report.exports} "
+        f"exports, {per_request:.2f} per request answered with tracing on "
+        f"({report.requests_on}, seeding and measured runs; warm-ups not counted)",
+    ]
+    for row in report.rows:
+        lines.append(
+            f"note: {row.scenario.label}: tracing on serves {row.ratio:.2f}x the requests per "
+            f"second of tracing off ({(1 - row.ratio) * 100:+.1f}% cost)"
+        )
+    lines += [f"note: {note}" for note in report.notes]
+    problems = report.problems()
+    if problems:
+        lines += ["", "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT"]
+        lines += [f"!!! {p}" for p in problems]
+    return "\n".join(lines)
+
+
+__all__ = ["SCENARIO_KEYS", "TracingReport", "format_tracing_report", "run_tracing_bench"]

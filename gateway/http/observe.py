@@ -1,0 +1,120 @@
+"""The outermost middleware: the inbound request's span, its metrics and its access line.
+
+A small own middleware rather than opentelemetry-instrumentation-aiohttp-server:
+that one records ``http.target``/``http.url`` with the query string (a SCIM
+filter's values are personal data), names every span after our one catch-all
+route, and works by replacing ``web.Application`` process-wide. Here the span
+is named after a path template (``PATCH /apps/{app}/scim/v2/Users/{id}``),
+carries the path without its query, and the W3C context of the caller is
+extracted as the instrumentation would.
+
+It sits outside ``scim_errors``, so it sees the status the caller gets.
+Probes and scrapes (``/healthz``, ``/readyz``, ``/metrics``) are left out.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from gateway.http.views import operation_of
+from gateway.logs import access
+from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.telemetry import mark_error, tracer
+
+__all__ = ["METRICS", "metrics_view", "observe", "route_of"]
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+UNOBSERVED = frozenset({"/healthz", "/readyz", "/metrics"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+#: SCIM endpoints that keep their name in a route; anything else is a resource type.
+_ENDPOINTS = {
+    "users": "Users",
+    "groups": "Groups",
+    "serviceproviderconfig": "ServiceProviderConfig",
+    "serviceproviderconfigs": "ServiceProviderConfigs",
+    "schemas": "Schemas",
+    "resourcetypes": "ResourceTypes",
+    "bulk": "Bulk",
+    ".search": ".search",
+    "me": "Me",
+}
+
+
+def route_of(path: str) -> str:
+    """A low-cardinality template of a request path: no app name, id or query."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if len(parts) < 4 or parts[0].lower() != "apps":
+        return "/" + "/".join(parts[:1]) if parts else "/"
+    route = ["apps", "{app}", "scim", "v2"]
+    rest = parts[4:]
+    if rest:
+        route.append(_ENDPOINTS.get(rest[0].lower(), "{type}"))
+    if len(rest) > 1:
+        route.append(".search" if rest[1].lower() == ".search" else "{id}")
+    if len(rest) > 2:
+        route.append("...")
+    return "/" + "/".join(route)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if path in UNOBSERVED:
+        return await handler(request)
+    metrics = request.app[METRICS]
+    route = route_of(request.raw_path)
+    method = request.method if request.method in _METHODS else "_OTHER"  # bounded names
+    attributes = {
+        "http.request.method": method,
+        "http.route": route,
+        "url.path": path,
+        "url.scheme": request.scheme,
+        "server.address": request.host,
+    }
+    user_agent = request.headers.get("User-Agent")
+    if user_agent:
+        attributes["user_agent.original"] = user_agent
+    metrics.started()
+    start = time.perf_counter()
+    status = 500
+    with tracer().start_as_current_span(
+        f"{method} {route}",
+        context=propagate.extract(request.headers),
+        kind=SpanKind.SERVER,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except BaseException as exc:
+            mark_error(span, exc)
+            raise
+        finally:
+            seconds = time.perf_counter() - start
+            if span.is_recording():
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+            op = operation_of(request)
+            app = op.app if op is not None else ""
+            operation = op.action if op is not None else "none"
+            metrics.finished(app, operation, status, seconds)
+            access(method, route, status, seconds * 1000.0, op)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """``GET /metrics``: every series in the Prometheus text format."""
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

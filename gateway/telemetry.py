@@ -1,0 +1,368 @@
+"""OpenTelemetry: set up from the standard ``OTEL_*`` variables, and the span helpers.
+
+Nothing is exported unless the environment asks for it: with no OTLP endpoint
+and no ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` the API stays a no-op
+(spans cost a few microseconds and record nothing). ``OTEL_SDK_DISABLED=true``
+turns everything off whatever else is set. The SDK itself reads the service
+name, resource attributes, sampler, endpoints and batch settings; this module
+only decides whether to install it and which OTLP protocol to speak.
+
+Spans carry names, never values: no attribute values, tokens, passwords, SQL
+parameters or query strings (a filter's values are personal data). Errors
+record the exception *type*; messages may quote request data.
+
+The span tree of one request::
+
+    PATCH /apps/{app}/scim/v2/Users/{id}     inbound request (SERVER; W3C context extracted)
+      scim patch User                          the SCIM operation (scim.* attributes)
+        adapter.get / adapter.update           one adapter call (queue wait included)
+          PATCH                                the legacy HTTP call (CLIENT; sends traceparent)
+          UPDATE / SELECT ...                  or the SQL statement (asyncpg; text, no parameters)
+        mapping.from_legacy / mapping.to_legacy  the mapping render
+      audit.write                              the audit record (see :func:`span`)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import aiohttp
+from opentelemetry import trace
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+from yarl import URL
+
+from gateway.errors import ScimError
+from gateway.operation import Operation
+
+__all__ = [
+    "Telemetry",
+    "TypesOnly",
+    "client_trace_configs",
+    "current_ids",
+    "error_type",
+    "from_env",
+    "instrument_asyncpg",
+    "is_failure",
+    "mark_error",
+    "metric_reader",
+    "operation_attributes",
+    "operation_span",
+    "setup_from_env",
+    "span",
+    "span_exporter",
+    "tracer",
+]
+
+SERVICE_NAME = "scim-gateway"
+_TRUE = {"true", "1", "yes", "on"}
+
+
+def tracer() -> trace.Tracer:
+    """The gateway's tracer; a proxy until (and unless) a provider is installed."""
+    return trace.get_tracer("scim-gateway")
+
+
+@dataclass
+class Telemetry:
+    """What the environment asked for; :meth:`shutdown` flushes what is queued."""
+
+    tracer_provider: TracerProvider | None = None
+    #: OTLP metric readers, handed to the gateway's MeterProvider (gateway/metrics.py).
+    metric_readers: list[MetricReader] = field(default_factory=list)
+    resource: Resource = field(default_factory=lambda: Resource.create({}))
+
+    def shutdown(self) -> None:
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+
+
+#: What OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER may name (besides "none");
+#: "prometheus" is GET /metrics, which is served whatever the variable says.
+_KNOWN = {"traces": ("otlp", "console"), "metrics": ("otlp", "prometheus")}
+
+
+def _exporters(env: Mapping[str, str], signal: str) -> list[str]:
+    """The exporters named for a signal; ``otlp`` by default once an endpoint is set."""
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    named = [n.strip() for n in env.get(variable, "").lower().split(",") if n.strip()]
+    if not named:
+        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+        return ["otlp"] if any(env.get(name) for name in endpoints) else []
+    unknown = [n for n in named if n not in (*_KNOWN[signal], "none")]
+    if unknown:
+        known = ", ".join(_KNOWN[signal])
+        raise ValueError(f"{variable}: {', '.join(unknown)} is not supported (use {known} or none)")
+    return [n for n in named if n != "none"]
+
+
+def _protocol(env: Mapping[str, str], signal: str) -> str:
+    value = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or env.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    value = value.strip().lower()
+    if value not in ("http/protobuf", "grpc"):
+        raise ValueError(f"OTLP protocol {value!r} is not supported: use http/protobuf or grpc")
+    return value
+
+
+def span_exporter(protocol: str) -> SpanExporter:
+    # The exporters read their endpoint, headers and timeout from OTEL_* themselves;
+    # each is imported only when chosen (grpc is a heavy import).
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+        return Grpc()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    return Http()
+
+
+def metric_reader(protocol: str) -> MetricReader:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetrics,
+        )
+
+        return PeriodicExportingMetricReader(GrpcMetrics())
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetrics,
+    )
+
+    return PeriodicExportingMetricReader(HttpMetrics())
+
+
+_MESSAGES = ("exception.message", "exception.stacktrace")
+
+
+def _types_only(span: ReadableSpan) -> ReadableSpan:
+    """``span`` without the message and stack trace of its exception events."""
+    if not any(event.name == "exception" for event in span.events):
+        return span
+    events = [
+        Event(
+            event.name,
+            {k: v for k, v in (event.attributes or {}).items() if k not in _MESSAGES},
+            event.timestamp,
+        )
+        if event.name == "exception"
+        else event
+        for event in span.events
+    ]
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class TypesOnly(SpanExporter):
+    """Exports spans with exception events cut down to the exception type.
+
+    Our spans record no exception events at all (:func:`mark_error`); the
+    aiohttp client instrumentation records the exception of a failed legacy
+    call, whose message and traceback may quote a URL with its query string.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([_types_only(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _resource(env: Mapping[str, str]) -> Resource:
+    """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, with our name as the default."""
+    resource = Resource.create({})  # reads both variables
+    default = Resource({"service.name": SERVICE_NAME})
+    named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
+    return resource if named else resource.merge(default)
+
+
+def from_env() -> Telemetry:
+    """What ``OTEL_*`` asks for, built but not installed (see :func:`setup_from_env`).
+
+    Raises ValueError for an exporter or OTLP protocol it does not know.
+    """
+    env = os.environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
+        return Telemetry()
+    resource = _resource(env)
+    telemetry = Telemetry(resource=resource)
+    if "otlp" in _exporters(env, "metrics"):
+        telemetry.metric_readers.append(metric_reader(_protocol(env, "metrics")))
+    traces = _exporters(env, "traces")
+    if traces:
+        provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
+        for name in traces:
+            provider.add_span_processor(BatchSpanProcessor(TypesOnly(_exporter(name, env))))
+        telemetry.tracer_provider = provider
+    return telemetry
+
+
+def setup_from_env() -> Telemetry:
+    """Install tracing as ``OTEL_*`` asks: the global provider and the asyncpg spans.
+
+    Call once per process, before the app serves; ``Telemetry.shutdown`` at exit.
+    """
+    telemetry = from_env()
+    if telemetry.tracer_provider is not None:
+        trace.set_tracer_provider(telemetry.tracer_provider)
+        instrument_asyncpg()
+    return telemetry
+
+
+def _exporter(name: str, env: Mapping[str, str]) -> SpanExporter:
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    return span_exporter(_protocol(env, "traces"))
+
+
+_ASYNCPG_DONE = False
+
+
+def instrument_asyncpg() -> None:
+    """Trace every asyncpg statement (its text; never its parameters), once per process."""
+    global _ASYNCPG_DONE
+    if _ASYNCPG_DONE:
+        return
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    AsyncPGInstrumentor(capture_parameters=False).instrument()  # type: ignore[no-untyped-call]
+    _ASYNCPG_DONE = True
+
+
+def _without_query(url: URL) -> str:
+    """The URL a client span shows: no query (filters, keys) and no credentials."""
+    return str(url.with_query(None).with_fragment(None).with_user(None).with_password(None))
+
+
+def client_trace_configs() -> list[aiohttp.TraceConfig]:
+    """For a legacy app's ``ClientSession``: one CLIENT span per call, ``traceparent`` sent.
+
+    The official aiohttp client instrumentation, given a URL filter that drops
+    the query string (a legacy search puts the filter's values there).
+    """
+    from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+
+    return [create_trace_config(url_filter=_without_query)]
+
+
+def error_type(exc: BaseException) -> str:
+    """How spans, metrics and logs name an error: its class, never its message."""
+    return type(exc).__name__
+
+
+def is_failure(exc: BaseException) -> bool:
+    """Our fault or the legacy app's (5xx, or not a SCIM error at all); 4xx is the caller's."""
+    return not isinstance(exc, ScimError) or exc.status >= 500
+
+
+def mark_error(target: Span, exc: BaseException) -> None:
+    """Record an exception on a span by type; the status is ERROR only for failures."""
+    if not target.is_recording():
+        return
+    target.set_attribute("error.type", error_type(exc))
+    if is_failure(exc):
+        target.set_status(Status(StatusCode.ERROR, error_type(exc)))
+
+
+@contextmanager
+def span(name: str, **attributes: AttributeValue | None) -> Iterator[Span]:
+    """A child span of the current one, e.g. ``with span("audit.write", **{"scim.app": app})``.
+
+    Attributes whose value is None are left out. An exception that passes
+    through is recorded by type (see :func:`mark_error`) and re-raised.
+    """
+    attrs = {k: v for k, v in attributes.items() if v is not None}
+    with tracer().start_as_current_span(
+        name, attributes=attrs, record_exception=False, set_status_on_exception=False
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            mark_error(current, exc)
+            raise
+
+
+def operation_attributes(op: Operation) -> dict[str, AttributeValue]:
+    """What a span may say about an operation: names, ids and outcome; no values."""
+    attrs: dict[str, AttributeValue] = {
+        "scim.app": op.app,
+        "scim.operation": op.action,
+        "scim.outcome": op.outcome,
+    }
+    optional: dict[str, str | int | Sequence[str] | None] = {
+        "scim.resource_type": op.resource_type,
+        "scim.id": op.scim_id,
+        "scim.type": op.scim_type,
+        "scim.client": op.client,
+        "scim.bulk_id": op.bulk_id,
+        "scim.failed_step": op.failed_step,
+        "scim.changed": list(op.changed) if op.changed else None,
+        "http.response.status_code": op.status or None,
+    }
+    attrs.update({k: v for k, v in optional.items() if v is not None})
+    attrs.update({f"scim.{k}": v for k, v in op.extra.items()})  # names only, by contract
+    return attrs
+
+
+@contextmanager
+def operation_span(op: Operation) -> Iterator[Span]:
+    """The span of one SCIM operation; gives ``op`` its trace and span ids.
+
+    Its name and attributes are set when it ends, from what the operation
+    learnt (action, resource type, status), so close ``op`` inside it.
+    """
+    with tracer().start_as_current_span(
+        "scim operation", record_exception=False, set_status_on_exception=False
+    ) as current:
+        context = current.get_span_context()
+        if context.is_valid:
+            op.trace_id = trace.format_trace_id(context.trace_id)
+            op.span_id = trace.format_span_id(context.span_id)
+        try:
+            yield current
+        except BaseException as exc:
+            mark_error(current, exc)
+            raise
+        finally:
+            if current.is_recording():
+                current.update_name(" ".join(filter(None, ("scim", op.action, op.resource_type))))
+                current.set_attributes(operation_attributes(op))
+                if op.status >= 500:
+                    current.set_status(Status(StatusCode.ERROR, str(op.status)))
+
+
+def current_ids() -> tuple[str | None, str | None]:
+    """The trace and span id of the running span, as hex, for a log line."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
