@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.auth import TokenAuthenticator
+from gateway.breaker import CircuitBreaker, State
 from gateway.config import AppConfig, ConfigError, Settings
 from gateway.http.middleware import scim_errors
 from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
@@ -17,6 +18,13 @@ from gateway.registry import build_adapter
 from gateway.service import ScimService
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
+#: Each app's circuit breaker (apps with `breaker.enabled: false` have none).
+BREAKERS: web.AppKey[dict[str, CircuitBreaker]] = web.AppKey("breakers", dict)
+
+
+def breaker_states(app: web.Application) -> dict[str, State]:
+    """Each app's breaker state, for /readyz and a metrics gauge (see breaker.STATE_LEVELS)."""
+    return {name: breaker.state for name, breaker in app[BREAKERS].items()}
 
 
 def load_app_mapping(name: str, app_config: AppConfig, source: str) -> TemplateMapping | None:
@@ -44,9 +52,13 @@ def build_runtimes(settings: Settings, *, source: str = "<config>") -> dict[str,
         except ConfigError as exc:
             errors.append(str(exc))
             continue
+        breaker = None
+        if app_config.breaker.enabled:
+            breaker = CircuitBreaker(name, app_config.breaker)
         adapter = BoundedAdapter(
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
+            breaker,
         )
         runtimes[name] = AppRuntime(
             ScimService(name, adapter, app_config), TokenAuthenticator(name, app_config.auth)
@@ -61,9 +73,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """503 until every adapter is open. An open breaker shows in the body but keeps 200:
+    one legacy app being down must not take the gateway (and every other app) out of
+    the load balancer."""
     ready = request.app[READY]
     ok = all(ready.values())
-    body = {"status": "ready" if ok else "starting", "apps": ready}
+    body = {
+        "status": "ready" if ok else "starting",
+        "apps": ready,
+        "breakers": breaker_states(request.app),
+    }
     return web.json_response(body, status=200 if ok else 503)
 
 
@@ -73,6 +92,12 @@ def create_app(settings: Settings, *, source: str = "<config>") -> web.Applicati
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)
+    app[BREAKERS] = {
+        name: runtime.service.adapter.breaker
+        for name, runtime in runtimes.items()
+        if isinstance(runtime.service.adapter, BoundedAdapter)
+        and runtime.service.adapter.breaker is not None
+    }
 
     async def adapters_ctx(app: web.Application) -> AsyncIterator[None]:
         opened = []

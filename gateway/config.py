@@ -93,6 +93,22 @@ class BulkConfig(_Strict):
     max_payload_size: int = Field(1_048_576, ge=1024)
 
 
+class BreakerConfig(_Strict):
+    """The circuit breaker in front of one legacy app (gateway/breaker.py)."""
+
+    enabled: bool = True
+    #: Consecutive failed calls that open the breaker.
+    failures: int = Field(5, ge=1)
+    #: Share of failed calls within `window` seconds that opens it, once `min_calls` were made.
+    error_rate: float = Field(0.5, gt=0, le=1)
+    window: float = Field(60.0, gt=0)
+    min_calls: int = Field(20, ge=1)
+    #: Seconds it stays open (answering 503 at once) before a probe call may pass.
+    cooldown: float = Field(30.0, gt=0)
+    #: Successful probes in a row that close it again.
+    probes: int = Field(1, ge=1)
+
+
 class AppConfig(_Strict):
     adapter: str
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -119,6 +135,8 @@ class AppConfig(_Strict):
     #: and cheap for large groups) or "resource" (200 with the group). A request
     #: that asks for `attributes` always gets the group.
     group_patch_response: Literal["no_content", "resource"] = "no_content"
+    #: Opens on the legacy app's failures (5xx, timeouts, connection errors, never a 4xx).
+    breaker: BreakerConfig = BreakerConfig()
 
 
 class ServerConfig(_Strict):

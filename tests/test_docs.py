@@ -12,6 +12,7 @@ from gateway.cli import parser
 from gateway.config import (
     AppConfig,
     AuthConfig,
+    BreakerConfig,
     BulkConfig,
     ServerConfig,
     Settings,
@@ -23,7 +24,16 @@ README = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
 
 @pytest.mark.parametrize(
     "model",
-    [Settings, ServerConfig, AppConfig, AuthConfig, TokenCredential, BulkConfig, MemorySettings],
+    [
+        Settings,
+        ServerConfig,
+        AppConfig,
+        AuthConfig,
+        TokenCredential,
+        BulkConfig,
+        BreakerConfig,
+        MemorySettings,
+    ],
 )
 def test_every_config_key_is_documented(model: type[BaseModel]) -> None:
     missing = [name for name in model.model_fields if f"{name}:" not in README]

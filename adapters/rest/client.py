@@ -6,6 +6,16 @@ values for its placeholders); :meth:`Client.render` turns it into a
 A dry run renders with secrets masked; :meth:`Client.send` renders the same
 request with them and sends it, so a dry run shows what would be sent.
 
+Calls that are safe to repeat are retried (settings ``retry``): a method
+that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``)
+after a broken connection, a timeout, an unusable answer or 429/502/503/504;
+any method, POST included, when the call provably did not reach the app (the
+connection could not be opened) or the app refused it with 429, which says it
+was not processed (RFC 6585). Waits are backoff with full jitter, or the
+app's own ``Retry-After``, within the retry budget and the call's deadline
+(:mod:`gateway.retry`). A write that may have reached the app but got no
+usable answer is reported as unknown: the operation's outcome says so.
+
 Ids are percent-encoded into one path segment (``/``, ``?``, ``#``, ``%``
 included, and ``.``/``..`` too), so no id can reach another URL. Redirects
 are not followed (they would carry credentials elsewhere), and a next-page
@@ -28,8 +38,16 @@ from yarl import URL
 
 from adapters.rest.auth import build_auth, host_port
 from adapters.rest.config import PLACEHOLDER, Call, RestSettings
-from adapters.rest.errors import Redactor, malformed, raise_for_status, transport_errors
+from adapters.rest.errors import (
+    Redactor,
+    malformed,
+    raise_for_status,
+    retry_after_seconds,
+    transport_errors,
+)
 from gateway.config import resolve_secret
+from gateway.limits import mark_unknown
+from gateway.retry import Attempts, Pacing
 from gateway.sdk import InvalidValue, LegacyCall, NotFound, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -39,6 +57,10 @@ _MISSING = object()
 # Kept as they are in the literal parts of a configured path.
 _PATH_SAFE = "/-._~!$&'()*+,;=:@%"
 _REFERENCE = re.compile(r"\$\{(env|file):")
+#: Methods whose repetition leaves the app as one call would (RFC 9110 9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+#: Answers worth another attempt: the app, or a proxy in front of it, is overloaded or down.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class Unknown(str):
@@ -122,8 +144,12 @@ class Client:
         self.settings = settings
         self.redact = Redactor()
         self.timeout = aiohttp.ClientTimeout(
-            total=settings.timeout.total, connect=settings.timeout.connect
+            total=settings.timeout.total,
+            connect=settings.timeout.connect,
+            sock_read=settings.timeout.read,
         )
+        #: Time, sleep and randomness of retries; tests put their own.
+        self.pacing = Pacing()
         self.auth = build_auth(settings.auth, self.timeout, settings.retry_after, self.redact)
         self.where = host_port(settings.base_url)
         self._base = str(URL(settings.base_url))
@@ -243,14 +269,25 @@ class Client:
         if session is None:
             raise RuntimeError("the REST adapter is not open; await adapter.open() first")
         call = self.render(request, reveal=True)
-        for attempt in (1, 2):
-            headers = {**call.headers, **await self.auth.headers(session)}
-            # W3C trace context will be injected into ``headers`` here.
-            answer = await self._exchange(session, call, headers, request.label)
-            log.debug("%s answered %s", request.label, answer.status)
-            if answer.status == 401 and self.auth.renewable and attempt == 1:
-                self.auth.invalidate()  # the token may have been revoked: fetch a new one
-                continue
+        repeatable = call.method in IDEMPOTENT or (
+            call.method == "PATCH" and self.settings.retry.idempotent_patch
+        )
+        attempts = Attempts(self.settings.retry.backoff(), self.pacing)
+        while True:
+            try:
+                answer = await self._authorized(session, call, request.label, attempts)
+            except UpstreamError as exc:
+                if (repeatable or _never_sent(exc)) and await attempts.again():
+                    continue
+                if call.method not in ("GET", "HEAD") and not _never_sent(exc):
+                    _outcome_unknown(exc)
+                raise
+            if answer.status in RETRY_STATUSES and (repeatable or answer.status == 429):
+                wait = retry_after_seconds(answer.headers.get("Retry-After"))
+                if await attempts.again(wait):
+                    continue
+            if answer.status == 504 and call.method not in ("GET", "HEAD"):
+                mark_unknown()  # a proxy gave up waiting for the app
             break
         try:
             raise_for_status(
@@ -273,11 +310,37 @@ class Client:
             )
         return answer
 
+    async def _authorized(
+        self, session: aiohttp.ClientSession, call: LegacyCall, label: str, attempts: Attempts
+    ) -> Answer:
+        """One attempt; a renewable credential the app refuses (401) is renewed once."""
+        for renewal in (1, 2):
+            headers = {**call.headers, **await self.auth.headers(session)}
+            # W3C trace context will be injected into ``headers`` here.
+            answer = await self._exchange(session, call, headers, label, attempts.time_left())
+            log.debug("%s answered %s", label, answer.status)
+            if answer.status == 401 and self.auth.renewable and renewal == 1:
+                self.auth.invalidate()  # the token may have been revoked: fetch a new one
+                continue
+            break
+        return answer
+
     async def _exchange(
-        self, session: aiohttp.ClientSession, call: LegacyCall, headers: dict[str, str], label: str
+        self,
+        session: aiohttp.ClientSession,
+        call: LegacyCall,
+        headers: dict[str, str],
+        label: str,
+        time_left: float,
     ) -> Answer:
         data = orjson.dumps(call.body) if call.body is not None else None
         limit = self.settings.max_response_size
+        # The attempt ends with the retry budget (or the call's deadline) at the latest.
+        timeout = aiohttp.ClientTimeout(
+            total=max(0.001, min(self.timeout.total or time_left, time_left)),
+            connect=self.timeout.connect,
+            sock_read=self.timeout.sock_read,
+        )
         with transport_errors(label, self.where, self.settings.retry_after):
             async with session.request(
                 call.method,
@@ -285,6 +348,7 @@ class Client:
                 headers=headers,
                 data=data,
                 allow_redirects=False,
+                timeout=timeout,
             ) as resp:
                 chunks, size = [], 0
                 async for chunk in resp.content.iter_chunked(65536):
@@ -301,3 +365,16 @@ class Client:
                     str(link) if link is not None else None,
                     label,
                 )
+
+
+def _never_sent(exc: UpstreamError) -> bool:
+    """The connection could not be opened: the app never saw the call, repeating is safe."""
+    cause = exc.__cause__
+    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
+def _outcome_unknown(exc: UpstreamError) -> None:
+    """A write reached the app (or may have) and no usable answer came back."""
+    exc.detail += "; whether the app made the change is unknown"
+    exc.args = (exc.detail,)
+    mark_unknown()
