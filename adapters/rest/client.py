@@ -48,7 +48,7 @@ from adapters.rest.errors import (
 from gateway.config import resolve_secret
 from gateway.limits import mark_unknown
 from gateway.retry import Attempts, Pacing
-from gateway.sdk import InvalidValue, LegacyCall, NotFound, UpstreamError
+from gateway.sdk import InvalidValue, LegacyCall, NotFound, ScimError, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -269,32 +269,52 @@ class Client:
         if session is None:
             raise RuntimeError("the REST adapter is not open; await adapter.open() first")
         call = self.render(request, reveal=True)
-        repeatable = call.method in IDEMPOTENT or (
-            call.method == "PATCH" and self.settings.retry.idempotent_patch
-        )
+        write = call.method not in ("GET", "HEAD")
+        uncertain = False  # an attempt of this write may have reached the app, unanswered
         attempts = Attempts(self.settings.retry.backoff(), self.pacing)
         while True:
             try:
                 answer = await self._authorized(session, call, request.label, attempts)
             except UpstreamError as exc:
-                if (repeatable or _never_sent(exc)) and await attempts.again():
+                sent = not _never_sent(exc)
+                uncertain = uncertain or (write and sent)
+                if (self._repeatable(call.method) or not sent) and await attempts.again():
                     continue
-                if call.method not in ("GET", "HEAD") and not _never_sent(exc):
+                if uncertain:
                     _outcome_unknown(exc)
                 raise
-            if answer.status in RETRY_STATUSES and (repeatable or answer.status == 429):
-                wait = retry_after_seconds(answer.headers.get("Retry-After"))
-                if await attempts.again(wait):
-                    continue
-            if answer.status == 504 and call.method not in ("GET", "HEAD"):
-                mark_unknown()  # a proxy gave up waiting for the app
-            break
+            uncertain = uncertain or (write and answer.status == 504)  # a proxy gave up
+            if not await self._again(call.method, answer, attempts):
+                break
+        try:
+            self._check(answer, request.label, record)
+        except ScimError as exc:
+            if uncertain:
+                _outcome_unknown(exc)
+            raise
+        return answer
+
+    def _repeatable(self, method: str) -> bool:
+        return method in IDEMPOTENT or (method == "PATCH" and self.settings.retry.idempotent_patch)
+
+    async def _again(self, method: str, answer: Answer, attempts: Attempts) -> bool:
+        """Wait and say True when ``answer`` is worth another attempt that fits the budget.
+
+        429 says the app did not process the call, so any method may be sent again.
+        """
+        if answer.status not in RETRY_STATUSES:
+            return False
+        if answer.status != 429 and not self._repeatable(method):
+            return False
+        return await attempts.again(retry_after_seconds(answer.headers.get("Retry-After")))
+
+    def _check(self, answer: Answer, label: str, record: bool) -> None:
         try:
             raise_for_status(
                 answer.status,
                 answer.headers,
                 answer.body,
-                label=request.label,
+                label=label,
                 duplicate=self.settings.duplicate,
                 redact=self.redact,
                 retry_after=self.settings.retry_after,
@@ -302,13 +322,12 @@ class Client:
         except NotFound as exc:
             if record:
                 raise
-            raise UpstreamError(f"the app has no endpoint {request.label} (404)") from exc
+            raise UpstreamError(f"the app has no endpoint {label} (404)") from exc
         if 300 <= answer.status < 400:
             raise UpstreamError(
-                f"the app redirected {request.label} ({answer.status}); "
+                f"the app redirected {label} ({answer.status}); "
                 "set base_url to the address it redirects to"
             )
-        return answer
 
     async def _authorized(
         self, session: aiohttp.ClientSession, call: LegacyCall, label: str, attempts: Attempts
@@ -373,8 +392,8 @@ def _never_sent(exc: UpstreamError) -> bool:
     return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
-def _outcome_unknown(exc: UpstreamError) -> None:
-    """A write reached the app (or may have) and no usable answer came back."""
+def _outcome_unknown(exc: ScimError) -> None:
+    """An attempt of a write reached the app (or may have) and its answer was lost."""
     exc.detail += "; whether the app made the change is unknown"
     exc.args = (exc.detail,)
     mark_unknown()

@@ -72,11 +72,13 @@ class _Planned:
 
 
 class Faults:
-    def __init__(self, prefix: str = "/api/") -> None:
+    def __init__(self, prefix: str = "/api/", *, history: int = 10_000) -> None:
         #: Only calls under this path are touched (health checks pass).
         self.prefix = prefix
-        #: Every call seen under ``prefix``: "METHOD /path", in order.
-        self.calls: list[str] = []
+        #: The last ``history`` calls seen under ``prefix``: "METHOD /path", in order.
+        self.calls: deque[str] = deque(maxlen=history)
+        #: Calls seen under ``prefix`` in all.
+        self.seen = 0
         #: How many times each fault (its label) was injected.
         self.injected: Counter[str] = Counter()
         self._plan: deque[_Planned] = deque()
@@ -129,6 +131,7 @@ class Faults:
         if not request.path.startswith(self.prefix):
             return await handler(request)
         self.calls.append(f"{request.method} {request.path}")
+        self.seen += 1
         fault = self._pick(request)
         if fault is None:
             return await handler(request)
