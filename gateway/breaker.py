@@ -36,6 +36,8 @@ from gateway.errors import UpstreamUnavailable
 log = logging.getLogger("gateway.breaker")
 
 State = Literal["closed", "open", "half_open"]
+#: How a call that passed ended, for the breaker (see the module docstring).
+Verdict = Literal["succeeded", "failed", "abandoned"]
 #: Numbers for a gauge (metrics): 0 closed, 1 half open, 2 open.
 STATE_LEVELS: dict[State, int] = {"closed": 0, "half_open": 1, "open": 2}
 _BUCKETS = 10
@@ -115,6 +117,15 @@ class CircuitBreaker:
     def _retry_after(self) -> int:
         left = self._opened_at + self.config.cooldown - self.clock()
         return max(1, math.ceil(left))
+
+    def record(self, probe: bool, verdict: Verdict) -> None:
+        """The end of a call :meth:`admit` let pass (``probe``: what it returned)."""
+        if verdict == "succeeded":
+            self.succeeded(probe)
+        elif verdict == "failed":
+            self.failed(probe)
+        else:
+            self.abandoned(probe)
 
     def succeeded(self, probe: bool) -> None:
         if probe:

@@ -21,7 +21,8 @@ queue: while it is open, calls are refused at once (503, ``Retry-After``)
 rather than queued for an app that is down, and the refused request's
 operation says so (``op.extra["breaker"] = "open"``). The queue being full
 says nothing about the app, so :class:`QueueFull` does not count against it.
-A write whose call timed out is recorded with the outcome ``unknown``.
+A write abandoned at ``call_timeout`` is recorded with the outcome ``unknown``
+(an adapter marks its own timeouts, knowing whether the call was sent).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from gateway import operation
-from gateway.breaker import BreakerOpen, CircuitBreaker
+from gateway.breaker import BreakerOpen, CircuitBreaker, Verdict
 from gateway.errors import ScimError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.retry import deadline
 from gateway.sdk import Adapter, LegacyCall, Page, Query, Record
@@ -41,6 +42,10 @@ from gateway.sdk import Adapter, LegacyCall, Page, Query, Record
 
 class QueueFull(UpstreamUnavailable):
     """The gateway's own wait queue for the app is full (not a failure of the app)."""
+
+
+class CallTimeout(UpstreamTimeout):
+    """The call outlived ``call_timeout`` and was abandoned wherever it was."""
 
 
 class Limiter:
@@ -64,12 +69,23 @@ class Limiter:
                 with deadline(limit.when() or 0.0):  # retries inside must end before it
                     yield
         except TimeoutError:
-            raise UpstreamTimeout(
+            raise CallTimeout(
                 f"the app did not answer {what} within {self.call_timeout:g} s; "
                 "the outcome is unknown"
             ) from None
         finally:
             self._slots.release()
+
+
+def _verdict(error: BaseException | None) -> Verdict:
+    """What a call's end says about the app's health."""
+    if isinstance(error, QueueFull):
+        return "abandoned"  # the gateway's queue, not the app
+    if isinstance(error, UpstreamError):
+        return "failed"
+    if error is None or isinstance(error, ScimError):
+        return "succeeded"  # a 4xx: the app answered, the request was at fault
+    return "abandoned"  # cancelled, or a fault of the gateway's own
 
 
 def _note(key: str, value: str) -> None:
@@ -124,30 +140,18 @@ class BoundedAdapter(Adapter):
             except BreakerOpen:
                 _note("breaker", "open")
                 raise
+        error: BaseException | None = None
         try:
             async with self._limiter.slot(what):
                 yield
-        except QueueFull:
-            if breaker is not None:
-                breaker.abandoned(probe)
-            raise
-        except UpstreamError as exc:
-            if breaker is not None:
-                breaker.failed(probe)
-            if write and isinstance(exc, UpstreamTimeout):
+        except BaseException as exc:
+            error = exc
+            if write and isinstance(exc, CallTimeout):
                 mark_unknown()
             raise
-        except ScimError:
+        finally:
             if breaker is not None:
-                breaker.succeeded(probe)  # the app answered; the request was at fault
-            raise
-        except BaseException:
-            if breaker is not None:
-                breaker.abandoned(probe)
-            raise
-        else:
-            if breaker is not None:
-                breaker.succeeded(probe)
+                breaker.record(probe, _verdict(error))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ import pytest
 from adapters.memory import MemoryAdapter
 from gateway.errors import UpstreamTimeout
 from gateway.limits import BoundedAdapter, Limiter
+from gateway.operation import Operation, bound
 
 
 class Counting(MemoryAdapter):
@@ -110,3 +111,17 @@ async def test_without_transactions_each_call_inside_still_takes_its_own_slot() 
     async with adapter.transaction():
         for _ in range(30):  # 300 ms in all, each call well within its own 100 ms
             await adapter.get("User", user.id)
+
+
+async def test_a_write_abandoned_at_call_timeout_is_unknown_and_a_read_is_not() -> None:
+    adapter = bounded(Counting(transactions=True), call_timeout=0.005)
+    user = await adapter.create("User", {"userName": "one"})
+    write = Operation(app="crm", method="PATCH", path="/Users/x")
+    with bound(write), pytest.raises(UpstreamTimeout):
+        async with adapter.transaction():
+            await adapter.get("User", user.id)  # 10 ms
+    assert write.outcome == "unknown"
+    read = Operation(app="crm", method="GET", path="/Users/x")
+    with bound(read), pytest.raises(UpstreamTimeout):
+        await adapter.get("User", user.id)
+    assert read.outcome == "pending"

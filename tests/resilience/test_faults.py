@@ -186,3 +186,17 @@ async def test_garbage_after_a_patch_is_read_back_and_the_answer_is_true(rig: Ri
     assert resp.status == 200
     assert (await resp.json())["title"] == "Boss"
     assert rig.accounts()[0]["title"] == "Boss"
+
+
+async def test_a_retried_write_whose_first_answer_was_lost_is_unknown_even_if_the_last_fails(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(rest={"retry": {"idempotent_patch": True, "base": 0.01}})
+    id = await rig.created()
+    rig.faults.next(Fault("truncate", phase="after"), method="PATCH")  # done, answer lost
+    rig.faults.next(Fault("status", status=500), method="PATCH")  # the retry fails
+    resp = await rig.set_title(id, "Boss")
+    assert resp.status == 502
+    assert "unknown" in (await resp.json())["detail"]
+    assert rig.trail.last().outcome == "unknown"
+    assert rig.accounts()[0]["title"] == "Boss"  # the first attempt did it
