@@ -283,6 +283,8 @@ class Client:
                 if uncertain:
                     _outcome_unknown(exc)
                 raise
+            if uncertain and call.method == "DELETE" and answer.status in (404, 410):
+                return answer  # gone: an earlier attempt, whose answer was lost, did it
             uncertain = uncertain or (write and answer.status == 504)  # a proxy gave up
             if not await self._again(call.method, answer, attempts):
                 break
