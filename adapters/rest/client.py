@@ -164,6 +164,11 @@ class Client:
                 timeout=self.timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),  # no session state between calls
             )
+            # aiohttp quietly sends an idempotent call again when its connection drops
+            # (RFC 9112 9.3.1); send() does that itself, knowing that a DELETE whose
+            # connection dropped may have been done. Without this, a second attempt's
+            # failure would be reported as certain while the first one deleted the record.
+            self._session._retry_connection = False
 
     async def aclose(self) -> None:
         if self._session is not None:

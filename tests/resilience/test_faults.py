@@ -131,12 +131,24 @@ async def test_a_dropped_connection_on_a_delete_is_retried(rig: Rig) -> None:
     id = await rig.created()
     rig.faults.next(Fault("drop", phase="after"), method="DELETE")
     resp = await rig.scim.delete(f"{BASE}/Users/{id}")
-    # The first DELETE went through, its answer was lost; the second finds nothing. aiohttp
-    # itself sends an idempotent call again on a reused connection that drops, so the
-    # gateway may see only the 404 (and answers it), or the drop (and answers 204).
-    assert resp.status in (204, 404)
+    # The first DELETE went through, its answer was lost; the second finds nothing: done.
+    assert resp.status == 204
+    assert rig.trail.last().outcome == "success"
     assert rig.accounts() == []
     assert rig.faults.calls_to("DELETE") == 2
+
+
+async def test_a_delete_done_whose_answer_was_lost_and_whose_retry_fails_is_unknown(
+    rig: Rig,
+) -> None:
+    id = await rig.created()
+    rig.faults.next(Fault("drop", phase="after"), method="DELETE")  # done, answer lost
+    rig.faults.next(Fault("status", status=500), method="DELETE")
+    resp = await rig.scim.delete(f"{BASE}/Users/{id}")
+    assert resp.status == 502
+    assert "unknown" in (await resp.json())["detail"]
+    assert rig.trail.last().outcome == "unknown"
+    assert rig.accounts() == []  # the first attempt did it
 
 
 async def test_a_delete_whose_answer_came_too_late_is_done_when_the_retry_finds_nothing(
