@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.auth import Authenticator
+from gateway.breaker import CircuitBreaker, State
 from gateway.config import AppConfig, ConfigError, Settings
 from gateway.dedupe import MemoryUnknownCreates, UnknownCreates
 from gateway.guard import Guard, GuardStore, MemoryGuardStore
@@ -23,10 +24,28 @@ from gateway.metrics import Metrics
 from gateway.observed import ObservedAdapter
 from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
+from gateway.sdk import Adapter
 from gateway.service import ScimService
 from gateway.telemetry import Telemetry
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
+#: Each app's circuit breaker (apps with `breaker.enabled: false` have none).
+BREAKERS: web.AppKey[dict[str, CircuitBreaker]] = web.AppKey("breakers", dict)
+
+
+def _breaker_of(adapter: Adapter) -> CircuitBreaker | None:
+    """The breaker of the BoundedAdapter under an adapter's wrappers (ObservedAdapter)."""
+    while not isinstance(adapter, BoundedAdapter):
+        inner = getattr(adapter, "inner", None)
+        if not isinstance(inner, Adapter):
+            return None
+        adapter = inner
+    return adapter.breaker
+
+
+def breaker_states(app: web.Application) -> dict[str, State]:
+    """Each app's breaker state, for /readyz and a metrics gauge (see breaker.STATE_LEVELS)."""
+    return {name: breaker.state for name, breaker in app[BREAKERS].items()}
 
 
 def load_app_mapping(name: str, app_config: AppConfig, source: str) -> TemplateMapping | None:
@@ -68,9 +87,13 @@ def build_runtimes(
         except ConfigError as exc:
             errors.append(str(exc))
             continue
+        breaker = None
+        if app_config.breaker.enabled:
+            breaker = CircuitBreaker(name, app_config.breaker)
         bounded = BoundedAdapter(
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
+            breaker,
         )
         adapter = ObservedAdapter(bounded, app_config.adapter, metrics)
         guard = None
@@ -98,9 +121,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """503 until every adapter is open. An open breaker shows in the body but keeps 200:
+    one legacy app being down must not take the gateway (and every other app) out of
+    the load balancer."""
     ready = request.app[READY]
     ok = all(ready.values())
-    body = {"status": "ready" if ok else "starting", "apps": ready}
+    body = {
+        "status": "ready" if ok else "starting",
+        "apps": ready,
+        "breakers": breaker_states(request.app),
+    }
     return web.json_response(body, status=200 if ok else 503)
 
 
@@ -132,6 +162,11 @@ def create_app(
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)
+    app[BREAKERS] = {
+        name: breaker
+        for name, runtime in runtimes.items()
+        if (breaker := _breaker_of(runtime.service.adapter)) is not None
+    }
 
     async def adapters_ctx(app: web.Application) -> AsyncIterator[None]:
         opened = []

@@ -252,6 +252,22 @@ class GuardConfig(_Strict):
     retry_after: int = Field(300, ge=1)
 
 
+class BreakerConfig(_Strict):
+    """The circuit breaker in front of one legacy app (gateway/breaker.py)."""
+
+    enabled: bool = True
+    #: Consecutive failed calls that open the breaker.
+    failures: int = Field(5, ge=1)
+    #: Share of failed calls within `window` seconds that opens it, once `min_calls` were made.
+    error_rate: float = Field(0.5, gt=0, le=1)
+    window: float = Field(60.0, gt=0)
+    min_calls: int = Field(20, ge=1)
+    #: Seconds it stays open (answering 503 at once) before a probe call may pass.
+    cooldown: float = Field(30.0, gt=0)
+    #: Successful probes in a row that close it again.
+    probes: int = Field(1, ge=1)
+
+
 class AppConfig(_Strict, MaskedFields):
     #: The adapter's settings are free-form here (the adapter validates them): they
     #: print and dump with secret-looking keys and URL passwords masked.
@@ -299,6 +315,8 @@ class AppConfig(_Strict, MaskedFields):
     max_filter_depth: int = Field(8, ge=1, le=32)
     max_patch_operations: int = Field(1000, ge=1)
     request_timeout: float = Field(55.0, gt=0, le=600)
+    #: Opens on the legacy app's failures (5xx, timeouts, connection errors, never a 4xx).
+    breaker: BreakerConfig = BreakerConfig()
 
     @model_validator(mode="after")
     def _deadline_covers_a_call(self) -> AppConfig:

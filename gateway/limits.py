@@ -16,10 +16,18 @@ connection, ``max_concurrency`` transactions could each hold a connection and
 wait forever for a slot (or the pool for a connection). Other adapters keep a
 slot per call.
 
-Over all of that, :func:`deadline` bounds a whole request (``request_timeout``):
+Over all of that, :func:`request_deadline` bounds a whole request (``request_timeout``):
 reading the body, waiting for slots, every call. Past it the legacy call in
 flight is cancelled (its connection released, its transaction rolled back) and
 the caller gets 504.
+
+A :class:`~gateway.breaker.CircuitBreaker`, when given, is asked before the
+queue: while it is open, calls are refused at once (503, ``Retry-After``)
+rather than queued for an app that is down, and the refused request's
+operation says so (``op.extra["breaker"] = "open"``). The queue being full
+says nothing about the app, so :class:`QueueFull` does not count against it.
+A write abandoned at ``call_timeout`` is recorded with the outcome ``unknown``
+(an adapter marks its own timeouts, knowing whether the call was sent).
 """
 
 from __future__ import annotations
@@ -30,9 +38,20 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from contextvars import ContextVar
 from typing import Any
 
-from gateway.errors import UpstreamTimeout, UpstreamUnavailable
+from gateway import operation
+from gateway.breaker import BreakerOpen, CircuitBreaker, Verdict
+from gateway.errors import ScimError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.operation import Operation
+from gateway.retry import deadline as call_deadline
 from gateway.sdk import Adapter, LegacyCall, Page, Query, Record
+
+
+class QueueFull(UpstreamUnavailable):
+    """The gateway's own wait queue for the app is full (not a failure of the app)."""
+
+
+class CallTimeout(UpstreamTimeout):
+    """The call outlived ``call_timeout`` and was abandoned wherever it was."""
 
 
 class Limiter:
@@ -45,17 +64,18 @@ class Limiter:
     @asynccontextmanager
     async def slot(self, what: str) -> AsyncIterator[None]:
         if self._slots.locked() and self._waiting >= self._max_queue:
-            raise UpstreamUnavailable("the app is busy; try again shortly", retry_after=1)
+            raise QueueFull("the app is busy; try again shortly", retry_after=1)
         self._waiting += 1
         try:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
         try:
-            async with asyncio.timeout(self.call_timeout):
-                yield
+            async with asyncio.timeout(self.call_timeout) as limit:
+                with call_deadline(limit.when() or 0.0):  # retries inside must end before it
+                    yield
         except TimeoutError:
-            raise UpstreamTimeout(
+            raise CallTimeout(
                 f"the app did not answer {what} within {self.call_timeout:g} s; "
                 "the outcome is unknown"
             ) from None
@@ -64,7 +84,7 @@ class Limiter:
 
 
 @asynccontextmanager
-async def deadline(seconds: float, op: Operation) -> AsyncIterator[None]:
+async def request_deadline(seconds: float, op: Operation) -> AsyncIterator[None]:
     """Cancel what runs inside after ``seconds``, and answer 504 for it.
 
     A write that had begun (the operation was opened) may or may not have
@@ -85,6 +105,30 @@ async def deadline(seconds: float, op: Operation) -> AsyncIterator[None]:
         ) from None
 
 
+def _verdict(error: BaseException | None) -> Verdict:
+    """What a call's end says about the app's health."""
+    if isinstance(error, QueueFull):
+        return "abandoned"  # the gateway's queue, not the app
+    if isinstance(error, UpstreamError):
+        return "failed"
+    if error is None or isinstance(error, ScimError):
+        return "succeeded"  # a 4xx: the app answered, the request was at fault
+    return "abandoned"  # cancelled, or a fault of the gateway's own
+
+
+def _note(key: str, value: str) -> None:
+    op = operation.current()
+    if op is not None:
+        op.extra[key] = value
+
+
+def mark_unknown() -> None:
+    """The current operation's write may or may not have happened at the legacy app."""
+    op = operation.current()
+    if op is not None:
+        op.outcome = "unknown"
+
+
 #: The limiters whose slot the current task holds for a whole transaction.
 _HELD: ContextVar[frozenset[Limiter]] = ContextVar("scim_gateway_held_slots", default=frozenset())
 
@@ -92,10 +136,13 @@ _HELD: ContextVar[frozenset[Limiter]] = ContextVar("scim_gateway_held_slots", de
 class BoundedAdapter(Adapter):
     """Wraps an adapter so every call goes through a :class:`Limiter`."""
 
-    def __init__(self, inner: Adapter, limiter: Limiter) -> None:
+    def __init__(
+        self, inner: Adapter, limiter: Limiter, breaker: CircuitBreaker | None = None
+    ) -> None:
         super().__init__(inner.settings, app=inner.app, mapping=inner.mapping)
         self.inner = inner
         self.capabilities = inner.capabilities
+        self.breaker = breaker
         self._limiter = limiter
 
     async def open(self) -> None:
@@ -104,11 +151,35 @@ class BoundedAdapter(Adapter):
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    def _slot(self, what: str) -> AbstractAsyncContextManager[None]:
+    def _slot(self, what: str, *, write: bool = False) -> AbstractAsyncContextManager[None]:
         """A slot for one call; none inside a transaction that holds one already."""
         if self._limiter in _HELD.get():
             return nullcontext()
-        return self._limiter.slot(what)
+        return self._guarded(what, write=write)
+
+    @asynccontextmanager
+    async def _guarded(self, what: str, *, write: bool) -> AsyncIterator[None]:
+        """The breaker's consent, then a slot; the call's end is reported to the breaker."""
+        breaker = self.breaker
+        probe = False
+        if breaker is not None:
+            try:
+                probe = breaker.admit()
+            except BreakerOpen:
+                _note("breaker", "open")
+                raise
+        error: BaseException | None = None
+        try:
+            async with self._limiter.slot(what):
+                yield
+        except BaseException as exc:
+            error = exc
+            if write and isinstance(exc, CallTimeout):
+                mark_unknown()
+            raise
+        finally:
+            if breaker is not None:
+                breaker.record(probe, _verdict(error))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -117,7 +188,7 @@ class BoundedAdapter(Adapter):
             async with self.inner.transaction():  # a slot per call, or the one held
                 yield
             return
-        async with self._limiter.slot("a write"):
+        async with self._guarded("a write", write=True):
             token = _HELD.set(held | {self._limiter})
             try:
                 async with self.inner.transaction():
@@ -136,7 +207,7 @@ class BoundedAdapter(Adapter):
     async def create(
         self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
     ) -> Record:
-        async with self._slot("a create"):
+        async with self._slot("a create", write=True):
             return await self.inner.create(resource_type, data, members=members)
 
     async def update(
@@ -147,7 +218,7 @@ class BoundedAdapter(Adapter):
         *,
         expected_version: str | None = None,
     ) -> Record:
-        async with self._slot("an update"):
+        async with self._slot("an update", write=True):
             return await self.inner.update(
                 resource_type, id, changes, expected_version=expected_version
             )
@@ -155,15 +226,15 @@ class BoundedAdapter(Adapter):
     async def delete(
         self, resource_type: str, id: str, *, expected_version: str | None = None
     ) -> None:
-        async with self._slot("a delete"):
+        async with self._slot("a delete", write=True):
             await self.inner.delete(resource_type, id, expected_version=expected_version)
 
     async def add_members(self, group_id: str, member_ids: list[str]) -> None:
-        async with self._slot("a member add"):
+        async with self._slot("a member add", write=True):
             await self.inner.add_members(group_id, member_ids)
 
     async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
-        async with self._slot("a member removal"):
+        async with self._slot("a member removal", write=True):
             await self.inner.remove_members(group_id, member_ids)
 
     # A dry run sends nothing, so it takes no slot.

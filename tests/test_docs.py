@@ -14,6 +14,7 @@ from gateway.config import (
     AppConfig,
     AuthConfig,
     BasicCredential,
+    BreakerConfig,
     BulkConfig,
     GuardConfig,
     JwtCredential,
@@ -43,6 +44,7 @@ README = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
         JwtCredential,
         RateLimitConfig,
         TlsConfig,
+        BreakerConfig,
     ],
 )
 def test_every_config_key_is_documented(model: type[BaseModel]) -> None:

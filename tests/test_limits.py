@@ -12,8 +12,8 @@ import pytest
 
 from adapters.memory import MemoryAdapter
 from gateway.errors import UpstreamTimeout
-from gateway.limits import BoundedAdapter, Limiter, deadline
-from gateway.operation import Operation
+from gateway.limits import BoundedAdapter, Limiter, request_deadline
+from gateway.operation import Operation, bound
 
 
 class Counting(MemoryAdapter):
@@ -117,15 +117,29 @@ async def test_the_deadline_answers_504_and_marks_a_begun_write_unknown() -> Non
     op = Operation("crm", "PATCH", "/Users/1")
     await op.open()
     with pytest.raises(UpstreamTimeout) as caught:
-        async with deadline(0.05, op):
+        async with request_deadline(0.05, op):
             await asyncio.Event().wait()
     assert "the outcome of its writes is unknown" in caught.value.detail
     assert op.outcome == "unknown"
 
 
-async def test_a_timeout_raised_inside_is_not_taken_for_the_deadline() -> None:
+async def test_a_timeout_raised_inside_is_not_taken_for_the_request_deadline() -> None:
     op = Operation("crm", "GET", "/Users")
     with pytest.raises(TimeoutError):
-        async with deadline(30, op):
+        async with request_deadline(30, op):
             raise TimeoutError("some library's own timeout")
     assert op.outcome == "pending"
+
+
+async def test_a_write_abandoned_at_call_timeout_is_unknown_and_a_read_is_not() -> None:
+    adapter = bounded(Counting(transactions=True), call_timeout=0.005)
+    user = await adapter.create("User", {"userName": "one"})
+    write = Operation(app="crm", method="PATCH", path="/Users/x")
+    with bound(write), pytest.raises(UpstreamTimeout):
+        async with adapter.transaction():
+            await adapter.get("User", user.id)  # 10 ms
+    assert write.outcome == "unknown"
+    read = Operation(app="crm", method="GET", path="/Users/x")
+    with bound(read), pytest.raises(UpstreamTimeout):
+        await adapter.get("User", user.id)
+    assert read.outcome == "pending"

@@ -6,6 +6,16 @@ values for its placeholders); :meth:`Client.render` turns it into a
 A dry run renders with secrets masked; :meth:`Client.send` renders the same
 request with them and sends it, so a dry run shows what would be sent.
 
+Calls that are safe to repeat are retried (settings ``retry``): a method
+that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``)
+after a broken connection, a timeout, an unusable answer or 429/502/503/504;
+any method, POST included, when the call provably did not reach the app (the
+connection could not be opened) or the app refused it with 429, which says it
+was not processed (RFC 6585). Waits are backoff with full jitter, or the
+app's own ``Retry-After``, within the retry budget and the call's deadline
+(:mod:`gateway.retry`). A write that may have reached the app but got no
+usable answer is reported as unknown: the operation's outcome says so.
+
 Ids are percent-encoded into one path segment (``/``, ``?``, ``#``, ``%``
 included, and ``.``/``..`` too), so no id can reach another URL. Redirects
 are not followed (they would carry credentials elsewhere), and a next-page
@@ -28,10 +38,18 @@ from yarl import URL
 
 from adapters.rest.auth import build_auth, host_port
 from adapters.rest.config import PLACEHOLDER, Call, RestSettings
-from adapters.rest.errors import Redactor, malformed, raise_for_status, transport_errors
+from adapters.rest.errors import (
+    Redactor,
+    malformed,
+    raise_for_status,
+    retry_after_seconds,
+    transport_errors,
+)
 from gateway.config import resolve_secret
+from gateway.limits import mark_unknown
 from gateway.masking import is_secret_name
-from gateway.sdk import InvalidValue, LegacyCall, NotFound, UpstreamError
+from gateway.retry import Attempts, Pacing
+from gateway.sdk import InvalidValue, LegacyCall, NotFound, ScimError, UpstreamError
 from gateway.telemetry import client_trace_configs
 
 log = logging.getLogger(__name__)
@@ -41,6 +59,10 @@ _MISSING = object()
 # Kept as they are in the literal parts of a configured path.
 _PATH_SAFE = "/-._~!$&'()*+,;=:@%"
 _REFERENCE = re.compile(r"\$\{(env|file):")
+#: Methods whose repetition leaves the app as one call would (RFC 9110 9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+#: Answers worth another attempt: the app, or a proxy in front of it, is overloaded or down.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class Unknown(str):
@@ -124,8 +146,12 @@ class Client:
         self.settings = settings
         self.redact = Redactor()
         self.timeout = aiohttp.ClientTimeout(
-            total=settings.timeout.total, connect=settings.timeout.connect
+            total=settings.timeout.total,
+            connect=settings.timeout.connect,
+            sock_read=settings.timeout.read,
         )
+        #: Time, sleep and randomness of retries; tests put their own.
+        self.pacing = Pacing()
         self.auth = build_auth(settings.auth, self.timeout, settings.retry_after, self.redact)
         self.where = host_port(settings.base_url)
         self._base = str(URL(settings.base_url))
@@ -142,6 +168,11 @@ class Client:
                 # A CLIENT span per call, traceparent sent on; the URL without its query.
                 trace_configs=client_trace_configs(),
             )
+            # aiohttp quietly sends an idempotent call again when its connection drops
+            # (RFC 9112 9.3.1); send() does that itself, knowing that a DELETE whose
+            # connection dropped may have been done. Without this, a second attempt's
+            # failure would be reported as certain while the first one deleted the record.
+            self._session._retry_connection = False
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -251,21 +282,54 @@ class Client:
         if session is None:
             raise RuntimeError("the REST adapter is not open; await adapter.open() first")
         call = self.render(request, reveal=True)
-        for attempt in (1, 2):
-            headers = {**call.headers, **await self.auth.headers(session)}
-            # W3C trace context will be injected into ``headers`` here.
-            answer = await self._exchange(session, call, headers, request.label)
-            log.debug("%s answered %s", request.label, answer.status)
-            if answer.status == 401 and self.auth.renewable and attempt == 1:
-                self.auth.invalidate()  # the token may have been revoked: fetch a new one
-                continue
-            break
+        write = call.method not in ("GET", "HEAD")
+        uncertain = False  # an attempt of this write may have reached the app, unanswered
+        attempts = Attempts(self.settings.retry.backoff(), self.pacing)
+        while True:
+            try:
+                answer = await self._authorized(session, call, request.label, attempts)
+            except UpstreamError as exc:
+                sent = not _never_sent(exc)
+                uncertain = uncertain or (write and sent)
+                if (self._repeatable(call.method) or not sent) and await attempts.again():
+                    continue
+                if uncertain:
+                    _outcome_unknown(exc)
+                raise
+            if uncertain and call.method == "DELETE" and answer.status in (404, 410):
+                return answer  # gone: an earlier attempt, whose answer was lost, did it
+            uncertain = uncertain or (write and answer.status == 504)  # a proxy gave up
+            if not await self._again(call.method, answer, attempts):
+                break
+        try:
+            self._check(answer, request.label, record)
+        except ScimError as exc:
+            if uncertain:
+                _outcome_unknown(exc)
+            raise
+        return answer
+
+    def _repeatable(self, method: str) -> bool:
+        return method in IDEMPOTENT or (method == "PATCH" and self.settings.retry.idempotent_patch)
+
+    async def _again(self, method: str, answer: Answer, attempts: Attempts) -> bool:
+        """Wait and say True when ``answer`` is worth another attempt that fits the budget.
+
+        429 says the app did not process the call, so any method may be sent again.
+        """
+        if answer.status not in RETRY_STATUSES:
+            return False
+        if answer.status != 429 and not self._repeatable(method):
+            return False
+        return await attempts.again(retry_after_seconds(answer.headers.get("Retry-After")))
+
+    def _check(self, answer: Answer, label: str, record: bool) -> None:
         try:
             raise_for_status(
                 answer.status,
                 answer.headers,
                 answer.body,
-                label=request.label,
+                label=label,
                 duplicate=self.settings.duplicate,
                 redact=self.redact,
                 retry_after=self.settings.retry_after,
@@ -273,19 +337,44 @@ class Client:
         except NotFound as exc:
             if record:
                 raise
-            raise UpstreamError(f"the app has no endpoint {request.label} (404)") from exc
+            raise UpstreamError(f"the app has no endpoint {label} (404)") from exc
         if 300 <= answer.status < 400:
             raise UpstreamError(
-                f"the app redirected {request.label} ({answer.status}); "
+                f"the app redirected {label} ({answer.status}); "
                 "set base_url to the address it redirects to"
             )
+
+    async def _authorized(
+        self, session: aiohttp.ClientSession, call: LegacyCall, label: str, attempts: Attempts
+    ) -> Answer:
+        """One attempt; a renewable credential the app refuses (401) is renewed once."""
+        for renewal in (1, 2):
+            headers = {**call.headers, **await self.auth.headers(session)}
+            # W3C trace context will be injected into ``headers`` here.
+            answer = await self._exchange(session, call, headers, label, attempts.time_left())
+            log.debug("%s answered %s", label, answer.status)
+            if answer.status == 401 and self.auth.renewable and renewal == 1:
+                self.auth.invalidate()  # the token may have been revoked: fetch a new one
+                continue
+            break
         return answer
 
     async def _exchange(
-        self, session: aiohttp.ClientSession, call: LegacyCall, headers: dict[str, str], label: str
+        self,
+        session: aiohttp.ClientSession,
+        call: LegacyCall,
+        headers: dict[str, str],
+        label: str,
+        time_left: float,
     ) -> Answer:
         data = orjson.dumps(call.body) if call.body is not None else None
         limit = self.settings.max_response_size
+        # The attempt ends with the retry budget (or the call's deadline) at the latest.
+        timeout = aiohttp.ClientTimeout(
+            total=max(0.001, min(self.timeout.total or time_left, time_left)),
+            connect=self.timeout.connect,
+            sock_read=self.timeout.sock_read,
+        )
         with transport_errors(label, self.where, self.settings.retry_after):
             async with session.request(
                 call.method,
@@ -293,6 +382,7 @@ class Client:
                 headers=headers,
                 data=data,
                 allow_redirects=False,
+                timeout=timeout,
             ) as resp:
                 chunks, size = [], 0
                 async for chunk in resp.content.iter_chunked(65536):
@@ -309,3 +399,16 @@ class Client:
                     str(link) if link is not None else None,
                     label,
                 )
+
+
+def _never_sent(exc: UpstreamError) -> bool:
+    """The connection could not be opened: the app never saw the call, repeating is safe."""
+    cause = exc.__cause__
+    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
+def _outcome_unknown(exc: ScimError) -> None:
+    """An attempt of a write reached the app (or may have) and its answer was lost."""
+    exc.detail += "; whether the app made the change is unknown"
+    exc.args = (exc.detail,)
+    mark_unknown()

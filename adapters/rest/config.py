@@ -24,6 +24,7 @@ from pydantic import (
 
 from gateway.config import resolve_secret
 from gateway.masking import MaskedFields
+from gateway.retry import Backoff
 
 __all__ = [
     "ApiKeyAuth",
@@ -50,6 +51,7 @@ __all__ = [
     "RefList",
     "ResourceSettings",
     "RestSettings",
+    "Retry",
     "Timeouts",
     "UpdateCall",
     "UserSettings",
@@ -140,7 +142,26 @@ AuthSettings = Annotated[
 
 class Timeouts(_Model):
     connect: float = Field(5.0, gt=0)
+    #: Seconds between two reads of an answer (None: only ``total`` bounds it).
+    read: float | None = Field(None, gt=0)
     total: float = Field(25.0, gt=0)
+
+
+class Retry(_Model):
+    """Retries of calls that are safe to repeat (adapters/rest/client.py says which)."""
+
+    #: Attempts at most, the first included (1: never retry).
+    attempts: int = Field(3, ge=1, le=10)
+    #: Seconds: the first retry waits up to ``base`` (full jitter), doubling, at most ``cap``.
+    base: float = Field(0.2, gt=0)
+    cap: float = Field(5.0, gt=0)
+    #: Seconds all attempts and waits of one call may take (the app's call_timeout bounds it too).
+    budget: float = Field(20.0, gt=0)
+    #: The app's update by PATCH only sets the fields sent: repeating it is safe.
+    idempotent_patch: bool = False
+
+    def backoff(self) -> Backoff:
+        return Backoff(self.attempts, self.base, self.cap, self.budget)
 
 
 class Duplicate(_Model):
@@ -421,6 +442,7 @@ class RestSettings(_Model, MaskedFields):
     base_url: Text
     auth: AuthSettings = NoAuth()
     timeout: Timeouts = Timeouts()
+    retry: Retry = Retry()
     #: Headers sent with every call (values may hold references; those are masked).
     headers: dict[str, RefText] = Field(default_factory=dict)
     duplicate: Duplicate = Duplicate()

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -174,20 +175,32 @@ def _json_or_none(body: bytes) -> Any:
         return None
 
 
-def parse_retry_after(value: str | None, default: int) -> int:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_retry_after(
+    value: str | None, default: int, *, now: Callable[[], datetime] = _utc_now
+) -> int:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), else ``default``."""
+    seconds = retry_after_seconds(value, now=now)
+    return default if seconds is None else seconds
+
+
+def retry_after_seconds(value: str | None, *, now: Callable[[], datetime] = _utc_now) -> int | None:
+    """Whole seconds (at least 1) a Retry-After header asks for; None when absent or unreadable."""
     if not value:
-        return default
+        return None
     value = value.strip()
     if value.isdigit():
         return max(1, int(value))
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        return default
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return max(1, int((moment - datetime.now(UTC)).total_seconds()))
+    return max(1, math.ceil((moment - now()).total_seconds()))
 
 
 def malformed(label: str, what: str) -> UpstreamError:

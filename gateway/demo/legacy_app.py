@@ -98,6 +98,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.demo.faults import Faults
+
 __all__ = [
     "DEFAULT_API_KEY",
     "ApiError",
@@ -668,12 +670,20 @@ async def remove_member(request: web.Request) -> web.Response:
 
 
 def create_legacy_app(
-    db_path: str = ":memory:", api_key: str = DEFAULT_API_KEY, *, clock: Clock = _utc_now
+    db_path: str = ":memory:",
+    api_key: str = DEFAULT_API_KEY,
+    *,
+    clock: Clock = _utc_now,
+    faults: Faults | None = None,
 ) -> web.Application:
-    """Acme HR on ``db_path`` (a file, or ``":memory:"`` for one private database per app)."""
+    """Acme HR on ``db_path`` (a file, or ``":memory:"`` for one private database per app).
+
+    ``faults``: make calls fail on purpose, in front of everything else (gateway/demo/faults.py).
+    """
     if not api_key:
         raise ValueError("api_key must not be empty")
-    app = web.Application(middlewares=[_errors_and_auth])
+    outer = [faults.middleware] if faults is not None else []
+    app = web.Application(middlewares=[*outer, _errors_and_auth])
     store = Store(db_path, clock)
     app[STORE] = store
     app[API_KEY_DIGEST] = _digest(api_key)

@@ -25,7 +25,7 @@ from gateway.errors import (
     ScimError,
 )
 from gateway.http.responses import scim_response
-from gateway.limits import deadline
+from gateway.limits import request_deadline
 from gateway.operation import NULL_RECORDER, Operation, Recorder, bound, current
 from gateway.ratelimit import RateLimiter
 from gateway.scim.body import parse_body
@@ -126,7 +126,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     request[OPERATION] = op
     with bound(op), operation_span(op):
         try:
-            async with deadline(runtime.service.config.request_timeout, op):
+            async with request_deadline(runtime.service.config.request_timeout, op):
                 response = await _authorized(request, runtime, op, parts)
         except ScimError as exc:
             await op.close(exc.status, exc.scim_type)

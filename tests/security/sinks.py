@@ -37,7 +37,9 @@ class Sinks:
         for name, text in self.texts():
             seen[name] = seen.get(name, 0) + 1
             leaks += [
-                f"{name}: {secret!r} in {text[max(0, text.find(f) - 300) : text.find(f) + 50]!r}" for f, secret in forms.items() if f in text
+                f"{name}: {secret!r} in {text[max(0, text.find(f) - 300) : text.find(f) + 50]!r}"
+                for f, secret in forms.items()
+                if f in text
             ]
         assert leaks == [], "\n".join(leaks)
         for name in expect:
