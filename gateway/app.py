@@ -9,12 +9,14 @@ from aiohttp import web
 
 from gateway.auth import TokenAuthenticator
 from gateway.config import AppConfig, ConfigError, Settings
+from gateway.http.admin import AUDIT_LOG, add_admin_routes
 from gateway.http.middleware import scim_errors
-from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
+from gateway.http.views import PUBLIC_URL, RECORDER, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
 from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
 from gateway.registry import build_adapter
 from gateway.service import ScimService
+from gateway.state import build_audit, running
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
 
@@ -86,8 +88,20 @@ def create_app(settings: Settings, *, source: str = "<config>") -> web.Applicati
             for runtime in reversed(opened):
                 await runtime.service.adapter.aclose()
 
+    audit = build_audit(settings, source)
+    if audit is not None:
+        app[RECORDER] = audit.recorder
+        app[AUDIT_LOG] = audit.log
+
+        async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+            async with running(audit):
+                yield
+
+        app.cleanup_ctx.append(audit_ctx)  # first in, last out: it outlives the adapters
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if settings.admin is not None:
+        add_admin_routes(app, TokenAuthenticator("admin", settings.admin))
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -1,4 +1,4 @@
-"""The ``scim-gateway`` command: serve, check, render, demo and token."""
+"""The ``scim-gateway`` command: serve, check, render, demo, token and audit."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.state.cli import add_audit_commands
 
 
 def _load(path: str) -> Settings:
@@ -221,6 +222,8 @@ def parser() -> argparse.ArgumentParser:
     new = token_sub.add_parser("new", help="make a strong token and print its config digest")
     new.add_argument("--name", required=True, help="the credential's name, shown in the audit")
     new.set_defaults(func=cmd_token_new)
+
+    add_audit_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
     return top
 
 

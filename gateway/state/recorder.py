@@ -1,0 +1,150 @@
+"""The audit trail as the gateway's :class:`gateway.operation.Recorder`.
+
+One writer task group-commits: every open and close queued while the previous
+transaction ran goes into the next one. ``opened`` waits for the commit that
+holds its pending row (the open-before-write promise); ``closed`` only queues,
+so reads and refusals cost a queue append. A close lost in a crash leaves its
+pending row behind, which :meth:`AuditLog.recover` turns into "unknown":
+a write is never unaccounted for.
+
+A maintenance task renews this process's lease, recovers the events of dead
+processes, and applies ``retention_days``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from gateway.operation import Operation
+from gateway.state.audit import AuditLog, event_row
+from gateway.state.db import Row
+
+log = logging.getLogger("gateway.audit")
+
+#: Seconds between retention runs, when retention_days is set.
+PRUNE_EVERY = 3600.0
+
+
+class AuditUnavailable(RuntimeError):
+    """The pending event could not be stored, so the write must not go ahead."""
+
+
+@dataclass
+class _Batch:
+    opens: list[Row] = field(default_factory=list)
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+    closes: list[Row] = field(default_factory=list)
+    opened: set[str] = field(default_factory=set)
+
+
+class AuditRecorder:
+    def __init__(self, log: AuditLog, *, retention_days: float | None = None) -> None:
+        self.log = log
+        self._retention_days = retention_days
+        self._pending: dict[Operation, str] = {}
+        self._batch = _Batch()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._writing = asyncio.Lock()
+
+    async def start(self) -> None:
+        recovered = await self.log.recover()
+        if recovered:
+            log.warning("audit: %d event(s) of stopped processes marked unknown", recovered)
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="audit-writer"),
+            asyncio.create_task(self._maintain(), name="audit-maintenance"),
+        ]
+
+    async def aclose(self) -> None:
+        """Stop maintenance, let the writer commit what is queued, then stop it."""
+        writer, maintenance = self._tasks or (None, None)
+        self._tasks = []
+        if maintenance is not None:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+        self._closing = True
+        self._wake.set()
+        if writer is not None:
+            await writer
+        await self.flush()
+
+    # -- the Recorder protocol -------------------------------------------------------------
+
+    async def opened(self, op: Operation) -> None:
+        event_id = uuid.uuid4().hex
+        done = asyncio.get_running_loop().create_future()
+        self._batch.opens.append(event_row(op, event_id))
+        self._batch.waiting.append(done)
+        self._pending[op] = event_id
+        self._wake.set()
+        try:
+            await done
+        except AuditUnavailable:
+            del self._pending[op]  # no pending row: the close records the refusal afresh
+            raise
+
+    async def closed(self, op: Operation) -> None:
+        event_id = self._pending.pop(op, None)
+        self._batch.closes.append(event_row(op, event_id or uuid.uuid4().hex))
+        if event_id is not None:
+            self._batch.opened.add(event_id)
+        self._wake.set()
+
+    # -- background ------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+            if self._closing:
+                return
+
+    async def flush(self) -> None:
+        """Commit everything queued so far (the writer does this on its own; tests wait on it)."""
+        async with self._writing:  # one transaction at a time; the next takes all that queued
+            await self._write(self._swap())
+
+    def _swap(self) -> _Batch:
+        batch, self._batch = self._batch, _Batch()
+        return batch
+
+    async def _write(self, batch: _Batch) -> None:
+        if not (batch.opens or batch.closes):
+            return
+        try:
+            await self.log.write(batch.opens, batch.closes, batch.opened)
+        except Exception as exc:
+            # The type only: a driver message may quote the statement's values.
+            count = len(batch.closes) + len(batch.opens)
+            log.error("audit: a write of %d event(s) failed: %s", count, type(exc).__name__)
+            for done in batch.waiting:
+                if not done.done():
+                    done.set_exception(AuditUnavailable("the audit trail is unavailable"))
+            return
+        for done in batch.waiting:
+            if not done.done():
+                done.set_result(None)
+
+    async def _maintain(self) -> None:
+        period = max(0.5, self.log.store.lease_seconds / 3)
+        last_prune = 0.0
+        while True:
+            await asyncio.sleep(period)
+            try:
+                recovered = await self.log.recover()
+                if recovered:
+                    log.warning("audit: %d event(s) of stopped processes marked unknown", recovered)
+                if self._retention_days and time.monotonic() - last_prune > PRUNE_EVERY:
+                    last_prune = time.monotonic()
+                    await self.log.prune(self._retention_days)
+            except Exception as exc:
+                log.error("audit: maintenance failed: %s", type(exc).__name__)
