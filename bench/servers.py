@@ -208,9 +208,15 @@ def gateway_command() -> list[str]:
     return [sys.executable, "-m", "gateway.cli"]
 
 
-def write_gateway_config(workdir: Path, digest: str, port: int) -> Path:
-    """A temporary gateway config: one app on the memory adapter, our token's digest."""
-    config = {
+def write_gateway_config(
+    workdir: Path, digest: str, port: int, state: dict[str, Any] | None = None
+) -> Path:
+    """A temporary gateway config: one app on the memory adapter, our token's digest.
+
+    ``state``: the ``state:`` section (default: none, so the audit trail is in a
+    SQLite file beside the config, as a served gateway has it).
+    """
+    config: dict[str, Any] = {
         "server": {"host": HOST, "port": port},
         "log_level": "WARNING",
         "apps": {
@@ -222,14 +228,21 @@ def write_gateway_config(workdir: Path, digest: str, port: int) -> Path:
             }
         },
     }
+    if state is not None:
+        config["state"] = state
     path = workdir / f"gateway-{port}.yaml"
     path.write_text(json.dumps(config, indent=2), "utf-8")  # JSON is YAML
     return path
 
 
-def start_gateway(workdir: Path, digest: str, cpus: Collection[int] | None) -> Server:
+def start_gateway(
+    workdir: Path,
+    digest: str,
+    cpus: Collection[int] | None,
+    state: dict[str, Any] | None = None,
+) -> Server:
     def cmd(port: int) -> list[str]:
-        config = write_gateway_config(workdir, digest, port)
+        config = write_gateway_config(workdir, digest, port, state)
         return [*gateway_command(), "serve", "--config", str(config)]
 
     return _start("gateway", cmd, "/readyz", workdir, cpus)
