@@ -11,10 +11,12 @@ from adapters.memory import MemorySettings
 from gateway.cli import parser
 from gateway.config import (
     AppConfig,
+    AuditConfig,
     AuthConfig,
     BulkConfig,
     ServerConfig,
     Settings,
+    StateConfig,
     TokenCredential,
 )
 
@@ -23,7 +25,17 @@ README = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
 
 @pytest.mark.parametrize(
     "model",
-    [Settings, ServerConfig, AppConfig, AuthConfig, TokenCredential, BulkConfig, MemorySettings],
+    [
+        Settings,
+        ServerConfig,
+        AppConfig,
+        AuthConfig,
+        TokenCredential,
+        BulkConfig,
+        MemorySettings,
+        StateConfig,
+        AuditConfig,
+    ],
 )
 def test_every_config_key_is_documented(model: type[BaseModel]) -> None:
     missing = [name for name in model.model_fields if f"{name}:" not in README]

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gateway.operation import Operation
 from gateway.state.db import Row, Tx
@@ -54,6 +55,7 @@ CHAINED = (
     "extra",
 )
 _WRITTEN = tuple(f for f in CHAINED if f != "seq")
+_FINAL = (*_WRITTEN, "seq", "prev_hash", "hash")
 #: What readers see of an event, in this order (CSV columns).
 PUBLIC = ("id", *CHAINED, "prev_hash", "hash")
 
@@ -74,7 +76,7 @@ def event_row(op: Operation, event_id: str) -> Row:
         "scim_id": op.scim_id,
         "legacy_id": op.legacy_id,
         "name": op.name,
-        "changed": json.dumps(list(op.changed)),
+        "changed": _json(list(op.changed)),
         "outcome": op.outcome,
         "status": op.status,
         "scim_type": op.scim_type,
@@ -82,21 +84,25 @@ def event_row(op: Operation, event_id: str) -> Row:
         "trace_id": op.trace_id,
         "failed_step": op.failed_step,
         "bulk_id": op.bulk_id,
-        "extra": json.dumps(op.extra, sort_keys=True),
+        "extra": _json(op.extra),
     }
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def chain_hash(row: Row, prev_hash: str) -> str:
+    """sha256 of the canonical encoding: compact JSON, keys sorted, UTF-8, prev_hash inside."""
     payload = {name: row[name] for name in CHAINED}
     payload["prev_hash"] = prev_hash
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def public(row: Row) -> dict[str, Any]:
     out = {name: row.get(name) for name in PUBLIC}
-    out["changed"] = json.loads(row["changed"])
-    out["extra"] = json.loads(row["extra"])
+    out["changed"] = orjson.loads(row["changed"])
+    out["extra"] = orjson.loads(row["extra"])
     return out
 
 
@@ -195,27 +201,44 @@ class AuditLog:
         return int(row["seq"]), str(row["hash"])
 
     async def _chain(self, tx: Tx, rows: Iterable[Row], pending: set[str]) -> None:
+        rows = list(rows)
+        # Statements per batch, not per event: each one costs a round trip (or a thread hop).
+        still = await self._still_pending(
+            tx, [r["event_id"] for r in rows if r["event_id"] in pending]
+        )
         seq, prev = await self._head(tx)
+        updates: list[list[Any]] = []
         fresh: list[Row] = []
-        assignments = ", ".join(f"{c} = ?" for c in (*_WRITTEN, "seq", "prev_hash", "hash"))
         for row in rows:
+            if row["event_id"] in pending and row["event_id"] not in still:
+                continue  # already finalized as "unknown" by a replica that took us for dead
             linked = {**row, "seq": seq + 1, "prev_hash": prev}
             linked["hash"] = chain_hash(linked, prev)
-            if row["event_id"] in pending:
-                values = [linked[c] for c in (*_WRITTEN, "seq", "prev_hash", "hash")]
-                changed = await tx.execute(
-                    f"UPDATE audit_event SET {assignments} WHERE event_id = ? AND seq IS NULL",
-                    *values,
-                    row["event_id"],
-                )
-                if not changed:
-                    continue  # already finalized as "unknown" by a replica that took us for dead
+            if row["event_id"] in still:
+                updates.append([*(linked[c] for c in _FINAL), row["event_id"]])
             else:
                 fresh.append(linked)
             seq, prev = seq + 1, linked["hash"]
+        if updates:
+            assignments = ", ".join(f"{c} = ?" for c in _FINAL)
+            await tx.executemany(
+                f"UPDATE audit_event SET {assignments} WHERE event_id = ? AND seq IS NULL", updates
+            )
         if fresh:
             await self._insert(tx, fresh)
         await tx.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev)
+
+    async def _still_pending(self, tx: Tx, event_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await tx.fetch(
+                f"SELECT event_id FROM audit_event WHERE seq IS NULL AND event_id IN ({marks})",
+                *chunk,
+            )
+            found.update(r["event_id"] for r in rows)
+        return found
 
     async def recover(self) -> int:
         """Finalize as "unknown" the pending events of processes that are gone; how many."""

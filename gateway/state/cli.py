@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import Any
 
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.state import AuditLog, StateError, open_log
@@ -34,47 +34,43 @@ def _run(args: argparse.Namespace, work: Callable[[AuditLog], Awaitable[int]]) -
         return 2
 
 
-def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    filters = filters_from(vars(args))
-
+def cmd_list(args: argparse.Namespace) -> int:
     async def work(log: AuditLog) -> int:
-        events, _ = await log.list(filters, limit=args.limit)
+        events, _ = await log.list(filters_from(vars(args)), limit=args.limit)
         if args.format == "jsonl":
-            out.writelines(jsonl(e) for e in events)
+            sys.stdout.writelines(jsonl(e) for e in events)
         else:
-            out.write(table(events))
+            sys.stdout.write(table(events))
         return 0
 
     return _run(args, work)
 
 
-def cmd_export(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    filters = filters_from(vars(args))
-
+def cmd_export(args: argparse.Namespace) -> int:
     async def work(log: AuditLog) -> int:
-        async for line in export_lines(log, filters, args.format):
-            out.write(line)
+        async for line in export_lines(log, filters_from(vars(args)), args.format):
+            sys.stdout.write(line)
         return 0
 
     return _run(args, work)
 
 
-def cmd_verify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:
     async def work(log: AuditLog) -> int:
         verdict = await log.verify()
-        out.write(verdict.describe() + "\n")
+        sys.stdout.write(verdict.describe() + "\n")
         return 0 if verdict.ok else 1
 
     return _run(args, work)
 
 
-def cmd_prune(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_prune(args: argparse.Namespace) -> int:
     async def work(log: AuditLog) -> int:
         point = await log.prune(args.older_than_days)
         if point is None:
-            out.write("nothing to prune\n")
+            sys.stdout.write("nothing to prune\n")
         else:
-            out.write(f"pruned up to seq {point.seq}; signed checkpoint written\n")
+            sys.stdout.write(f"pruned up to seq {point.seq}; signed checkpoint written\n")
         return 0
 
     return _run(args, work)

@@ -85,14 +85,29 @@ def open_database(url: str) -> Database:
 
 
 class _SqliteTx(Tx):
+    """``BEGIN IMMEDIATE`` goes with the first statement: a thread hop costs more than a
+    small statement, so a transaction takes as few as it can."""
+
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
+        self.begun = False
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self.begun:
+            return await self._db.call(fn)
+        self.begun = True
+
+        def begin_then(c: sqlite3.Connection) -> T:
+            c.execute("BEGIN IMMEDIATE")
+            return fn(c)
+
+        return await self._db.call(begin_then)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return await self._db.call(lambda c: c.execute(sql, args).rowcount)
+        return await self._call(lambda c: c.execute(sql, args).rowcount)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._db.call(lambda c: c.executemany(sql, rows))
+        await self._call(lambda c: c.executemany(sql, rows))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         def run(c: sqlite3.Connection) -> list[Row]:
@@ -100,7 +115,7 @@ class _SqliteTx(Tx):
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-        return await self._db.call(run)
+        return await self._call(run)
 
 
 class SqliteDatabase(Database):
@@ -147,16 +162,23 @@ class SqliteDatabase(Database):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self._lock:
-            await self.call(lambda c: c.execute("BEGIN IMMEDIATE"))
+            tx = _SqliteTx(self)
             try:
-                yield _SqliteTx(self)
+                yield tx
             except BaseException:
-                await self.call(lambda c: c.execute("ROLLBACK"))
+                if tx.begun:
+                    await self.call(_rollback)
                 raise
-            await self.call(lambda c: c.execute("COMMIT"))
+            if tx.begun:
+                await self.call(lambda c: c.execute("COMMIT"))
 
     async def lock_migrations(self, tx: Tx) -> None:
         """Nothing to add: ``BEGIN IMMEDIATE`` already holds the file's write lock."""
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:  # not when BEGIN itself failed
+        conn.execute("ROLLBACK")
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------

@@ -150,7 +150,7 @@ async def test_event_row_carries_names_only() -> None:
     op = Operation(app="crm", method="PATCH", path=f"{BASE}/Users/42", client="idp")
     op.set_changed(["password", "active"])
     row = event_row(op, "e1")
-    assert row["changed"] == '["active", "password"]'
+    assert row["changed"] == '["active","password"]'
     assert row["client"] == "idp"
 
 
