@@ -2,8 +2,9 @@
 
 One writer task group-commits: every open and close queued while the previous
 transaction ran goes into the next one. ``opened`` waits for the commit that
-holds its pending row (the open-before-write promise); ``closed`` only queues,
-so reads and refusals cost a queue append. A close lost in a crash leaves its
+holds its pending row (the open-before-write promise) and is committed at
+once; ``closed`` only queues, so reads and refusals cost a queue append, and
+closes alone linger up to ``CLOSE_LINGER`` to share a commit. A close lost in a crash leaves its
 pending row behind, which :meth:`AuditLog.recover` turns into "unknown":
 a write is never unaccounted for.
 
@@ -28,6 +29,9 @@ log = logging.getLogger("gateway.audit")
 
 #: Seconds between retention runs, when retention_days is set.
 PRUNE_EVERY = 3600.0
+#: Closes alone wait this long (or for CLOSE_BATCH of them, or an open) to share a commit.
+CLOSE_LINGER = 0.05
+CLOSE_BATCH = 512
 
 
 class AuditUnavailable(RuntimeError):
@@ -49,6 +53,8 @@ class AuditRecorder:
         self._pending: dict[Operation, str] = {}
         self._batch = _Batch()
         self._wake = asyncio.Event()
+        #: Set when the next commit must not wait: an open is waiting, or closes piled up.
+        self._urgent = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._writing = asyncio.Lock()
@@ -72,6 +78,7 @@ class AuditRecorder:
                 await maintenance
         self._closing = True
         self._wake.set()
+        self._urgent.set()
         if writer is not None:
             await writer
         await self.flush()
@@ -85,6 +92,7 @@ class AuditRecorder:
         self._batch.waiting.append(done)
         self._pending[op] = event_id
         self._wake.set()
+        self._urgent.set()
         try:
             await done
         except AuditUnavailable:
@@ -97,6 +105,8 @@ class AuditRecorder:
         if event_id is not None:
             self._batch.opened.add(event_id)
         self._wake.set()
+        if len(self._batch.closes) >= CLOSE_BATCH:
+            self._urgent.set()
 
     # -- background ------------------------------------------------------------------------
 
@@ -104,6 +114,10 @@ class AuditRecorder:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), CLOSE_LINGER)
+            self._urgent.clear()
             await self.flush()
             if self._closing:
                 return

@@ -21,7 +21,7 @@ from gateway.state.migrations import migrate
 
 def iso(timestamp: float) -> str:
     """UTC, fixed width, so text order is time order (both backends store it as text)."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _pid_alive(pid: int) -> bool:
