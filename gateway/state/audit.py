@@ -200,13 +200,16 @@ class AuditLog:
         assert row is not None, "audit_head is created by migration 1"
         return int(row["seq"]), str(row["hash"])
 
-    async def _chain(self, tx: Tx, rows: Iterable[Row], pending: set[str]) -> None:
+    async def _chain(self, tx: Tx, rows: Iterable[Row], pending: set[str]) -> int:
+        """Append ``rows`` to the chain; how many (a pending one finalized meanwhile is not)."""
         rows = list(rows)
-        # Statements per batch, not per event: each one costs a round trip (or a thread hop).
-        still = await self._still_pending(
-            tx, [r["event_id"] for r in rows if r["event_id"] in pending]
-        )
+        # The head first: once it is locked no one else finalizes, so what is still pending
+        # now stays so until this transaction ends. Then statements per batch, not per
+        # event: each costs a round trip (or a thread hop).
         seq, prev = await self._head(tx)
+        start = seq
+        opened = [r["event_id"] for r in rows if r["event_id"] in pending]
+        still = await self._still_pending(tx, opened)
         updates: list[list[Any]] = []
         fresh: list[Row] = []
         for row in rows:
@@ -227,6 +230,7 @@ class AuditLog:
         if fresh:
             await self._insert(tx, fresh)
         await tx.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev)
+        return seq - start
 
     async def _still_pending(self, tx: Tx, event_ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -251,8 +255,7 @@ class AuditLog:
                 return 0
             for row in orphans:
                 row["outcome"] = "unknown"
-            await self._chain(tx, orphans, {r["event_id"] for r in orphans})
-            return len(orphans)
+            return await self._chain(tx, orphans, {r["event_id"] for r in orphans})
 
     # -- reading ------------------------------------------------------------------------
 

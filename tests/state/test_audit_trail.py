@@ -190,3 +190,15 @@ async def test_admin_endpoint_pages_with_a_cursor_and_exports(gateway: Client) -
     rows = (await csv.text()).splitlines()
     assert rows[0].startswith("id,event_id,seq,time,app,")
     assert len(rows) == 1 + 5
+
+
+async def test_a_write_is_refused_when_its_pending_event_cannot_be_stored(
+    gateway: Client,
+) -> None:
+    """No record, no legacy call: the open-before-write promise holds when the store fails."""
+    async with audit_log(gateway).db.transaction() as tx:
+        await tx.execute("DROP TABLE audit_event")
+    created = await gateway.post(f"{BASE}/Users", json=USER)
+    assert created.status == 500
+    listed = await (await gateway.get(f"{BASE}/Users")).json()
+    assert listed["totalResults"] == 0

@@ -52,6 +52,12 @@ async def sql(log: AuditLog, statement: str, *args: Any) -> None:
         await tx.execute(statement, *args)
 
 
+async def expire(log: AuditLog) -> None:
+    """The process behind ``log`` stopped renewing its lease (it was killed) and it ran out."""
+    lease = "UPDATE instance_lease SET expires = 0 WHERE instance_id = ?"
+    await sql(log, lease, log.store.instance_id)
+
+
 async def test_an_untouched_chain_verifies(open_log: Opener) -> None:
     log = await open_log()
     await record(log, *"abcde")
@@ -185,10 +191,7 @@ async def test_pending_events_of_a_dead_process_become_unknown_and_chained(
     await dead.write([event_row(op("lost"), "ev-lost")], [], set())
     await alive.write([event_row(op("busy"), "ev-busy")], [], set())
     await record(dead, "done")
-    # The first process stopped renewing its lease (it was killed) and it ran out.
-    await sql(
-        dead, "UPDATE instance_lease SET expires = 0 WHERE instance_id = ?", dead.store.instance_id
-    )
+    await expire(dead)
 
     assert await restarted.recover() == 1
     found = {e["name"]: e for e in (await restarted.list(Filters()))[0]}
@@ -231,3 +234,14 @@ async def test_an_unreachable_postgresql_is_reported_without_the_password() -> N
     with pytest.raises(StateError) as caught:
         await store.open()
     assert "hunter2" not in str(caught.value)
+
+
+async def test_two_replicas_recovering_at_once_chain_each_orphan_once(open_log: Opener) -> None:
+    dead = await open_log()
+    await dead.write([event_row(op(f"lost{i}"), f"ev-lost{i}") for i in range(5)], [], set())
+    await expire(dead)
+    first, second = await open_log(), await open_log()
+    counts = await asyncio.gather(first.recover(), second.recover())
+    assert sorted(counts) == [0, 5]
+    verdict = await first.verify()
+    assert verdict.ok and verdict.checked == 5
