@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from gateway.operation import Operation
-from gateway.state.db import Row, Tx
+from gateway.state.db import Body, Row, Statement, execute, executemany, fetch
 from gateway.state.migrations import GENESIS
 from gateway.state.store import StateStore, iso
 
@@ -177,39 +177,38 @@ class AuditLog:
 
         ``opened``: event ids among ``closes`` that have a pending row to finalize.
         """
-        async with self.db.transaction() as tx:
-            if opens:
-                await self._insert(tx, [{**row, "outcome": "pending"} for row in opens])
-            if closes:
-                await self._chain(tx, closes, opened)
+        await self.db.run(self._write(opens, closes, opened))
 
-    async def _insert(self, tx: Tx, rows: list[Row]) -> None:
-        columns = ("instance_id", *_WRITTEN, "seq", "prev_hash", "hash")
+    def _write(self, opens: list[Row], closes: list[Row], opened: set[str]) -> Body[None]:
+        if opens:
+            yield self._insert([{**row, "outcome": "pending"} for row in opens])
+        if closes:
+            yield from self._chain(closes, opened)
+
+    def _insert(self, rows: list[Row]) -> Statement:
+        """Insert new rows (pending ones have no seq, prev_hash or hash yet)."""
+        columns = ("instance_id", *_FINAL)
         marks = ", ".join("?" * len(columns))
         sql = f"INSERT INTO audit_event ({', '.join(columns)}) VALUES ({marks})"
         me = self.store.instance_id
-        values = [
-            (me, *(r[c] for c in _WRITTEN), r.get("seq"), r.get("prev_hash"), r.get("hash"))
-            for r in rows
-        ]
-        await tx.executemany(sql, values)
+        return executemany(sql, [(me, *(r.get(c) for c in _FINAL)) for r in rows])
 
-    async def _head(self, tx: Tx) -> tuple[int, str]:
+    def _head(self) -> Body[tuple[int, str]]:
+        """The chain's last seq and hash, locked until the transaction ends."""
         lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
-        row = await tx.fetchrow(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
-        assert row is not None, "audit_head is created by migration 1"
-        return int(row["seq"]), str(row["hash"])
+        rows = yield fetch(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
+        assert rows, "audit_head is created by migration 1"
+        return int(rows[0]["seq"]), str(rows[0]["hash"])
 
-    async def _chain(self, tx: Tx, rows: Iterable[Row], pending: set[str]) -> int:
+    def _chain(self, rows: Iterable[Row], pending: set[str]) -> Body[int]:
         """Append ``rows`` to the chain; how many (a pending one finalized meanwhile is not)."""
         rows = list(rows)
         # The head first: once it is locked no one else finalizes, so what is still pending
-        # now stays so until this transaction ends. Then statements per batch, not per
-        # event: each costs a round trip (or a thread hop).
-        seq, prev = await self._head(tx)
+        # now stays so until this transaction ends. Then statements per batch, not per event.
+        seq, prev = yield from self._head()
         start = seq
         opened = [r["event_id"] for r in rows if r["event_id"] in pending]
-        still = await self._still_pending(tx, opened)
+        still = yield from self._still_pending(opened)
         updates: list[list[Any]] = []
         fresh: list[Row] = []
         for row in rows:
@@ -224,20 +223,20 @@ class AuditLog:
             seq, prev = seq + 1, linked["hash"]
         if updates:
             assignments = ", ".join(f"{c} = ?" for c in _FINAL)
-            await tx.executemany(
+            yield executemany(
                 f"UPDATE audit_event SET {assignments} WHERE event_id = ? AND seq IS NULL", updates
             )
         if fresh:
-            await self._insert(tx, fresh)
-        await tx.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev)
+            yield self._insert(fresh)
+        yield execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev)
         return seq - start
 
-    async def _still_pending(self, tx: Tx, event_ids: list[str]) -> set[str]:
+    def _still_pending(self, event_ids: list[str]) -> Body[set[str]]:
         found: set[str] = set()
         for start in range(0, len(event_ids), 500):
             chunk = event_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = await tx.fetch(
+            rows = yield fetch(
                 f"SELECT event_id FROM audit_event WHERE seq IS NULL AND event_id IN ({marks})",
                 *chunk,
             )
@@ -255,7 +254,7 @@ class AuditLog:
                 return 0
             for row in orphans:
                 row["outcome"] = "unknown"
-            return await self._chain(tx, orphans, {r["event_id"] for r in orphans})
+            return await tx.run(self._chain(orphans, {r["event_id"] for r in orphans}))
 
     # -- reading ------------------------------------------------------------------------
 
@@ -307,7 +306,7 @@ class AuditLog:
                 rows = await tx.fetch(
                     "SELECT * FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?", seq, page
                 )
-                head = await self._head(tx) if not rows else None
+                head = await tx.run(self._head()) if not rows else None
             for row in rows:
                 problem = _link_problem(row, seq, prev)
                 if problem:
@@ -330,7 +329,7 @@ class AuditLog:
             raise ValueError("pruning needs state.audit.checkpoint_key to sign the checkpoint")
         cutoff = iso(time.time() - older_than_days * 86400)
         async with self.db.transaction() as tx:
-            head_seq, _ = await self._head(tx)  # locks the head: no finalizing meanwhile
+            head_seq, _ = await tx.run(self._head())  # no finalizing meanwhile
             newer = await tx.fetchrow(
                 "SELECT MIN(seq) AS s FROM audit_event WHERE seq IS NOT NULL AND time >= ?", cutoff
             )

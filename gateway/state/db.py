@@ -1,7 +1,9 @@
 """The two database backends of the state store, behind one small interface.
 
 Everything above this module writes SQL once, with ``?`` placeholders, and
-runs it inside :meth:`Database.transaction`. SQLite (stdlib ``sqlite3``) runs
+runs it inside :meth:`Database.transaction`, or, where speed matters, as a
+transaction *body* (:data:`Body`: a generator of statements) given to
+:meth:`Database.run`, which SQLite runs whole on its thread. SQLite (stdlib ``sqlite3``) runs
 on one thread of its own so the event loop never blocks, one transaction at a
 time, each opened with ``BEGIN IMMEDIATE`` (so writers in several processes
 queue on the file lock instead of failing half-way). PostgreSQL runs through
@@ -17,11 +19,12 @@ import asyncio
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -34,8 +37,51 @@ class StateError(Exception):
     """The state store cannot be used (bad URL, unreachable server, failed migration)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of a transaction body: ``kind`` is execute, executemany or fetch."""
+
+    kind: Literal["execute", "executemany", "fetch"]
+    sql: str
+    args: Sequence[Any] = ()
+
+
+#: A transaction written once for both backends: a generator that yields statements,
+#: is sent each one's result (rows changed, None, or the rows fetched), and returns a value.
+Body = Generator[Statement, Any, T]
+
+
+def execute(sql: str, *args: Any) -> Statement:
+    return Statement("execute", sql, args)
+
+
+def executemany(sql: str, rows: Sequence[Sequence[Any]]) -> Statement:
+    return Statement("executemany", sql, rows)
+
+
+def fetch(sql: str, *args: Any) -> Statement:
+    return Statement("fetch", sql, args)
+
+
 class Tx(ABC):
     """One open transaction: statements with ``?`` placeholders."""
+
+    async def run(self, body: Body[T]) -> T:
+        """Drive a transaction body inside this transaction."""
+        result: Any = None
+        while True:
+            try:
+                statement = body.send(result)
+            except StopIteration as done:
+                value: T = done.value
+                return value
+            if statement.kind == "execute":
+                result = await self.execute(statement.sql, *statement.args)
+            elif statement.kind == "executemany":
+                await self.executemany(statement.sql, statement.args)
+                result = None
+            else:
+                result = await self.fetch(statement.sql, *statement.args)
 
     @abstractmethod
     async def execute(self, sql: str, *args: Any) -> int:
@@ -67,6 +113,11 @@ class Database(ABC):
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
 
+    async def run(self, body: Body[T]) -> T:
+        """Run a transaction body in a transaction of its own."""
+        async with self.transaction() as tx:
+            return await tx.run(body)
+
     @abstractmethod
     async def lock_migrations(self, tx: Tx) -> None:
         """Keep other processes out of the migrations until ``tx`` ends."""
@@ -82,6 +133,36 @@ def open_database(url: str) -> Database:
 
 
 # -- SQLite -------------------------------------------------------------------------------
+
+
+def _sqlite_fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    cursor = conn.execute(sql, args)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _sqlite_body(conn: sqlite3.Connection, body: Body[T]) -> T:
+    """A whole transaction body on the SQLite thread: one hop instead of one per statement."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result: Any = None
+        while True:
+            try:
+                statement = body.send(result)
+            except StopIteration as done:
+                conn.execute("COMMIT")
+                value: T = done.value
+                return value
+            if statement.kind == "execute":
+                result = conn.execute(statement.sql, statement.args).rowcount
+            elif statement.kind == "executemany":
+                conn.executemany(statement.sql, statement.args)
+                result = None
+            else:
+                result = _sqlite_fetch(conn, statement.sql, statement.args)
+    except BaseException:
+        _rollback(conn)
+        raise
 
 
 class _SqliteTx(Tx):
@@ -110,12 +191,7 @@ class _SqliteTx(Tx):
         await self._call(lambda c: c.executemany(sql, rows))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        def run(c: sqlite3.Connection) -> list[Row]:
-            cursor = c.execute(sql, args)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-        return await self._call(run)
+        return await self._call(lambda c: _sqlite_fetch(c, sql, args))
 
 
 class SqliteDatabase(Database):
@@ -171,6 +247,10 @@ class SqliteDatabase(Database):
                 raise
             if tx.begun:
                 await self.call(lambda c: c.execute("COMMIT"))
+
+    async def run(self, body: Body[T]) -> T:
+        async with self._lock:
+            return await self.call(lambda c: _sqlite_body(c, body))
 
     async def lock_migrations(self, tx: Tx) -> None:
         """Nothing to add: ``BEGIN IMMEDIATE`` already holds the file's write lock."""

@@ -150,15 +150,15 @@ class AuditRecorder:
 
     async def _maintain(self) -> None:
         period = max(0.5, self.log.store.lease_seconds / 3)
-        last_prune = 0.0
+        next_prune = 0.0  # at the first round, then every PRUNE_EVERY
         while True:
             await asyncio.sleep(period)
             try:
                 recovered = await self.log.recover()
                 if recovered:
                     log.warning("audit: %d event(s) of stopped processes marked unknown", recovered)
-                if self._retention_days and time.monotonic() - last_prune > PRUNE_EVERY:
-                    last_prune = time.monotonic()
+                if self._retention_days and time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY
                     await self.log.prune(self._retention_days)
             except Exception as exc:
                 log.error("audit: maintenance failed: %s", type(exc).__name__)

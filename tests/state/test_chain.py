@@ -11,7 +11,7 @@ import pytest
 from state.conftest import CHECKPOINT_KEY
 
 from gateway.operation import Operation
-from gateway.state import AuditLog, Filters, StateError, StateStore
+from gateway.state import AuditLog, AuditRecorder, Filters, StateError, StateStore
 from gateway.state.audit import chain_hash, event_row
 from gateway.state.migrations import MIGRATIONS
 
@@ -245,3 +245,22 @@ async def test_two_replicas_recovering_at_once_chain_each_orphan_once(open_log: 
     assert sorted(counts) == [0, 5]
     verdict = await first.verify()
     assert verdict.ok and verdict.checked == 5
+
+
+async def test_a_running_gateway_applies_retention_days(open_log: Opener) -> None:
+    log = await open_log()
+    await record(log, "ancient", age_days=400)
+    await record(log, "recent")
+    recorder = AuditRecorder(log, retention_days=365)
+    await recorder.start()
+    try:
+        for _ in range(100):  # the maintenance task runs every lease_seconds / 3
+            if await log.checkpoint() is not None:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await recorder.aclose()
+    point = await log.checkpoint()
+    assert point is not None and point.seq == 1
+    assert [e["name"] for e in (await log.list(Filters()))[0]] == ["recent"]
+    assert (await log.verify()).ok
