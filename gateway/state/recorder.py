@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from gateway.operation import Operation
@@ -51,6 +51,8 @@ class AuditRecorder:
         self.log = log
         self._retention_days = retention_days
         self._pending: dict[Operation, str] = {}
+        # Event ids: this process's random instance id and a counter (no syscall per event).
+        self._numbers = itertools.count(1)
         self._batch = _Batch()
         self._wake = asyncio.Event()
         #: Set when the next commit must not wait: an open is waiting, or closes piled up.
@@ -86,7 +88,7 @@ class AuditRecorder:
     # -- the Recorder protocol -------------------------------------------------------------
 
     async def opened(self, op: Operation) -> None:
-        event_id = uuid.uuid4().hex
+        event_id = self._new_id()
         done = asyncio.get_running_loop().create_future()
         self._batch.opens.append(event_row(op, event_id))
         self._batch.waiting.append(done)
@@ -101,12 +103,15 @@ class AuditRecorder:
 
     async def closed(self, op: Operation) -> None:
         event_id = self._pending.pop(op, None)
-        self._batch.closes.append(event_row(op, event_id or uuid.uuid4().hex))
+        self._batch.closes.append(event_row(op, event_id or self._new_id()))
         if event_id is not None:
             self._batch.opened.add(event_id)
         self._wake.set()
         if len(self._batch.closes) >= CLOSE_BATCH:
             self._urgent.set()
+
+    def _new_id(self) -> str:
+        return f"{self.log.store.instance_id}-{next(self._numbers)}"
 
     # -- background ------------------------------------------------------------------------
 
