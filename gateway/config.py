@@ -133,6 +133,10 @@ class AuditConfig(_Strict):
     """The audit trail (see docs/audit.md)."""
 
     enabled: bool = True
+    #: Keep the values written, not only the attribute names (passwords always masked).
+    values: bool = False
+    #: Attributes (or sub-attributes) whose values are masked too, e.g. phoneNumbers.
+    sensitive: list[str] = Field(default_factory=list)
     #: Events older than this many days are pruned (hourly) behind a signed checkpoint.
     retention_days: float | None = Field(None, gt=0)
     #: HMAC key that signs retention checkpoints; a secret reference such as ${env:NAME}.

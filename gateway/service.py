@@ -381,7 +381,7 @@ class ScimService:
         op = self._operation("create", rtype)
         op.name_from(body)
         resource, data, members = self._creation(rtype, body)
-        op.set_changed(k for k in resource if k not in _NOT_CHANGES)
+        op.set_changed((k for k in resource if k not in _NOT_CHANGES), resource)
         await op.open()
         async with self.adapter.transaction():
             record = await self.adapter.create(rtype.name, data, members=members)
@@ -473,7 +473,7 @@ class ScimService:
         expected = _version_of(current) if if_match and self.caps.versions else None
         op = self._operation()
         op.name_from(new)
-        op.set_changed(_changed_names(current, new))
+        op.set_changed(_changed_names(current, new), new)
         if changes or added or removed:
             await op.open()
         record: Record | None = None

@@ -74,7 +74,10 @@ def build_audit(settings: Settings, source: str) -> Audit | None:
     if url is None or not settings.state.audit.enabled:
         return None
     log = _log(settings, url)
-    recorder = AuditRecorder(log, retention_days=settings.state.audit.retention_days)
+    audit = settings.state.audit
+    recorder = AuditRecorder(
+        log, retention_days=audit.retention_days, values=audit.values, sensitive=audit.sensitive
+    )
     return Audit(log.store, log, recorder)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,11 +53,14 @@ CHAINED = (
     "failed_step",
     "bulk_id",
     "extra",
+    "change_values",
 )
 _WRITTEN = tuple(f for f in CHAINED if f != "seq")
 _FINAL = (*_WRITTEN, "seq", "prev_hash", "hash")
 #: What readers see of an event, in this order (CSV columns).
 PUBLIC = ("id", *CHAINED, "prev_hash", "hash")
+#: The same, as readers get them (``change_values`` is shown as ``values``).
+PUBLIC_NAMES = tuple("values" if name == "change_values" else name for name in PUBLIC)
 
 
 def event_row(op: Operation, event_id: str) -> Row:
@@ -76,7 +79,7 @@ def event_row(op: Operation, event_id: str) -> Row:
         "scim_id": op.scim_id,
         "legacy_id": op.legacy_id,
         "name": op.name,
-        "changed": _json(list(op.changed)),
+        "changed": _json(list(op.changed)) if op.changed else "[]",
         "outcome": op.outcome,
         "status": op.status,
         "scim_type": op.scim_type,
@@ -84,12 +87,32 @@ def event_row(op: Operation, event_id: str) -> Row:
         "trace_id": op.trace_id,
         "failed_step": op.failed_step,
         "bulk_id": op.bulk_id,
-        "extra": _json(op.extra),
+        "extra": _json(op.extra) if op.extra else "{}",
+        "change_values": None,  # the recorder fills it in, masked, when values are on
     }
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+
+
+#: What a masked value reads as; ``password`` is always masked.
+MASK = "****"
+ALWAYS_MASKED = frozenset({"password"})
+
+
+def masked_values(values: Mapping[str, Any], sensitive: frozenset[str]) -> str:
+    """``values`` as stored: JSON, with every attribute named in ``sensitive`` (lower case,
+    at any depth, so a sub-attribute too) replaced by :data:`MASK`."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: MASK if k.lower() in sensitive else walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return _json(walk(values))
 
 
 def chain_hash(row: Row, prev_hash: str) -> str:
@@ -103,6 +126,8 @@ def public(row: Row) -> dict[str, Any]:
     out = {name: row.get(name) for name in PUBLIC}
     out["changed"] = orjson.loads(row["changed"])
     out["extra"] = orjson.loads(row["extra"])
+    values = out.pop("change_values")
+    out["values"] = None if values is None else orjson.loads(values)
     return out
 
 

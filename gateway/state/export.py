@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.state.audit import PUBLIC, AuditLog, Filters
+from gateway.state.audit import PUBLIC_NAMES, AuditLog, Filters
 
 EXPORT_FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 FILTER_KEYS = ("app", "user", "operation", "outcome")
@@ -53,11 +53,11 @@ def csv_line(values: list[Any]) -> str:
 
 def csv_row(event: Mapping[str, Any]) -> str:
     cells = []
-    for name in PUBLIC:
+    for name in PUBLIC_NAMES:
         value = event[name]
         if name == "changed":
             value = " ".join(value)
-        elif name == "extra":
+        elif name in ("extra", "values"):
             value = json.dumps(value, sort_keys=True) if value else ""
         cells.append("" if value is None else value)
     return csv_line(cells)
@@ -65,7 +65,7 @@ def csv_row(event: Mapping[str, Any]) -> str:
 
 async def export_lines(log: AuditLog, filters: Filters, form: str) -> AsyncIterator[str]:
     if form == "csv":
-        yield csv_line(list(PUBLIC))
+        yield csv_line(list(PUBLIC_NAMES))
     async for event in log.iterate(filters):
         yield csv_row(event) if form == "csv" else jsonl(event)
 

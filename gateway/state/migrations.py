@@ -28,7 +28,7 @@ def _audit(serial: str, real: str) -> tuple[str, ...]:
     return (
         f"""CREATE TABLE audit_event (
             id {serial},
-            event_id TEXT NOT NULL UNIQUE,
+            event_id TEXT NOT NULL,
             instance_id TEXT NOT NULL,
             seq BIGINT UNIQUE,
             time TEXT NOT NULL,
@@ -52,11 +52,14 @@ def _audit(serial: str, real: str) -> tuple[str, ...]:
             failed_step TEXT,
             bulk_id TEXT,
             extra TEXT NOT NULL,
+            change_values TEXT,
             prev_hash TEXT,
             hash TEXT
         )""",
         "CREATE INDEX audit_event_time ON audit_event (time)",
-        "CREATE INDEX audit_event_pending ON audit_event (instance_id) WHERE seq IS NULL",
+        # Pending events are looked up by id; finalized ones need no such index (cheaper
+        # inserts), their ids being unique by construction (instance id + counter).
+        "CREATE UNIQUE INDEX audit_event_pending ON audit_event (event_id) WHERE seq IS NULL",
         """CREATE TABLE audit_head (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             seq BIGINT NOT NULL,

@@ -19,10 +19,11 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gateway.operation import Operation
-from gateway.state.audit import AuditLog, event_row
+from gateway.state.audit import ALWAYS_MASKED, AuditLog, event_row, masked_values
 from gateway.state.db import Row
 
 log = logging.getLogger("gateway.audit")
@@ -47,9 +48,19 @@ class _Batch:
 
 
 class AuditRecorder:
-    def __init__(self, log: AuditLog, *, retention_days: float | None = None) -> None:
+    def __init__(
+        self,
+        log: AuditLog,
+        *,
+        retention_days: float | None = None,
+        values: bool = False,
+        sensitive: Iterable[str] = (),
+    ) -> None:
         self.log = log
         self._retention_days = retention_days
+        #: Read by :meth:`Operation.set_changed`: keep the values written (masked here).
+        self.wants_values = values
+        self._sensitive = ALWAYS_MASKED | {name.lower() for name in sensitive}
         self._pending: dict[Operation, str] = {}
         # Event ids: this process's random instance id and a counter (no syscall per event).
         self._numbers = itertools.count(1)
@@ -90,7 +101,7 @@ class AuditRecorder:
     async def opened(self, op: Operation) -> None:
         event_id = self._new_id()
         done = asyncio.get_running_loop().create_future()
-        self._batch.opens.append(event_row(op, event_id))
+        self._batch.opens.append(self._row(op, event_id))
         self._batch.waiting.append(done)
         self._pending[op] = event_id
         self._wake.set()
@@ -103,12 +114,18 @@ class AuditRecorder:
 
     async def closed(self, op: Operation) -> None:
         event_id = self._pending.pop(op, None)
-        self._batch.closes.append(event_row(op, event_id or self._new_id()))
+        self._batch.closes.append(self._row(op, event_id or self._new_id()))
         if event_id is not None:
             self._batch.opened.add(event_id)
         self._wake.set()
         if len(self._batch.closes) >= CLOSE_BATCH:
             self._urgent.set()
+
+    def _row(self, op: Operation, event_id: str) -> Row:
+        row = event_row(op, event_id)
+        if self.wants_values and op.values is not None:
+            row["change_values"] = masked_values(op.values, self._sensitive)
+        return row
 
     def _new_id(self) -> str:
         return f"{self.log.store.instance_id}-{next(self._numbers)}"

@@ -18,10 +18,17 @@ from datetime import UTC, datetime
 from gateway.state.db import Database, Tx, open_database
 from gateway.state.migrations import migrate
 
+_SECOND: list[tuple[int, str]] = [(-1, "")]  # the last second formatted (events come in bursts)
+
 
 def iso(timestamp: float) -> str:
     """UTC, fixed width, so text order is time order (both backends store it as text)."""
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    second = int(timestamp // 1)
+    last, text = _SECOND[0]
+    if second != last:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _SECOND[0] = (second, text)
+    return f"{text}.{int((timestamp - second) * 1e6):06d}Z"  # truncated: never 1000000
 
 
 def _pid_alive(pid: int) -> bool:
