@@ -1,12 +1,13 @@
 """The audit trail as the gateway's :class:`gateway.operation.Recorder`.
 
-One writer task group-commits: every open and close queued while the previous
-transaction ran goes into the next one. ``opened`` waits for the commit that
-holds its pending row (the open-before-write promise) and is committed at
-once; ``closed`` only queues, so reads and refusals cost a queue append, and
-closes alone linger up to ``CLOSE_LINGER`` to share a commit. A close lost in a crash leaves its
-pending row behind, which :meth:`AuditLog.recover` turns into "unknown":
-a write is never unaccounted for.
+Two writer tasks group-commit: every open (or close) queued while the previous
+transaction of its lane ran goes into the next one. ``opened`` waits for the
+commit that holds its pending row (the open-before-write promise), and opens
+commit at once; ``closed`` only queues, so reads and refusals cost a queue
+append, and closes linger up to ``CLOSE_LINGER`` to share a commit. The lanes
+do not wait for each other (on PostgreSQL they commit side by side). A close
+lost in a crash leaves its pending row behind, which :meth:`AuditLog.recover`
+turns into "unknown": a write is never unaccounted for.
 
 A maintenance task renews this process's lease, recovers the events of dead
 processes, and applies ``retention_days``.
@@ -28,6 +29,12 @@ from gateway.state.db import Row
 
 log = logging.getLogger("gateway.audit")
 
+
+def _failed(count: int, exc: Exception) -> None:
+    # The type only: a driver message may quote the statement's values.
+    log.error("audit: a write of %d event(s) failed: %s", count, type(exc).__name__)
+
+
 #: Seconds between retention runs, when retention_days is set.
 PRUNE_EVERY = 3600.0
 #: Closes alone wait this long (or for CLOSE_BATCH of them, or an open) to share a commit.
@@ -40,11 +47,18 @@ class AuditUnavailable(RuntimeError):
 
 
 @dataclass
-class _Batch:
-    opens: list[Row] = field(default_factory=list)
+class _Opens:
+    rows: list[Row] = field(default_factory=list)
     waiting: list[asyncio.Future[None]] = field(default_factory=list)
-    closes: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class _Closes:
+    rows: list[Row] = field(default_factory=list)
+    #: Event ids among ``rows`` that have a pending row to finalize.
     opened: set[str] = field(default_factory=set)
+    #: Opens still being committed (a request cancelled while its open was in flight).
+    after: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
 
 class AuditRecorder:
@@ -61,39 +75,42 @@ class AuditRecorder:
         #: Read by :meth:`Operation.set_changed`: keep the values written (masked here).
         self.wants_values = values
         self._sensitive = ALWAYS_MASKED | {name.lower() for name in sensitive}
-        self._pending: dict[Operation, str] = {}
+        self._pending: dict[Operation, tuple[str, asyncio.Future[None]]] = {}
         # Event ids: this process's random instance id and a counter (no syscall per event).
         self._numbers = itertools.count(1)
-        self._batch = _Batch()
-        self._wake = asyncio.Event()
-        #: Set when the next commit must not wait: an open is waiting, or closes piled up.
+        # Two lanes: opens commit at once, closes linger; neither waits for the other's
+        # commit (on PostgreSQL they run side by side; SQLite takes them in turn).
+        self._opens, self._closes = _Opens(), _Closes()
+        self._open_wake, self._close_wake = asyncio.Event(), asyncio.Event()
+        #: Set when closes must not linger: too many queued, or stopping.
         self._urgent = asyncio.Event()
+        self._open_lock, self._close_lock = asyncio.Lock(), asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        self._writing = asyncio.Lock()
 
     async def start(self) -> None:
         recovered = await self.log.recover()
         if recovered:
             log.warning("audit: %d event(s) of stopped processes marked unknown", recovered)
         self._tasks = [
-            asyncio.create_task(self._write_loop(), name="audit-writer"),
+            asyncio.create_task(self._open_loop(), name="audit-opens"),
+            asyncio.create_task(self._close_loop(), name="audit-closes"),
             asyncio.create_task(self._maintain(), name="audit-maintenance"),
         ]
 
     async def aclose(self) -> None:
-        """Stop maintenance, let the writer commit what is queued, then stop it."""
-        writer, maintenance = self._tasks or (None, None)
-        self._tasks = []
-        if maintenance is not None:
-            maintenance.cancel()
+        """Stop maintenance, let the writers commit what is queued, then stop them."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks[2:]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
+                await task
         self._closing = True
-        self._wake.set()
+        self._open_wake.set()
+        self._close_wake.set()
         self._urgent.set()
-        if writer is not None:
-            await writer
+        for task in tasks[:2]:
+            await task
         await self.flush()
 
     # -- the Recorder protocol -------------------------------------------------------------
@@ -101,24 +118,26 @@ class AuditRecorder:
     async def opened(self, op: Operation) -> None:
         event_id = self._new_id()
         done = asyncio.get_running_loop().create_future()
-        self._batch.opens.append(self._row(op, event_id))
-        self._batch.waiting.append(done)
-        self._pending[op] = event_id
-        self._wake.set()
-        self._urgent.set()
+        self._opens.rows.append(self._row(op, event_id))
+        self._opens.waiting.append(done)
+        self._pending[op] = (event_id, done)
+        self._open_wake.set()
         try:
-            await done
+            # Shielded: a cancelled request leaves the commit (and its future) to finish.
+            await asyncio.shield(done)
         except AuditUnavailable:
             del self._pending[op]  # no pending row: the close records the refusal afresh
             raise
 
     async def closed(self, op: Operation) -> None:
-        event_id = self._pending.pop(op, None)
-        self._batch.closes.append(self._row(op, event_id or self._new_id()))
-        if event_id is not None:
-            self._batch.opened.add(event_id)
-        self._wake.set()
-        if len(self._batch.closes) >= CLOSE_BATCH:
+        event_id, done = self._pending.pop(op, (None, None))
+        self._closes.rows.append(self._row(op, event_id or self._new_id()))
+        if event_id is not None and done is not None:
+            self._closes.opened.add(event_id)
+            if not done.done():
+                self._closes.after[event_id] = done
+        self._close_wake.set()
+        if len(self._closes.rows) >= CLOSE_BATCH:
             self._urgent.set()
 
     def _row(self, op: Operation, event_id: str) -> Row:
@@ -132,43 +151,59 @@ class AuditRecorder:
 
     # -- background ------------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
+    async def _open_loop(self) -> None:
+        while not self._closing:
+            await self._open_wake.wait()
+            self._open_wake.clear()
+            await self._flush_opens()
+
+    async def _close_loop(self) -> None:
+        while not self._closing:
+            await self._close_wake.wait()
+            self._close_wake.clear()
             if not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), CLOSE_LINGER)
-            self._urgent.clear()
-            await self.flush()
-            if self._closing:
-                return
+            if not self._closing:
+                self._urgent.clear()
+            await self._flush_closes()
 
     async def flush(self) -> None:
-        """Commit everything queued so far (the writer does this on its own; tests wait on it)."""
-        async with self._writing:  # one transaction at a time; the next takes all that queued
-            await self._write(self._swap())
+        """Commit everything queued so far (the writers do this on their own; tests wait)."""
+        await self._flush_opens()
+        await self._flush_closes()
 
-    def _swap(self) -> _Batch:
-        batch, self._batch = self._batch, _Batch()
-        return batch
-
-    async def _write(self, batch: _Batch) -> None:
-        if not (batch.opens or batch.closes):
-            return
-        try:
-            await self.log.write(batch.opens, batch.closes, batch.opened)
-        except Exception as exc:
-            # The type only: a driver message may quote the statement's values.
-            count = len(batch.closes) + len(batch.opens)
-            log.error("audit: a write of %d event(s) failed: %s", count, type(exc).__name__)
+    async def _flush_opens(self) -> None:
+        async with self._open_lock:  # one transaction at a time; the next takes all queued
+            batch, self._opens = self._opens, _Opens()
+            if not batch.rows:
+                return
+            try:
+                await self.log.write(batch.rows, [], set())
+            except Exception as exc:
+                _failed(len(batch.rows), exc)
+                for done in batch.waiting:
+                    if not done.done():
+                        done.set_exception(AuditUnavailable("the audit trail is unavailable"))
+                return
             for done in batch.waiting:
                 if not done.done():
-                    done.set_exception(AuditUnavailable("the audit trail is unavailable"))
-            return
-        for done in batch.waiting:
-            if not done.done():
-                done.set_result(None)
+                    done.set_result(None)
+
+    async def _flush_closes(self) -> None:
+        async with self._close_lock:
+            batch, self._closes = self._closes, _Closes()
+            if not batch.rows:
+                return
+            if batch.after:
+                await asyncio.wait(batch.after.values())
+                for event_id, done in batch.after.items():
+                    if done.exception() is not None:
+                        batch.opened.discard(event_id)  # no pending row: record it afresh
+            try:
+                await self.log.write([], batch.rows, batch.opened)
+            except Exception as exc:
+                _failed(len(batch.rows), exc)
 
     async def _maintain(self) -> None:
         period = max(0.5, self.log.store.lease_seconds / 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -202,3 +203,27 @@ async def test_a_write_is_refused_when_its_pending_event_cannot_be_stored(
     assert created.status == 500
     listed = await (await gateway.get(f"{BASE}/Users")).json()
     assert listed["totalResults"] == 0
+
+
+async def test_a_request_cancelled_while_its_open_commits_still_ends_finalized(
+    state_url: str,
+) -> None:
+    log = AuditLog(StateStore(state_url))
+    await log.store.open()
+    recorder = AuditRecorder(log)
+    await recorder.start()
+    try:
+        op = Operation(app="crm", method="POST", path=f"{BASE}/Users", recorder=recorder)
+        op.describe("create", "User")
+        opening = asyncio.create_task(op.open())
+        await asyncio.sleep(0)  # the open is queued, its commit not yet done
+        opening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await opening
+        await op.close(500)  # what dispatch does when the handler is cancelled
+        await recorder.flush()
+    finally:
+        await recorder.aclose()
+    found, _ = await log.list(Filters())
+    await log.store.close()
+    assert [(e["operation"], e["outcome"], e["seq"]) for e in found] == [("create", "failed", 1)]
