@@ -1,12 +1,13 @@
-"""``python -m bench [memory|rest|sql|tracing|all]``: run a suite, print its table.
+"""``python -m bench [memory|rest|sql|tracing|audit|all]``: run a suite, print its table.
 
 ``memory`` (the default) is the gateway on the memory adapter vs. fixed answers
 (:mod:`bench.core`); ``rest`` is the gateway on the REST adapter vs. a
 hand-written proxy, both in front of Acme HR (:mod:`bench.rest`); ``sql`` is the
 gateway on the SQL adapter vs. the same statements sent straight to asyncpg, on
 1,000,000 payroll rows in PostgreSQL (:mod:`bench.sql`); ``tracing`` is the
-gateway with tracing on vs. off (:mod:`bench.tracing`); ``all`` runs memory and
-rest, one after the other.
+gateway with tracing on vs. off (:mod:`bench.tracing`); ``audit`` is the gateway
+on the memory adapter with the audit trail on (SQLite, PostgreSQL) vs. off
+(:mod:`bench.audit`); ``all`` runs memory and rest, one after the other.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import sys
 from types import FrameType
 
+from bench.audit import AUDIT_SCENARIO_KEYS, format_audit_report, run_audit_bench
 from bench.core import BenchOptions, run_bench
 from bench.load import LoadError
 from bench.report import format_report, format_rest_report
@@ -25,7 +27,7 @@ from bench.servers import ServerError
 from bench.sql import SQL_SCENARIO_KEYS, SqlOptions, format_sql_report, run_sql_bench
 from bench.tracing import format_tracing_report, run_tracing_bench
 
-SUITES = ("memory", "rest", "sql", "tracing", "all")
+SUITES = ("memory", "rest", "sql", "tracing", "audit", "all")
 ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS, *SQL_SCENARIO_KEYS)))
 
 
@@ -60,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
         help="memory: memory adapter vs. fixed answers (default); rest: REST adapter to Acme HR "
         "vs. a hand-written aiohttp proxy; sql: SQL adapter on 1M PostgreSQL rows vs. the "
         "same statements straight to asyncpg; tracing: the gateway with tracing on vs. off; "
-        "all: memory and rest",
+        "audit: audit trail on (SQLite, PostgreSQL) vs. off; all: memory and rest",
     )
     p.add_argument(
         "--duration",
@@ -117,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dsn",
         default=None,
-        help="sql suite: the PostgreSQL to seed a schema of its own in (default: "
+        help="sql and audit suites: the PostgreSQL to make a schema of its own in (default: "
         "SCIM_GATEWAY_BENCH_PG_DSN, else postgresql://postgres@127.0.0.1:5432/test)",
     )
     p.add_argument(
@@ -161,9 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     suites = ("memory", "rest") if args.suite == "all" else (args.suite,)
     if args.suite != "all" and args.scenarios is not None:
-        keys = {"memory": SCENARIO_KEYS, "tracing": SCENARIO_KEYS, "sql": SQL_SCENARIO_KEYS}.get(
-            args.suite, REST_SCENARIO_KEYS
-        )
+        keys = {
+            "memory": SCENARIO_KEYS,
+            "tracing": SCENARIO_KEYS,
+            "sql": SQL_SCENARIO_KEYS,
+            "audit": AUDIT_SCENARIO_KEYS,
+        }.get(args.suite, REST_SCENARIO_KEYS)
         unknown = [k for k in args.scenarios if k not in keys]
         if unknown:
             p.error(f"--scenarios: the {args.suite} suite has only {','.join(keys)}")
@@ -182,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
                     log=lambda line: print(line, file=sys.stderr, flush=True),
                 )
                 text, failed = format_tracing_report(traced), bool(traced.problems())
+            elif suite == "audit":
+                scenarios = _chosen(p, suite, args.scenarios, AUDIT_SCENARIO_KEYS)
+                audit = run_audit_bench(BenchOptions(scenarios=scenarios, **common), args.dsn)
+                text, failed = format_audit_report(audit), bool(audit.problems())
             elif suite == "sql":
                 scenarios = _chosen(p, suite, args.scenarios, SQL_SCENARIO_KEYS)
                 sql_options = SqlOptions(

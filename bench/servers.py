@@ -208,9 +208,15 @@ def gateway_command() -> list[str]:
     return [sys.executable, "-m", "gateway.cli"]
 
 
-def write_gateway_config(workdir: Path, digest: str, port: int) -> Path:
-    """A temporary gateway config: one app on the memory adapter, our token's digest."""
-    config = {
+def write_gateway_config(
+    workdir: Path, digest: str, port: int, state: dict[str, Any] | None = None
+) -> Path:
+    """A temporary gateway config: one app on the memory adapter, our token's digest.
+
+    ``state``: the ``state:`` section (default: none, so the audit trail is in a
+    SQLite file beside the config, as a served gateway has it).
+    """
+    config: dict[str, Any] = {
         "server": {"host": HOST, "port": port},
         "log_level": "WARNING",
         "apps": {
@@ -222,6 +228,8 @@ def write_gateway_config(workdir: Path, digest: str, port: int) -> Path:
             }
         },
     }
+    if state is not None:
+        config["state"] = state
     path = workdir / f"gateway-{port}.yaml"
     path.write_text(json.dumps(config, indent=2), "utf-8")  # JSON is YAML
     return path
@@ -233,11 +241,13 @@ def start_gateway(
     cpus: Collection[int] | None,
     env: dict[str, str] | None = None,
     name: str = "gateway",
+    state: dict[str, Any] | None = None,
 ) -> Server:
-    """``env``: extra environment variables (the tracing suite's ``OTEL_*``)."""
+    """``env``: extra environment variables (the tracing suite's ``OTEL_*``);
+    ``state``: the config's ``state:`` section (the audit suite)."""
 
     def cmd(port: int) -> list[str]:
-        config = write_gateway_config(workdir, digest, port)
+        config = write_gateway_config(workdir, digest, port, state)
         return [*gateway_command(), "serve", "--config", str(config)]
 
     child_env = {**server_env(), **(env or {})}

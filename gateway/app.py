@@ -13,11 +13,11 @@ from gateway.breaker import CircuitBreaker, State
 from gateway.config import AppConfig, ConfigError, Settings
 from gateway.dedupe import MemoryUnknownCreates, UnknownCreates
 from gateway.guard import Guard, GuardStore, MemoryGuardStore
-from gateway.http.admin import add_admin_routes
+from gateway.http.admin import AUDIT_LOG, add_admin_routes
 from gateway.http.middleware import scim_errors
 from gateway.http.observe import METRICS, metrics_view, observe
 from gateway.http.proxies import proxy_middleware
-from gateway.http.views import PUBLIC_URL, SERVICES, AppRuntime, dispatch
+from gateway.http.views import PUBLIC_URL, RECORDER, SERVICES, AppRuntime, dispatch
 from gateway.limits import BoundedAdapter, Limiter
 from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
 from gateway.metrics import Metrics
@@ -26,6 +26,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
 from gateway.sdk import Adapter
 from gateway.service import ScimService
+from gateway.state import build_audit, running
 from gateway.telemetry import Telemetry
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
@@ -187,6 +188,16 @@ def create_app(
         metrics.shutdown()
 
     app.cleanup_ctx.append(metrics_ctx)
+    audit = build_audit(settings, source)
+    if audit is not None:
+        app[RECORDER] = audit.recorder
+        app[AUDIT_LOG] = audit.log
+
+        async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+            async with running(audit):
+                yield
+
+        app.cleanup_ctx.append(audit_ctx)  # before the adapters': it outlives them
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

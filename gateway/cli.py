@@ -1,4 +1,4 @@
-"""The ``scim-gateway`` command: serve, check, render, demo and token."""
+"""The ``scim-gateway`` command: serve, check, render, demo, token and audit."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.logs import configure_logging
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
 
@@ -292,6 +293,7 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--read-only", action="store_true", help="the token may only read")
     new.set_defaults(func=cmd_token_new)
     _guard_parser(sub)
+    add_audit_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
     return top
 
 

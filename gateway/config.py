@@ -352,18 +352,63 @@ class ServerConfig(_Strict):
     log_format: Literal["json", "text"] = "json"
 
 
-class AdminConfig(_Strict):
-    """Credentials of the operators' admin HTTP calls (never an IdP's)."""
+class AuditConfig(_Strict):
+    """The audit trail (see docs/audit.md)."""
 
-    tokens: list[TokenCredential] = Field(min_length=1)
+    enabled: bool = True
+    #: Keep the values written, not only the attribute names (passwords always masked).
+    values: bool = False
+    #: Attributes (or sub-attributes) whose values are masked too, e.g. phoneNumbers.
+    sensitive: list[str] = Field(default_factory=list)
+    #: Events older than this many days are pruned (hourly) behind a signed checkpoint.
+    retention_days: float | None = Field(None, gt=0)
+    #: HMAC key that signs retention checkpoints; a secret reference such as ${env:NAME}.
+    checkpoint_key: SecretStr | None = None
+
+    @field_validator("checkpoint_key", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any) -> Any:
+        return resolve_secret(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _key_for_retention(self) -> AuditConfig:
+        if self.retention_days is not None and self.checkpoint_key is None:
+            raise ValueError("retention_days needs checkpoint_key to sign the checkpoint")
+        return self
+
+
+class StateConfig(_Strict):
+    """Where the gateway keeps its state: the audit trail, and what features add."""
+
+    #: sqlite:///relative/or/absolute.db or postgresql://...; may hold ${env:...} references.
+    #: Unset: scim-gateway-state.db next to the config file.
+    url: SecretStr | None = None
+    #: Seconds a process's lease lasts without renewal before its work counts as orphaned.
+    lease_seconds: float = Field(30.0, ge=1)
+    audit: AuditConfig = AuditConfig()
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any) -> Any:
+        return resolve_secret(value) if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        url = value.get_secret_value() if value is not None else "sqlite:///"
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
 
 
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     apps: dict[str, AppConfig]
-    #: Admin HTTP calls under /admin/ (the guard's release); None: no admin calls.
-    admin: AdminConfig | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    state: StateConfig = StateConfig()
+    #: The credentials of the operators' calls under /admin/ (audit, guard release), in the
+    #: form of an app's auth:, never an IdP's; unset: those calls answer 403.
+    admin: AuthConfig | None = None
 
     @field_validator("apps")
     @classmethod

@@ -93,6 +93,9 @@ class Operation:
     _t0: float = field(default_factory=time.perf_counter)
     #: Free-form extras a component adds (names only): e.g. {"breaker": "open"}.
     extra: dict[str, str] = field(default_factory=dict)
+    #: Opt-in: the values written to ``changed``, kept only when the recorder asks for
+    #: them (``wants_values``, the audit's ``values`` setting); it masks what is secret.
+    values: dict[str, Any] | None = None
 
     @property
     def is_write(self) -> bool:
@@ -119,8 +122,12 @@ class Operation:
                 self.name = value
                 return
 
-    def set_changed(self, names: Iterable[str]) -> None:
+    def set_changed(self, names: Iterable[str], values: Mapping[str, Any] | None = None) -> None:
+        """The names written; with ``values`` (the resource as written), also their values
+        if the recorder wants them."""
         self.changed = tuple(sorted(set(names)))
+        if values is not None and getattr(self.recorder, "wants_values", False):
+            self.values = {name: values.get(name) for name in self.changed}
 
     async def open(self) -> None:
         """Record the operation before its first legacy write (once)."""

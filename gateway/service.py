@@ -441,7 +441,7 @@ class ScimService:
         op = self._operation("create", rtype)
         op.name_from(body)
         resource, data, members = self._creation(rtype, body)
-        op.set_changed(k for k in resource if k not in _NOT_CHANGES)
+        op.set_changed((k for k in resource if k not in _NOT_CHANGES), resource)
         unique = _unique_name(rtype, resource)
         key = None if unique is None else name_key(self.app, rtype.name, unique[1])
         unknown = key is not None and await self.unknown_creates.is_unknown(key)
@@ -571,7 +571,7 @@ class ScimService:
         expected = _version_of(current) if if_match and self.caps.versions else None
         op = self._operation()
         op.name_from(new)
-        op.set_changed(_changed_names(current, new))
+        op.set_changed(_changed_names(current, new), new)
         if self.guard is not None and _deactivates(current, new):
             await self.guard.check(op, "deactivate", rtype.name, id)
         if changes or added or removed:

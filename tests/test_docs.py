@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from adapters.memory import MemorySettings
 from gateway.cli import parser
 from gateway.config import (
-    AdminConfig,
     AppConfig,
+    AuditConfig,
     AuthConfig,
     BasicCredential,
     BreakerConfig,
@@ -21,6 +21,7 @@ from gateway.config import (
     RateLimitConfig,
     ServerConfig,
     Settings,
+    StateConfig,
     TlsConfig,
     TokenCredential,
 )
@@ -39,12 +40,13 @@ README = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
         BulkConfig,
         MemorySettings,
         GuardConfig,
-        AdminConfig,
         BasicCredential,
         JwtCredential,
         RateLimitConfig,
         TlsConfig,
         BreakerConfig,
+        StateConfig,
+        AuditConfig,
     ],
 )
 def test_every_config_key_is_documented(model: type[BaseModel]) -> None:

@@ -1,9 +1,15 @@
-"""Operators' HTTP calls under ``/admin/``: the deprovisioning guard's status and release.
+"""Operators' HTTP calls under ``/admin/``, behind their own credential (``admin:``).
 
-They take the ``admin`` tokens of the config, never an app's: the guard is
-there for when the IdP itself misbehaves, so the IdP must not release it.
-Without an ``admin`` section the calls answer 403.
+They take the ``admin`` credentials of the config, never an app's: the guard is
+there for when the IdP itself misbehaves, so the IdP must not release it, and
+the audit trail is for the people who watch the IdP. Without an ``admin``
+section the calls answer 403.
 
+    GET  /admin/audit                  audit events as JSON, a page at a time (``limit``,
+                                       and the ``cursor`` of the previous page's
+                                       ``next_cursor``), filtered by ``app``, ``user``,
+                                       ``operation``, ``outcome``, ``since``, ``until``
+    GET  /admin/audit/export           every matching event, streamed (``format=jsonl|csv``)
     GET  /admin/guard/{app}            {"app", "recent", "held", "released", "open_until"}
     POST /admin/guard/{app}/release    body {} or {"minutes": 30}; answers the new state
 """
@@ -17,23 +23,30 @@ import orjson
 from aiohttp import web
 
 from gateway.auth import Authenticator, Principal
-from gateway.config import AdminConfig, AuthConfig
+from gateway.config import AuthConfig
 from gateway.errors import Forbidden, InvalidSyntax, InvalidValue, NotFound
 from gateway.guard_control import GuardError, StoreGuardControl
 from gateway.http.views import AppRuntime
+from gateway.state import AuditLog, Filters
+from gateway.state.export import EXPORT_FORMATS, export_lines, filters_from
 
 ADMIN_AUTH: web.AppKey[Authenticator | None] = web.AppKey("admin_auth", Authenticator)
 GUARDS: web.AppKey[StoreGuardControl] = web.AppKey("guards", StoreGuardControl)
+AUDIT_LOG: web.AppKey[AuditLog] = web.AppKey("audit_log", AuditLog)
+
+MAX_LIMIT = 1000
 
 
 def add_admin_routes(
-    app: web.Application, config: AdminConfig | None, runtimes: Mapping[str, AppRuntime]
+    app: web.Application, config: AuthConfig | None, runtimes: Mapping[str, AppRuntime]
 ) -> None:
-    auth = None if config is None else Authenticator("admin", AuthConfig(tokens=config.tokens))
-    app[ADMIN_AUTH] = auth
+    """Mount the admin routes (before the SCIM catch-all route)."""
+    app[ADMIN_AUTH] = None if config is None else Authenticator("admin", config)
     app[GUARDS] = StoreGuardControl(
         {name: rt.service.guard for name, rt in runtimes.items() if rt.service.guard is not None}
     )
+    app.router.add_get("/admin/audit", audit_page)
+    app.router.add_get("/admin/audit/export", audit_export)
     app.router.add_get("/admin/guard/{app}", guard_status)
     app.router.add_post("/admin/guard/{app}/release", guard_release)
 
@@ -41,8 +54,65 @@ def add_admin_routes(
 async def _admin(request: web.Request) -> Principal:
     auth = request.app[ADMIN_AUTH]
     if auth is None:
-        raise Forbidden("no admin tokens are configured (the admin: section)")
-    return await auth.authenticate(request.headers.get("Authorization"))
+        raise Forbidden("no admin credentials are configured (the admin: section)")
+    principal = await auth.authenticate(request.headers.get("Authorization"))
+    if principal.read_only and request.method not in ("GET", "HEAD"):
+        raise Forbidden(f"the credential {principal.name!r} is read-only")
+    return principal
+
+
+# -- the audit trail --------------------------------------------------------------------
+
+
+def _audit_log(request: web.Request) -> AuditLog:
+    log = request.app.get(AUDIT_LOG)
+    if log is None:
+        raise NotFound("the audit trail is off (state.audit.enabled)")
+    return log
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidValue(f"{name} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def _filters(request: web.Request) -> Filters:
+    try:
+        return filters_from(request.query)
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+
+
+async def audit_page(request: web.Request) -> web.Response:
+    await _admin(request)
+    log = _audit_log(request)
+    limit = _int(request, "limit", 100, 1, MAX_LIMIT)
+    cursor = _int(request, "cursor", 0, 0, 2**62)
+    events, next_cursor = await log.list(_filters(request), after=cursor, limit=limit)
+    body = {"events": events, "next_cursor": next_cursor}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def audit_export(request: web.Request) -> web.StreamResponse:
+    await _admin(request)
+    log = _audit_log(request)
+    form = request.query.get("format", "jsonl")
+    if form not in EXPORT_FORMATS:
+        raise InvalidValue(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    filters = _filters(request)
+    response = web.StreamResponse(headers={"Content-Type": EXPORT_FORMATS[form]})
+    await response.prepare(request)
+    async for line in export_lines(log, filters, form):
+        await response.write(line.encode())
+    await response.write_eof()
+    return response
+
+
+# -- the deprovisioning guard ------------------------------------------------------------
 
 
 async def guard_status(request: web.Request) -> web.Response:

@@ -117,10 +117,11 @@ def _integer(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise InvalidValue(f"{name} must be an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        # Bounded like a string of digits: it is echoed in startIndex, and orjson
+        # (like most JSON readers) stops at 64-bit integers.
+        number: int = max(-_HUGE, min(_HUGE, int(value)))
+        return number
     if not isinstance(value, str):
         raise InvalidValue(f"{name} must be an integer")
     text = value.strip()

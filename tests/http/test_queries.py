@@ -109,6 +109,19 @@ async def test_paging_is_one_based_and_honours_count(client: Any, people: Any) -
     assert (zero["totalResults"], zero["Resources"]) == (3, [])
 
 
+@pytest.mark.parametrize("start", [2**70, 1e308, "9" * 40])
+async def test_a_huge_start_index_in_a_search_body_is_an_empty_page(
+    client: Any, people: Any, start: Any
+) -> None:
+    """Found by the fuzzer: a JSON number past 64 bits was echoed and broke the encoder."""
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+    resp = await client.post(f"{BASE}/Users/.search", json={**search, "startIndex": start})
+    assert resp.status == 200
+    page = await body(resp)
+    assert (page["totalResults"], page["Resources"]) == (3, [])
+    assert page["startIndex"] == 10**18
+
+
 async def test_attributes_and_excluded_attributes_shape_the_answer(
     client: Any, people: Any
 ) -> None:

@@ -1,0 +1,328 @@
+"""The two database backends of the state store, behind one small interface.
+
+Everything above this module writes SQL once, with ``?`` placeholders, and
+runs it inside :meth:`Database.transaction`, or, where speed matters, as a
+transaction *body* (:data:`Body`: a generator of statements) given to
+:meth:`Database.run`, which SQLite runs whole on its thread. SQLite (stdlib ``sqlite3``) runs
+on one thread of its own so the event loop never blocks, one transaction at a
+time, each opened with ``BEGIN IMMEDIATE`` (so writers in several processes
+queue on the file lock instead of failing half-way). PostgreSQL runs through
+an asyncpg pool; ``?`` becomes ``$n``.
+
+The URL is a secret (it may carry a password): it is never logged, and
+errors name the backend, not the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+
+class StateError(Exception):
+    """The state store cannot be used (bad URL, unreachable server, failed migration)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of a transaction body: ``kind`` is execute, executemany or fetch."""
+
+    kind: Literal["execute", "executemany", "fetch"]
+    sql: str
+    args: Sequence[Any] = ()
+
+
+#: A transaction written once for both backends: a generator that yields statements,
+#: is sent each one's result (rows changed, None, or the rows fetched), and returns a value.
+Body = Generator[Statement, Any, T]
+
+
+def execute(sql: str, *args: Any) -> Statement:
+    return Statement("execute", sql, args)
+
+
+def executemany(sql: str, rows: Sequence[Sequence[Any]]) -> Statement:
+    return Statement("executemany", sql, rows)
+
+
+def fetch(sql: str, *args: Any) -> Statement:
+    return Statement("fetch", sql, args)
+
+
+class Tx(ABC):
+    """One open transaction: statements with ``?`` placeholders."""
+
+    async def run(self, body: Body[T]) -> T:
+        """Drive a transaction body inside this transaction."""
+        result: Any = None
+        while True:
+            try:
+                statement = body.send(result)
+            except StopIteration as done:
+                value: T = done.value
+                return value
+            if statement.kind == "execute":
+                result = await self.execute(statement.sql, *statement.args)
+            elif statement.kind == "executemany":
+                await self.executemany(statement.sql, statement.args)
+                result = None
+            else:
+                result = await self.fetch(statement.sql, *statement.args)
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+
+class Database(ABC):
+    #: "sqlite" or "postgresql": migrations are written per dialect.
+    dialect: str
+    #: True when every process sharing the store runs on this host (SQLite).
+    single_host: bool
+
+    @abstractmethod
+    async def connect(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    async def run(self, body: Body[T]) -> T:
+        """Run a transaction body in a transaction of its own."""
+        async with self.transaction() as tx:
+            return await tx.run(body)
+
+    @abstractmethod
+    async def lock_migrations(self, tx: Tx) -> None:
+        """Keep other processes out of the migrations until ``tx`` ends."""
+
+
+def open_database(url: str) -> Database:
+    """The backend for ``url``: ``sqlite:///path`` or ``postgresql://...``."""
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(Path(url.removeprefix("sqlite:///")))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    raise StateError("state.url must start with sqlite:/// or postgresql://")
+
+
+# -- SQLite -------------------------------------------------------------------------------
+
+
+def _sqlite_fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    cursor = conn.execute(sql, args)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _sqlite_body(conn: sqlite3.Connection, body: Body[T]) -> T:
+    """A whole transaction body on the SQLite thread: one hop instead of one per statement."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result: Any = None
+        while True:
+            try:
+                statement = body.send(result)
+            except StopIteration as done:
+                conn.execute("COMMIT")
+                value: T = done.value
+                return value
+            if statement.kind == "execute":
+                result = conn.execute(statement.sql, statement.args).rowcount
+            elif statement.kind == "executemany":
+                conn.executemany(statement.sql, statement.args)
+                result = None
+            else:
+                result = _sqlite_fetch(conn, statement.sql, statement.args)
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+class _SqliteTx(Tx):
+    """``BEGIN IMMEDIATE`` goes with the first statement: a thread hop costs more than a
+    small statement, so a transaction takes as few as it can."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        self.begun = False
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self.begun:
+            return await self._db.call(fn)
+        self.begun = True
+
+        def begin_then(c: sqlite3.Connection) -> T:
+            c.execute("BEGIN IMMEDIATE")
+            return fn(c)
+
+        return await self._db.call(begin_then)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._call(lambda c: c.execute(sql, args).rowcount)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._call(lambda c: c.executemany(sql, rows))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._call(lambda c: _sqlite_fetch(c, sql, args))
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+    single_host = True
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._lock = asyncio.Lock()
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._thread is not None and self._conn is not None, "not connected"
+        conn = self._conn
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, conn)
+
+    async def connect(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="state-sqlite")
+
+        def open_file() -> sqlite3.Connection:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a commit is on disk when it returns (the audit's open-before-write promise).
+            conn.execute("PRAGMA synchronous = FULL")
+            return conn
+
+        try:
+            self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, open_file)
+        except (OSError, sqlite3.Error) as exc:
+            self._thread.shutdown()
+            raise StateError(f"cannot open the SQLite state file {self.path}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self.call(lambda c: c.close())
+            self._conn = None
+        if self._thread is not None:
+            self._thread.shutdown()
+            self._thread = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            tx = _SqliteTx(self)
+            try:
+                yield tx
+            except BaseException:
+                if tx.begun:
+                    await self.call(_rollback)
+                raise
+            if tx.begun:
+                await self.call(lambda c: c.execute("COMMIT"))
+
+    async def run(self, body: Body[T]) -> T:
+        async with self._lock:
+            return await self.call(lambda c: _sqlite_body(c, body))
+
+    async def lock_migrations(self, tx: Tx) -> None:
+        """Nothing to add: ``BEGIN IMMEDIATE`` already holds the file's write lock."""
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:  # not when BEGIN itself failed
+        conn.execute("ROLLBACK")
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _numbered(sql: str) -> str:
+    count = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(count)}", sql)
+
+
+class _PostgresTx(Tx):
+    def __init__(self, conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status: str = await self._conn.execute(_numbered(sql), *args)
+        last = status.rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._conn.executemany(_numbered(sql), rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(_numbered(sql), *args)]
+
+
+class PostgresDatabase(Database):
+    """Query parameters of the URL that asyncpg does not know (``?search_path=x``)
+    become server settings, which is how tests and operators pick a schema."""
+
+    dialect = "postgresql"
+    single_host = False
+
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 4) -> None:
+        self._url = url
+        self._sizes = (min_size, max_size)
+        self._pool: asyncpg.Pool | None = None
+
+    async def connect(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._url, min_size=self._sizes[0], max_size=self._sizes[1], timeout=10
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            # The message of a connection error does not carry the password; the URL would.
+            raise StateError(f"cannot connect to the PostgreSQL state store: {exc}") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        assert self._pool is not None, "not connected"
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PostgresTx(conn)
+
+    async def lock_migrations(self, tx: Tx) -> None:
+        # Released at commit; replicas starting together apply migrations one at a time.
+        await tx.fetch("SELECT pg_advisory_xact_lock(?)", _MIGRATION_LOCK)
+
+
+#: An arbitrary constant: the advisory lock key of scim-gateway's migrations.
+_MIGRATION_LOCK = 0x5C1A_0001

@@ -1,0 +1,221 @@
+"""The audit trail as the gateway's :class:`gateway.operation.Recorder`.
+
+Two writer tasks group-commit: every open (or close) queued while the previous
+transaction of its lane ran goes into the next one. ``opened`` waits for the
+commit that holds its pending row (the open-before-write promise), and opens
+commit at once; ``closed`` only queues, so reads and refusals cost a queue
+append, and closes linger up to ``CLOSE_LINGER`` to share a commit. The lanes
+do not wait for each other (on PostgreSQL they commit side by side). A close
+lost in a crash leaves its pending row behind, which :meth:`AuditLog.recover`
+turns into "unknown": a write is never unaccounted for.
+
+A maintenance task renews this process's lease, recovers the events of dead
+processes, and applies ``retention_days``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gateway.operation import Operation
+from gateway.state.audit import ALWAYS_MASKED, AuditLog, event_row, masked_values
+from gateway.state.db import Row
+
+log = logging.getLogger("gateway.audit")
+
+
+def _failed(count: int, exc: Exception) -> None:
+    # The type only: a driver message may quote the statement's values.
+    log.error("audit: a write of %d event(s) failed: %s", count, type(exc).__name__)
+
+
+#: Seconds between retention runs, when retention_days is set.
+PRUNE_EVERY = 3600.0
+#: Closes alone wait this long (or for CLOSE_BATCH of them, or an open) to share a commit.
+CLOSE_LINGER = 0.05
+CLOSE_BATCH = 512
+
+
+class AuditUnavailable(RuntimeError):
+    """The pending event could not be stored, so the write must not go ahead."""
+
+
+@dataclass
+class _Opens:
+    rows: list[Row] = field(default_factory=list)
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+@dataclass
+class _Closes:
+    rows: list[Row] = field(default_factory=list)
+    #: Event ids among ``rows`` that have a pending row to finalize.
+    opened: set[str] = field(default_factory=set)
+    #: Opens still being committed (a request cancelled while its open was in flight).
+    after: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+
+
+class AuditRecorder:
+    def __init__(
+        self,
+        log: AuditLog,
+        *,
+        retention_days: float | None = None,
+        values: bool = False,
+        sensitive: Iterable[str] = (),
+    ) -> None:
+        self.log = log
+        self._retention_days = retention_days
+        #: Read by :meth:`Operation.set_changed`: keep the values written (masked here).
+        self.wants_values = values
+        self._sensitive = ALWAYS_MASKED | {name.lower() for name in sensitive}
+        self._pending: dict[Operation, tuple[str, asyncio.Future[None]]] = {}
+        # Event ids: this process's random instance id and a counter (no syscall per event).
+        self._numbers = itertools.count(1)
+        # Two lanes: opens commit at once, closes linger; neither waits for the other's
+        # commit (on PostgreSQL they run side by side; SQLite takes them in turn).
+        self._opens, self._closes = _Opens(), _Closes()
+        self._open_wake, self._close_wake = asyncio.Event(), asyncio.Event()
+        #: Set when closes must not linger: too many queued, or stopping.
+        self._urgent = asyncio.Event()
+        self._open_lock, self._close_lock = asyncio.Lock(), asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    async def start(self) -> None:
+        recovered = await self.log.recover()
+        if recovered:
+            log.warning("audit: %d event(s) of stopped processes marked unknown", recovered)
+        self._tasks = [
+            asyncio.create_task(self._open_loop(), name="audit-opens"),
+            asyncio.create_task(self._close_loop(), name="audit-closes"),
+            asyncio.create_task(self._maintain(), name="audit-maintenance"),
+        ]
+
+    async def aclose(self) -> None:
+        """Stop maintenance, let the writers commit what is queued, then stop them."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks[2:]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._closing = True
+        self._open_wake.set()
+        self._close_wake.set()
+        self._urgent.set()
+        for task in tasks[:2]:
+            await task
+        await self.flush()
+
+    # -- the Recorder protocol -------------------------------------------------------------
+
+    async def opened(self, op: Operation) -> None:
+        event_id = self._new_id()
+        done = asyncio.get_running_loop().create_future()
+        self._opens.rows.append(self._row(op, event_id))
+        self._opens.waiting.append(done)
+        self._pending[op] = (event_id, done)
+        self._open_wake.set()
+        try:
+            # Shielded: a cancelled request leaves the commit (and its future) to finish.
+            await asyncio.shield(done)
+        except AuditUnavailable:
+            del self._pending[op]  # no pending row: the close records the refusal afresh
+            raise
+
+    async def closed(self, op: Operation) -> None:
+        event_id, done = self._pending.pop(op, (None, None))
+        self._closes.rows.append(self._row(op, event_id or self._new_id()))
+        if event_id is not None and done is not None:
+            self._closes.opened.add(event_id)
+            if not done.done():
+                self._closes.after[event_id] = done
+        self._close_wake.set()
+        if len(self._closes.rows) >= CLOSE_BATCH:
+            self._urgent.set()
+
+    def _row(self, op: Operation, event_id: str) -> Row:
+        row = event_row(op, event_id)
+        if self.wants_values and op.values is not None:
+            row["change_values"] = masked_values(op.values, self._sensitive)
+        return row
+
+    def _new_id(self) -> str:
+        return f"{self.log.store.instance_id}-{next(self._numbers)}"
+
+    # -- background ------------------------------------------------------------------------
+
+    async def _open_loop(self) -> None:
+        while not self._closing:
+            await self._open_wake.wait()
+            self._open_wake.clear()
+            await self._flush_opens()
+
+    async def _close_loop(self) -> None:
+        while not self._closing:
+            await self._close_wake.wait()
+            self._close_wake.clear()
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), CLOSE_LINGER)
+            if not self._closing:
+                self._urgent.clear()
+            await self._flush_closes()
+
+    async def flush(self) -> None:
+        """Commit everything queued so far (the writers do this on their own; tests wait)."""
+        await self._flush_opens()
+        await self._flush_closes()
+
+    async def _flush_opens(self) -> None:
+        async with self._open_lock:  # one transaction at a time; the next takes all queued
+            batch, self._opens = self._opens, _Opens()
+            if not batch.rows:
+                return
+            try:
+                await self.log.write(batch.rows, [], set())
+            except Exception as exc:
+                _failed(len(batch.rows), exc)
+                for done in batch.waiting:
+                    if not done.done():
+                        done.set_exception(AuditUnavailable("the audit trail is unavailable"))
+                return
+            for done in batch.waiting:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _flush_closes(self) -> None:
+        async with self._close_lock:
+            batch, self._closes = self._closes, _Closes()
+            if not batch.rows:
+                return
+            if batch.after:
+                await asyncio.wait(batch.after.values())
+                for event_id, done in batch.after.items():
+                    if done.exception() is not None:
+                        batch.opened.discard(event_id)  # no pending row: record it afresh
+            try:
+                await self.log.write([], batch.rows, batch.opened)
+            except Exception as exc:
+                _failed(len(batch.rows), exc)
+
+    async def _maintain(self) -> None:
+        period = max(0.5, self.log.store.lease_seconds / 3)
+        next_prune = 0.0  # at the first round, then every PRUNE_EVERY
+        while True:
+            await asyncio.sleep(period)
+            try:
+                recovered = await self.log.recover()
+                if recovered:
+                    log.warning("audit: %d event(s) of stopped processes marked unknown", recovered)
+                if self._retention_days and time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY
+                    await self.log.prune(self._retention_days)
+            except Exception as exc:
+                log.error("audit: maintenance failed: %s", type(exc).__name__)
