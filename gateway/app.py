@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.auth import Authenticator
-from gateway.breaker import CircuitBreaker, State
+from gateway.breaker import STATE_LEVELS, CircuitBreaker, State
 from gateway.config import AppConfig, ConfigError, Settings
 from gateway.dedupe import MemoryUnknownCreates, UnknownCreates
 from gateway.guard import Guard, GuardStore, MemoryGuardStore
@@ -163,11 +163,12 @@ def create_app(
     app[SERVICES] = runtimes
     app[PUBLIC_URL] = settings.server.public_url
     app[READY] = dict.fromkeys(runtimes, False)
-    app[BREAKERS] = {
+    app[BREAKERS] = breakers = {
         name: breaker
         for name, runtime in runtimes.items()
         if (breaker := _breaker_of(runtime.service.adapter)) is not None
     }
+    metrics.watch_breakers(lambda: {n: STATE_LEVELS[b.state] for n, b in breakers.items()})
 
     async def adapters_ctx(app: web.Application) -> AsyncIterator[None]:
         opened = []

@@ -13,6 +13,7 @@ Series (Prometheus names)::
     scim_gateway_requests_in_flight
     scim_gateway_adapter_call_duration_seconds_bucket{app, call, le}
     scim_gateway_adapter_errors_total{app, call, error}
+    scim_gateway_breaker_state{app}        0 closed, 1 half open, 2 open
 
 Labels are names from a closed set (app names come from the config, unknown
 apps are labelled ``""``), so a caller cannot grow the series.
@@ -20,9 +21,10 @@ apps are labelled ``""``), so a caller cannot grow the series.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -70,6 +72,21 @@ class Metrics:
             unit="1",
             description="adapter calls that failed (5xx: unavailable, timeout, bad answer, bug)",
         )
+
+        self._breakers: Callable[[], Mapping[str, int]] = dict
+        meter.create_observable_gauge(
+            "scim.gateway.breaker.state",
+            callbacks=[self._breaker_levels],
+            unit="1",
+            description="circuit breaker toward each legacy app: 0 closed, 1 half open, 2 open",
+        )
+
+    def watch_breakers(self, levels: Callable[[], Mapping[str, int]]) -> None:
+        """Where the breaker gauge reads each app's state level (gateway.breaker.STATE_LEVELS)."""
+        self._breakers = levels
+
+    def _breaker_levels(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(level, {"app": app}) for app, level in self._breakers().items()]
 
     def started(self) -> None:
         self._in_flight.add(1)

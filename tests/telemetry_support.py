@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rest_support import Recorder
 
 from gateway.app import create_app
+from gateway.config import StateConfig
 from gateway.demo.legacy_app import create_legacy_app
 from gateway.demo.run import PATCH_URN, USER_URN, Demo, demo_settings
 from gateway.http.views import RECORDER
@@ -65,12 +66,15 @@ class Stack:
 
 @asynccontextmanager
 async def acme_stack(
-    legacy_url: str | None = None, audit: OperationRecorder | None = None
+    legacy_url: str | None = None,
+    audit: OperationRecorder | None = None,
+    state_url: str | None = None,
 ) -> AsyncIterator[Stack]:
     """Acme HR (its requests recorded) and a gateway with app ``acme`` in front of it.
 
     ``legacy_url`` points the gateway elsewhere (a closed port: the app is down);
-    ``audit`` receives the operations.
+    ``audit`` receives the operations; ``state_url`` gives the gateway a state store
+    and its real audit trail.
     """
     seen = Recorder()
     legacy_app = create_legacy_app(":memory:", LEGACY_KEY)
@@ -84,6 +88,8 @@ async def acme_stack(
             rest = dict(settings.apps["acme"].settings, base_url=legacy_url)
             app_config = settings.apps["acme"].model_copy(update={"settings": rest})
             settings = settings.model_copy(update={"apps": {"acme": app_config}})
+        if state_url is not None:
+            settings = settings.model_copy(update={"state": StateConfig(url=state_url)})
         app = create_app(settings, source="<test>")
         if audit is not None:
             app[RECORDER] = audit
@@ -127,6 +133,12 @@ def collected_spans() -> Iterator[InMemorySpanExporter]:
     finally:
         _MEMORY.collecting = False
         _MEMORY.clear()
+
+
+def span_texts(spans: Iterable[ReadableSpan]) -> Iterator[str]:
+    """Every name, attribute, event and status text of ``spans``, one string each."""
+    for span in spans:
+        yield from _texts(span)
 
 
 def _texts(span: ReadableSpan) -> Iterable[str]:

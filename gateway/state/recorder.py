@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from gateway.operation import Operation
 from gateway.state.audit import ALWAYS_MASKED, AuditLog, event_row, masked_values
 from gateway.state.db import Row
+from gateway.telemetry import span
 
 log = logging.getLogger("gateway.audit")
 
@@ -123,13 +124,20 @@ class AuditRecorder:
         self._pending[op] = (event_id, done)
         self._open_wake.set()
         try:
-            # Shielded: a cancelled request leaves the commit (and its future) to finish.
-            await asyncio.shield(done)
+            # The span covers the wait for the pending event's commit (group-committed).
+            with span("audit.write", **{"scim.app": op.app, "audit.phase": "open"}):
+                # Shielded: a cancelled request leaves the commit (and its future) to finish.
+                await asyncio.shield(done)
         except AuditUnavailable:
             del self._pending[op]  # no pending row: the close records the refusal afresh
             raise
 
     async def closed(self, op: Operation) -> None:
+        with span("audit.write", **{"scim.app": op.app, "audit.phase": "close"}):
+            self._close(op)
+
+    def _close(self, op: Operation) -> None:
+        """Queue the final event; the close writer commits it (batched, CLOSE_LINGER)."""
         event_id, done = self._pending.pop(op, (None, None))
         self._closes.rows.append(self._row(op, event_id or self._new_id()))
         if event_id is not None and done is not None:

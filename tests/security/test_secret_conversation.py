@@ -3,11 +3,15 @@
 The gateway serves app ``rm`` through the REST adapter and the shipped Redmine mapping
 (which writes users' passwords) to a Redmine-like app on loopback whose API key is a
 known secret. The IdP's token, the API key and every password must stay out of every
-log line (all loggers, DEBUG), every answer (errors included) and every other sink.
+log line (all loggers, DEBUG), every answer (errors included), every span and every
+row of the audit trail (which here keeps the values written, passwords masked).
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,7 @@ from rest_support import API_KEY, ServerFactory
 from security.hostile import GROUP, PATCH, USER, ClientFactory
 from security.sinks import Sinks
 from support import digest
+from telemetry_support import collected_spans, span_texts
 
 from gateway.app import create_app
 from gateway.config import parse_settings
@@ -32,9 +37,10 @@ SECRETS = [INBOUND, API_KEY, *PASSWORDS]
 class Conversation:
     """The IdP's side: every answer kept, as status, headers and body text."""
 
-    def __init__(self, client: TestClient[Any, Any], legacy: RedmineLike) -> None:
+    def __init__(self, client: TestClient[Any, Any], legacy: RedmineLike, state: Path) -> None:
         self.client = client
         self.legacy = legacy
+        self.state = state  # the state store's file (the audit trail)
         self.answers: list[str] = []
 
     async def send(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
@@ -45,13 +51,23 @@ class Conversation:
         return resp.status, (await resp.json(content_type=None)) if text else None
 
 
+def stored_texts(path: Path) -> Iterator[str]:
+    """Every row of every table of the state store (the audit trail), as text."""
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for row in db.execute(f"SELECT * FROM {table}"):
+                yield repr(row)
+
+
 @pytest.fixture
 async def idp(
     aiohttp_server: ServerFactory,
     aiohttp_client: ClientFactory,
     monkeypatch: pytest.MonkeyPatch,
     sinks: Sinks,
-) -> Conversation:
+    tmp_path: Path,
+) -> AsyncIterator[Conversation]:
     # Both servers run as `scim-gateway serve` does, without an access log: a request line
     # holds what the client put in the URL, and the legacy app's log is not the gateway's.
     legacy = RedmineLike()
@@ -67,11 +83,18 @@ async def idp(
         "settings": rest,
         "auth": {"tokens": [{"name": "idp", "sha256": digest(INBOUND)}]},
     }
-    gateway = create_app(parse_settings({"apps": {"rm": app}, "log_level": "DEBUG"}))
-    client = await aiohttp_client(await aiohttp_server(gateway, access_log=None))
-    conversation = Conversation(client, legacy)
-    sinks.add("answers", lambda: conversation.answers)
-    return conversation
+    # The audit keeps values too (passwords must come out masked), in a state store.
+    state = {"url": f"sqlite:///{tmp_path / 'state.db'}", "audit": {"values": True}}
+    settings = parse_settings({"apps": {"rm": app}, "log_level": "DEBUG", "state": state})
+    with collected_spans() as spans:
+        gateway = create_app(settings)
+        client = await aiohttp_client(await aiohttp_server(gateway, access_log=None))
+        conversation = Conversation(client, legacy, tmp_path / "state.db")
+        sinks.add("answers", lambda: conversation.answers)
+        sinks.add("spans", lambda: span_texts(spans.get_finished_spans()))
+        sinks.add("audit", lambda: stored_texts(tmp_path / "state.db"))
+        yield conversation
+        await client.close()  # the audit's last events are committed at shutdown
 
 
 def user(name: str, password: str, **extra: Any) -> dict[str, Any]:
@@ -137,4 +160,7 @@ async def test_a_provisioning_conversation_leaks_no_secret(idp: Conversation, si
     assert (await idp.send("DELETE", f"/Users/{uid}"))[0] == 204
     assert (await idp.send("DELETE", f"/Users/{other['id']}"))[0] == 204
 
-    sinks.assert_no_secret(SECRETS, expect=["logs", "answers"])
+    await idp.client.close()  # shut down: the audit commits what it still holds
+    stored = list(stored_texts(idp.state))
+    assert any('"password":"****"' in row and "bjensen" in row for row in stored)
+    sinks.assert_no_secret(SECRETS, expect=["logs", "answers", "spans", "audit"])

@@ -27,13 +27,18 @@ from .conftest import Payroll, open_adapter
 LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 0))"
 UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
 KEY = "scim-gateway:User:logon_name:race"
+#: This test's advisory lock only (other sessions on the server take advisory locks too).
+ON_KEY = (
+    "locktype = 'advisory' AND objsubid = 1 "
+    "AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)"
+)
 
 
 async def waiting(payroll: Payroll, count: int) -> None:
     """Until ``count`` backends wait for an advisory lock."""
     for _ in range(500):
         row = await payroll.row(
-            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            f"SELECT count(*) AS n FROM pg_locks WHERE {ON_KEY} AND NOT granted", KEY
         )
         assert row is not None
         if row["n"] >= count:
@@ -86,5 +91,5 @@ async def test_a_login_committed_while_a_writer_waits_for_the_lock_is_a_conflict
     assert results == ["ok", "conflict"]
     rows = await payroll.rows("SELECT logon_name FROM emp_master WHERE lower(logon_name) = 'race'")
     assert [r["logon_name"] for r in rows] == ["rACE"]
-    held = await payroll.rows("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'")
+    held = await payroll.rows(f"SELECT 1 FROM pg_locks WHERE {ON_KEY}", KEY)
     assert held == []  # the losing writer released the lock it took before its transaction

@@ -89,3 +89,18 @@ async def test_a_legacy_app_that_is_down_counts_as_adapter_errors_by_type() -> N
     assert sum(errors.values()) == 3  # each create stopped at its first call
     failed = labels(app="acme", operation="create", status="503")
     assert got[("scim_gateway_requests_total", failed)] == 3
+
+
+async def test_the_breaker_state_of_each_app_is_a_gauge() -> None:
+    async with acme_stack(legacy_url=f"http://127.0.0.1:{closed_port()}/api/v1") as stack:
+        before = await scrape(stack.client)
+        statuses = []
+        for _ in range(6):  # breaker.failures defaults to 5 consecutive failed calls
+            resp = await stack.client.post(f"{ACME}/Users", json=new_user(), headers=ACME_HEADERS)
+            statuses.append(resp.status)
+        after = await scrape(stack.client)
+        ready = await (await stack.client.get("/readyz")).json()
+    gauge = ("scim_gateway_breaker_state", labels(app="acme"))
+    assert (before[gauge], after[gauge]) == (0, 2)  # closed, then open
+    assert statuses == [503] * 6  # the sixth refused at once: the app got no call
+    assert ready["breakers"] == {"acme": "open"}
