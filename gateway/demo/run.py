@@ -40,6 +40,10 @@ class Demo:
     token: str
     legacy_key: str
     db: str
+    #: The gateway's state store (its audit trail), a SQLite file; None: no audit trail.
+    state: str | None = None
+    #: The operators' token for /admin/ (the audit trail); None: no admin calls.
+    admin_token: str | None = None
 
     @property
     def scim(self) -> str:
@@ -63,7 +67,12 @@ def demo_settings(demo: Demo) -> Settings:
         "auth": {"tokens": [{"name": "demo-idp", "secret": demo.token}]},
     }
     server = {"host": "127.0.0.1", "port": demo.port}
-    return parse_settings({"server": server, "apps": {"acme": app}}, source="<demo>")
+    raw: dict[str, Any] = {"server": server, "apps": {"acme": app}}
+    if demo.state is not None:
+        raw["state"] = {"url": f"sqlite:///{demo.state}"}
+    if demo.admin_token is not None:
+        raw["admin"] = {"tokens": [{"name": "demo-operator", "secret": demo.admin_token}]}
+    return parse_settings(raw, source="<demo>")
 
 
 def _curl(demo: Demo, method: str, url: str, body: Any = None, *, legacy: bool = False) -> str:
@@ -124,6 +133,13 @@ def instructions(demo: Demo) -> str:
             "  " + _curl(demo, method, demo.scim + path, body),
             "  " + _curl(demo, "GET", demo.legacy + legacy_path, legacy=True),
         ]
+    if demo.state is not None and demo.admin_token is not None:
+        lines += [
+            "",
+            f"Every SCIM operation is on record in the audit trail (SQLite: {demo.state}):",
+            f'  curl -s -H "Authorization: Bearer {demo.admin_token}" '
+            f"http://127.0.0.1:{demo.port}/admin/audit",
+        ]
     lines += ["", "Ctrl-C stops both."]
     return "\n".join(lines)
 
@@ -145,7 +161,32 @@ async def walkthrough(demo: Demo) -> list[dict[str, Any]]:
                 state = await resp.json()
             print(f"  Acme HR GET {legacy_path}: {json.dumps(state)}", flush=True)
             seen.append(state)
+        if demo.admin_token is not None and demo.state is not None:
+            await _show_audit(demo, http, len(seen))
     return seen
+
+
+async def _show_audit(demo: Demo, http: aiohttp.ClientSession, expected: int) -> None:
+    """Print the walkthrough's audit events (closes are committed a few ms after the answer)."""
+    headers = {"Authorization": f"Bearer {demo.admin_token}"}
+    url = f"http://127.0.0.1:{demo.port}/admin/audit"
+    events: list[dict[str, Any]] = []
+    for _ in range(50):
+        async with http.get(url, headers=headers) as resp:
+            events = (await resp.json())["events"]
+        final = [e for e in events if e["outcome"] != "pending"]
+        if len(final) >= expected and len(final) == len(events):
+            break
+        await asyncio.sleep(0.05)
+    print("\nThe audit trail (GET /admin/audit):", flush=True)
+    for event in events:
+        changed = ",".join(event.get("changed") or [])
+        print(
+            f"  #{event['seq']} {event['time']} {event['client']} {event['operation']} "
+            f"{event['resource_type']} {event['scim_id']} ({event['name']}) "
+            f"{event['outcome']} {event['status']}" + (f" changed: {changed}" if changed else ""),
+            flush=True,
+        )
 
 
 async def serve(
@@ -177,4 +218,5 @@ def make_demo(port: int, legacy_port: int, db: str | None) -> Demo:
     key = secrets.token_urlsafe(18)
     if db is None:
         db = str(Path(tempfile.mkdtemp(prefix="acme-hr-")) / "acme.sqlite")
-    return Demo(port, legacy_port, token, key, db)
+    state = str(Path(tempfile.mkdtemp(prefix="scim-gateway-state-")) / "state.db")
+    return Demo(port, legacy_port, token, key, db, state, secrets.token_urlsafe(24))

@@ -41,6 +41,15 @@ def test_the_demo_command_provisions_into_acme_hr_and_exits_when_asked() -> None
     assert "SCIM PATCH /Users/acc_000001 -> 200" in out
     assert '"status": "suspended"' in out
     assert '"member_ids": ["acc_000001"]' in out
+    # The walkthrough ends with its three operations, read back from the audit trail.
+    audit = out.split("The audit trail (GET /admin/audit):", 1)[1].splitlines()[1:4]
+    assert [line.split()[2:5] for line in audit] == [
+        ["demo-idp", "create", "User"],
+        ["demo-idp", "create", "Group"],
+        ["demo-idp", "patch", "User"],
+    ]
+    assert all(" success 20" in line for line in audit)
+    assert audit[2].endswith("changed: active")
 
 
 async def test_the_walkthrough_lands_in_acme_hr_as_the_instructions_say(tmp_path: Path) -> None:
@@ -57,3 +66,4 @@ async def test_the_walkthrough_lands_in_acme_hr_as_the_instructions_say(tmp_path
 def test_each_run_gets_fresh_credentials_and_a_fresh_database() -> None:
     one, two = make_demo(1, 2, None), make_demo(1, 2, None)
     assert one.token != two.token and one.legacy_key != two.legacy_key and one.db != two.db
+    assert one.admin_token != two.admin_token and one.state != two.state
