@@ -24,24 +24,14 @@ from gateway.metrics import Metrics
 from gateway.observed import ObservedAdapter
 from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
-from gateway.sdk import Adapter
 from gateway.service import ScimService
 from gateway.state import build_audit, running
 from gateway.telemetry import Telemetry
+from gateway.wrapping import unwrap
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
 #: Each app's circuit breaker (apps with `breaker.enabled: false` have none).
 BREAKERS: web.AppKey[dict[str, CircuitBreaker]] = web.AppKey("breakers", dict)
-
-
-def _breaker_of(adapter: Adapter) -> CircuitBreaker | None:
-    """The breaker of the BoundedAdapter under an adapter's wrappers (ObservedAdapter)."""
-    while not isinstance(adapter, BoundedAdapter):
-        inner = getattr(adapter, "inner", None)
-        if not isinstance(inner, Adapter):
-            return None
-        adapter = inner
-    return adapter.breaker
 
 
 def breaker_states(app: web.Application) -> dict[str, State]:
@@ -166,7 +156,8 @@ def create_app(
     app[BREAKERS] = breakers = {
         name: breaker
         for name, runtime in runtimes.items()
-        if (breaker := _breaker_of(runtime.service.adapter)) is not None
+        if (bounded := unwrap(runtime.service.adapter, BoundedAdapter)) is not None
+        and (breaker := bounded.breaker) is not None
     }
     metrics.watch_breakers(lambda: {n: STATE_LEVELS[b.state] for n, b in breakers.items()})
 

@@ -33,17 +33,17 @@ A write abandoned at ``call_timeout`` is recorded with the outcome ``unknown``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
-from typing import Any
 
 from gateway import operation
 from gateway.breaker import BreakerOpen, CircuitBreaker, Verdict
 from gateway.errors import ScimError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.operation import Operation
 from gateway.retry import deadline as call_deadline
-from gateway.sdk import Adapter, LegacyCall, Page, Query, Record
+from gateway.sdk import Adapter
+from gateway.wrapping import WRITES, Call, WrappedAdapter
 
 
 class QueueFull(UpstreamUnavailable):
@@ -129,33 +129,36 @@ def mark_unknown() -> None:
         op.outcome = "unknown"
 
 
+#: How a call is named in a 503/504 detail ("the app is busy: a create waited ...").
+_WHAT: dict[Call, str] = {
+    "get": "a read",
+    "search": "a search",
+    "create": "a create",
+    "update": "an update",
+    "delete": "a delete",
+    "add_members": "a member add",
+    "remove_members": "a member removal",
+}
+
 #: The limiters whose slot the current task holds for a whole transaction.
 _HELD: ContextVar[frozenset[Limiter]] = ContextVar("scim_gateway_held_slots", default=frozenset())
 
 
-class BoundedAdapter(Adapter):
+class BoundedAdapter(WrappedAdapter):
     """Wraps an adapter so every call goes through a :class:`Limiter`."""
 
     def __init__(
         self, inner: Adapter, limiter: Limiter, breaker: CircuitBreaker | None = None
     ) -> None:
-        super().__init__(inner.settings, app=inner.app, mapping=inner.mapping)
-        self.inner = inner
-        self.capabilities = inner.capabilities
+        super().__init__(inner)
         self.breaker = breaker
         self._limiter = limiter
 
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    def _slot(self, what: str, *, write: bool = False) -> AbstractAsyncContextManager[None]:
+    def around(self, call: Call, resource_type: str | None) -> AbstractAsyncContextManager[None]:
         """A slot for one call; none inside a transaction that holds one already."""
         if self._limiter in _HELD.get():
             return nullcontext()
-        return self._guarded(what, write=write)
+        return self._guarded(_WHAT[call], write=call in WRITES)
 
     @asynccontextmanager
     async def _guarded(self, what: str, *, write: bool) -> AsyncIterator[None]:
@@ -195,69 +198,3 @@ class BoundedAdapter(Adapter):
                     yield
             finally:
                 _HELD.reset(token)
-
-    async def get(self, resource_type: str, id: str) -> Record:
-        async with self._slot("a read"):
-            return await self.inner.get(resource_type, id)
-
-    async def search(self, query: Query) -> Page:
-        async with self._slot("a search"):
-            return await self.inner.search(query)
-
-    async def create(
-        self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
-    ) -> Record:
-        async with self._slot("a create", write=True):
-            return await self.inner.create(resource_type, data, members=members)
-
-    async def update(
-        self,
-        resource_type: str,
-        id: str,
-        changes: dict[str, Any],
-        *,
-        expected_version: str | None = None,
-    ) -> Record:
-        async with self._slot("an update", write=True):
-            return await self.inner.update(
-                resource_type, id, changes, expected_version=expected_version
-            )
-
-    async def delete(
-        self, resource_type: str, id: str, *, expected_version: str | None = None
-    ) -> None:
-        async with self._slot("a delete", write=True):
-            await self.inner.delete(resource_type, id, expected_version=expected_version)
-
-    async def add_members(self, group_id: str, member_ids: list[str]) -> None:
-        async with self._slot("a member add", write=True):
-            await self.inner.add_members(group_id, member_ids)
-
-    async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
-        async with self._slot("a member removal", write=True):
-            await self.inner.remove_members(group_id, member_ids)
-
-    # A dry run sends nothing, so it takes no slot.
-
-    def describe_create(
-        self, resource_type: str, data: dict[str, Any], members: Sequence[str] = ()
-    ) -> list[LegacyCall]:
-        return self.inner.describe_create(resource_type, data, members)
-
-    def describe_update(
-        self, resource_type: str, id: str, changes: dict[str, Any]
-    ) -> list[LegacyCall]:
-        return self.inner.describe_update(resource_type, id, changes)
-
-    def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
-        return self.inner.describe_delete(resource_type, id)
-
-    def describe_members(
-        self,
-        group_id: str,
-        added: Sequence[str],
-        removed: Sequence[str],
-        *,
-        current: Sequence[str] | None = None,
-    ) -> list[LegacyCall]:
-        return self.inner.describe_members(group_id, added, removed, current=current)

@@ -7,9 +7,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from support import BASE, TOKEN, make_settings
 
+from adapters.memory import MemoryAdapter
 from gateway.app import create_app
 from gateway.http.views import RECORDER, SERVICES
 from gateway.operation import Operation
+from gateway.wrapping import unwrap
 
 
 class Journal:
@@ -34,10 +36,7 @@ async def _client(journal: Journal) -> TestClient[Any, Any]:
     app[RECORDER] = journal
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
-    adapter = app[SERVICES]["crm"].service.adapter
-    while hasattr(adapter, "inner"):  # below the observing and bounding wrappers
-        adapter = adapter.inner
-    journal.store = adapter
+    journal.store = unwrap(app[SERVICES]["crm"].service.adapter, MemoryAdapter)
     return client
 
 

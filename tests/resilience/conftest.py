@@ -16,6 +16,7 @@ from gateway.demo.faults import Faults, Trail, acme_settings
 from gateway.demo.legacy_app import STORE, create_legacy_app
 from gateway.http.views import RECORDER, SERVICES
 from gateway.retry import Pacing
+from gateway.wrapping import unwrap
 
 
 @pytest.fixture
@@ -40,9 +41,8 @@ def make_rig(aiohttp_server: ServerFactory, aiohttp_client: ClientFactory) -> Ri
         async def wait(seconds: float) -> None:
             rig.waits.append(seconds)
 
-        adapter = app[SERVICES]["acme"].service.adapter
-        while not isinstance(adapter, RestAdapter):  # below the observing and bounding wrappers
-            adapter = adapter.inner  # type: ignore[attr-defined]
+        adapter = unwrap(app[SERVICES]["acme"].service.adapter, RestAdapter)
+        assert adapter is not None
         adapter.client.pacing = Pacing(sleep=wait)
         return rig
 
