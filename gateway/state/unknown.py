@@ -5,7 +5,8 @@ Keys are :func:`gateway.dedupe.name_key` digests, never names. Each row lives
 ``ttl`` seconds of wall-clock time (replicas share no monotonic clock); a
 ``remember`` deletes the expired rows (an index on the expiry makes that
 cheap) and keeps at most ``max_entries``, the oldest going first, as the
-memory store does. The look-up on every create is one primary-key read.
+memory store does. The look-up on every create is one primary-key read outside
+any transaction (:meth:`~gateway.state.db.Database.read`): no write lock.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 
 from gateway.dedupe import Clock
-from gateway.state.db import Body, execute, fetch
+from gateway.state.db import Body, execute
 from gateway.state.store import StateStore
 
 
@@ -47,17 +48,14 @@ class StateUnknownCreates:
     async def remember(self, key: str) -> None:
         await self._store.db.run(self._remember(key, self._clock()))
 
-    def _is_unknown(self, key: str, now: float) -> Body[bool]:
-        rows = yield fetch("SELECT until FROM unknown_create WHERE key = ?", key)
+    async def is_unknown(self, key: str) -> bool:
+        rows = await self._store.db.read("SELECT until FROM unknown_create WHERE key = ?", key)
         if not rows:
             return False
-        if rows[0]["until"] <= now:
-            yield execute("DELETE FROM unknown_create WHERE key = ?", key)
+        if rows[0]["until"] <= self._clock():
+            await self.forget(key)
             return False
         return True
-
-    async def is_unknown(self, key: str) -> bool:
-        return await self._store.db.run(self._is_unknown(key, self._clock()))
 
     async def forget(self, key: str) -> None:
         async with self._store.db.transaction() as tx:
