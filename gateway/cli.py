@@ -187,20 +187,23 @@ def cmd_guard(args: argparse.Namespace) -> int:
         from gateway.state import state_url
         from gateway.state.guard import store_guard_control
 
-        url = state_url(settings, args.config)
+        url = state_url(settings, config)
         assert url is not None  # a config file always has a store (its default file)
         async with store_guard_control(url, settings) as control:
             return await ask(control)
 
+    # An explicit -c wins over SCIM_GATEWAY_URL; an explicit --url over SCIM_GATEWAY_CONFIG.
+    http = args.url or (None if args.config else os.environ.get("SCIM_GATEWAY_URL"))
+    config = args.config or os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
     try:
-        if args.url:
+        if http:
             token = os.environ.get(args.token_env)
             if not token:
                 print(f"set {args.token_env} to an admin token (admin: section)", file=sys.stderr)
                 return 2
-            state = asyncio.run(ask(HttpGuardControl(args.url, token)))
+            state = asyncio.run(ask(HttpGuardControl(http, token)))
         else:
-            state = asyncio.run(on_store(_load(args.config)))
+            state = asyncio.run(on_store(_load(config)))
     except (GuardError, StateError) as exc:
         print(f"guard {args.guard_command}: {exc}", file=sys.stderr)
         return 2
@@ -221,13 +224,11 @@ def _guard_parser(sub: Any) -> None:
         where.add_argument(
             "--config",
             "-c",
-            default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"),
-            help="work on the state store of this config (the default; no gateway needed)",
+            help="work on the state store of this config, no gateway needed (the default: "
+            "$SCIM_GATEWAY_CONFIG or gateway.yaml)",
         )
         where.add_argument(
-            "--url",
-            default=os.environ.get("SCIM_GATEWAY_URL"),
-            help="ask a running gateway instead (its admin calls; also SCIM_GATEWAY_URL)",
+            "--url", help="ask a running gateway instead, by its admin calls ($SCIM_GATEWAY_URL)"
         )
         command.add_argument(
             "--token-env",

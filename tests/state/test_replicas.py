@@ -165,17 +165,22 @@ async def test_a_restart_keeps_the_holds_even_without_the_audit(
     assert (await after.delete(f"{BASE}/Users/{ids[3]}", headers=_idp())).status == 204
 
 
-async def test_the_cli_names_an_app_without_a_guard_and_a_missing_token(
+async def test_the_cli_picks_the_store_or_a_gateway_and_names_what_is_missing(
     config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, _, err = await cli(capsys, "guard", "status", "--app", "crm", "-c", str(config))
     assert code == 2
     assert "no app 'crm' with a guard (apps with one: lax)" in err
+    monkeypatch.setenv("SCIM_GATEWAY_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.delenv("SCIM_GATEWAY_ADMIN_TOKEN", raising=False)
-    code, _, err = await cli(
-        capsys, "guard", "status", "--app", "lax", "--url", "http://127.0.0.1:9"
-    )
-    assert (code, "set SCIM_GATEWAY_ADMIN_TOKEN" in err) == (2, True)
+    code, out, _ = await cli(capsys, "guard", "status", "--app", "lax", "-c", str(config))
+    assert (code, out.splitlines()[0]) == (0, "app: lax")  # an explicit -c wins
+    monkeypatch.setenv("SCIM_GATEWAY_CONFIG", str(config))
+    code, _, err = await cli(capsys, "guard", "status", "--app", "lax")
+    assert (code, "set SCIM_GATEWAY_ADMIN_TOKEN" in err) == (2, True)  # the URL from the env
+    monkeypatch.delenv("SCIM_GATEWAY_URL")
+    code, out, _ = await cli(capsys, "guard", "status", "--app", "lax")
+    assert (code, out.splitlines()[0]) == (0, "app: lax")  # the config from the env
 
 
 def test_the_stores_follow_the_settings(state_url: str) -> None:
