@@ -24,6 +24,7 @@ from gateway.config import load_settings, parse_settings
 from gateway.dedupe import MemoryUnknownCreates
 from gateway.guard import MemoryGuardStore
 from gateway.http.views import SERVICES
+from gateway.state import StateStore
 from gateway.state.guard import StateGuardStore
 from gateway.state.unknown import StateUnknownCreates
 
@@ -208,3 +209,20 @@ def test_the_stores_follow_the_settings(state_url: str) -> None:
     )
     assert mixed.unknown_creates is memory
     assert isinstance(mixed.guard.store, StateGuardStore)
+
+
+async def test_without_its_store_the_guard_refuses_and_sends_nothing(
+    replica: Replica, lax: LaxApp, state_url: str
+) -> None:
+    scim = await replica()
+    ids = seed(lax, 1)
+    store = StateStore(state_url)
+    await store.open(lease=False)
+    try:
+        async with store.db.transaction() as tx:  # the guard's tables are gone
+            await tx.execute("DROP TABLE guard_passed")
+    finally:
+        await store.close()
+    resp = await scim.delete(f"{BASE}/Users/{ids[0]}")
+    assert (resp.status, (await resp.json())["status"]) == (500, "500")
+    assert lax.seen.paths("DELETE") == [] and list(lax.users) == ids
