@@ -25,7 +25,9 @@ from gateway.observed import ObservedAdapter
 from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
 from gateway.service import ScimService
-from gateway.state import build_audit, running
+from gateway.state import StateStore, build_audit, running, state_url
+from gateway.state.guard import StateGuardStore
+from gateway.state.unknown import StateUnknownCreates
 from gateway.telemetry import Telemetry
 from gateway.wrapping import unwrap
 
@@ -125,6 +127,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
+def _own_store(settings: Settings, source: str) -> StateStore | None:
+    """The settings' state store (None: settings built in code without ``state.url``)."""
+    url = state_url(settings, source)
+    return None if url is None else StateStore(url, lease_seconds=settings.state.lease_seconds)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -133,7 +141,11 @@ def create_app(
     unknown_creates: UnknownCreates | None = None,
     telemetry: Telemetry | None = None,
 ) -> web.Application:
-    """The gateway; ``telemetry`` (from ``setup_from_env``) adds its OTLP metric readers."""
+    """The gateway; ``telemetry`` (from ``setup_from_env``) adds its OTLP metric readers.
+
+    With a state store, the guards' holds and the creates of unknown outcome live
+    in it, shared by every replica; ``guard_store`` and ``unknown_creates`` win.
+    """
     telemetry = telemetry or Telemetry()
     metrics = Metrics(telemetry.metric_readers, telemetry.resource)
     proxies = settings.server.trusted_proxies
@@ -142,6 +154,13 @@ def create_app(
     if proxies:
         middlewares.insert(0, proxy_middleware(proxies))
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_size)
+    audit = build_audit(settings, source)
+    store = audit.store if audit is not None else None
+    if store is None and (guard_store is None or unknown_creates is None):
+        store = _own_store(settings, source)  # the audit is off; the store serves these
+    if store is not None:
+        guard_store = guard_store or StateGuardStore(store)
+        unknown_creates = unknown_creates or StateUnknownCreates(store)
     runtimes = build_runtimes(
         settings,
         source=source,
@@ -180,7 +199,6 @@ def create_app(
         metrics.shutdown()
 
     app.cleanup_ctx.append(metrics_ctx)
-    audit = build_audit(settings, source)
     if audit is not None:
         app[RECORDER] = audit.recorder
         app[AUDIT_LOG] = audit.log
@@ -190,6 +208,16 @@ def create_app(
                 yield
 
         app.cleanup_ctx.append(audit_ctx)  # before the adapters': it outlives them
+    elif store is not None:
+
+        async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+            await store.open(lease=False)  # no audit: nothing of this process to recover
+            try:
+                yield
+            finally:
+                await store.close()
+
+        app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -1,4 +1,4 @@
-"""The ``scim-gateway`` command: serve, check, render, demo, token and audit."""
+"""The ``scim-gateway`` command: serve, check, render, demo, token, guard and audit."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from gateway.app import build_runtimes, create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
+from gateway.guard import GuardState
 from gateway.logs import configure_logging
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
@@ -172,20 +174,37 @@ def _dsn(value: str | None) -> str:
 
 
 def cmd_guard(args: argparse.Namespace) -> int:
-    """Status or release of an app's deprovisioning guard, through a running gateway."""
-    from gateway.guard_control import GuardError, HttpGuardControl, format_state
+    """Status or release of an app's deprovisioning guard: through a running gateway's
+    admin calls (``--url``), or straight on the state store of a config file (``-c``)."""
+    from gateway.guard_control import GuardControl, GuardError, HttpGuardControl, format_state
 
-    token = os.environ.get(args.token_env)
-    if not token:
-        print(f"set {args.token_env} to an admin token (the admin: section)", file=sys.stderr)
-        return 2
-    control = HttpGuardControl(args.url, token)
-    try:
+    async def ask(control: GuardControl) -> GuardState:
         if args.guard_command == "release":
-            state = asyncio.run(control.release(args.app, args.minutes))
+            return await control.release(args.app, args.minutes)
+        return await control.status(args.app)
+
+    async def on_store(settings: Settings) -> GuardState:
+        from gateway.state import state_url
+        from gateway.state.guard import store_guard_control
+
+        url = state_url(settings, config)
+        assert url is not None  # a config file always has a store (its default file)
+        async with store_guard_control(url, settings) as control:
+            return await ask(control)
+
+    # An explicit -c wins over SCIM_GATEWAY_URL; an explicit --url over SCIM_GATEWAY_CONFIG.
+    http = args.url or (None if args.config else os.environ.get("SCIM_GATEWAY_URL"))
+    config = args.config or os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
+    try:
+        if http:
+            token = os.environ.get(args.token_env)
+            if not token:
+                print(f"set {args.token_env} to an admin token (admin: section)", file=sys.stderr)
+                return 2
+            state = asyncio.run(ask(HttpGuardControl(http, token)))
         else:
-            state = asyncio.run(control.status(args.app))
-    except GuardError as exc:
+            state = asyncio.run(on_store(_load(config)))
+    except (GuardError, StateError) as exc:
         print(f"guard {args.guard_command}: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(format_state(state))
@@ -201,15 +220,20 @@ def _guard_parser(sub: Any) -> None:
     ):
         command = guard_sub.add_parser(name, help=text)
         command.add_argument("--app", required=True, help="the app, as named under apps:")
-        command.add_argument(
-            "--url",
-            default=os.environ.get("SCIM_GATEWAY_URL", "http://127.0.0.1:8080"),
-            help="the running gateway (its admin calls)",
+        where = command.add_mutually_exclusive_group()
+        where.add_argument(
+            "--config",
+            "-c",
+            help="work on the state store of this config, no gateway needed (the default: "
+            "$SCIM_GATEWAY_CONFIG or gateway.yaml)",
+        )
+        where.add_argument(
+            "--url", help="ask a running gateway instead, by its admin calls ($SCIM_GATEWAY_URL)"
         )
         command.add_argument(
             "--token-env",
             default="SCIM_GATEWAY_ADMIN_TOKEN",
-            help="the environment variable holding an admin token",
+            help="with --url: the environment variable holding an admin token",
         )
         if name == "release":
             command.add_argument(

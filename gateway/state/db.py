@@ -119,6 +119,10 @@ class Database(ABC):
             return await tx.run(body)
 
     @abstractmethod
+    async def read(self, sql: str, *args: Any) -> list[Row]:
+        """One query outside any transaction: no write lock, one round trip (hot reads)."""
+
+    @abstractmethod
     async def lock_migrations(self, tx: Tx) -> None:
         """Keep other processes out of the migrations until ``tx`` ends."""
 
@@ -252,6 +256,10 @@ class SqliteDatabase(Database):
         async with self._lock:
             return await self.call(lambda c: _sqlite_body(c, body))
 
+    async def read(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock:  # not inside another task's open transaction
+            return await self.call(lambda c: _sqlite_fetch(c, sql, args))
+
     async def lock_migrations(self, tx: Tx) -> None:
         """Nothing to add: ``BEGIN IMMEDIATE`` already holds the file's write lock."""
 
@@ -318,6 +326,10 @@ class PostgresDatabase(Database):
         assert self._pool is not None, "not connected"
         async with self._pool.acquire() as conn, conn.transaction():
             yield _PostgresTx(conn)
+
+    async def read(self, sql: str, *args: Any) -> list[Row]:
+        assert self._pool is not None, "not connected"
+        return [dict(r) for r in await self._pool.fetch(_numbered(sql), *args)]
 
     async def lock_migrations(self, tx: Tx) -> None:
         # Released at commit; replicas starting together apply migrations one at a time.

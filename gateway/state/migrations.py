@@ -82,12 +82,50 @@ def _audit(serial: str, real: str) -> tuple[str, ...]:
     )
 
 
+def _safety(serial: str, real: str) -> tuple[str, ...]:
+    """The deprovisioning guard (gateway/state/guard.py) and the creates of unknown
+    outcome (gateway/state/unknown.py). Times are epoch seconds; ``id`` keeps the
+    order rows were recorded in, so the oldest go first when a bound is reached."""
+    keys = tuple(
+        statement
+        for table in ("guard_held", "guard_released")
+        for statement in (
+            f"""CREATE TABLE {table} (
+                id {serial},
+                app TEXT NOT NULL,
+                key TEXT NOT NULL,
+                at {real} NOT NULL,
+                UNIQUE (app, key)
+            )""",
+            f"CREATE INDEX {table}_order ON {table} (app, id)",
+        )
+    )
+    return (
+        # One row per guarded app: the row a deciding transaction locks, and the open release.
+        f"CREATE TABLE guard_app (app TEXT PRIMARY KEY, open_until {real})",
+        f"CREATE TABLE guard_passed (app TEXT NOT NULL, at {real} NOT NULL)",
+        "CREATE INDEX guard_passed_at ON guard_passed (app, at)",
+        *keys,
+        f"""CREATE TABLE unknown_create (
+            id {serial},
+            key TEXT NOT NULL UNIQUE,
+            until {real} NOT NULL
+        )""",
+        "CREATE INDEX unknown_create_until ON unknown_create (until)",
+    )
+
+
 MIGRATIONS: dict[str, list[Migration]] = {
     "sqlite": [
         Migration(1, "audit trail", _audit("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL")),
+        # A plain rowid: a new row still gets a larger id than every row left.
+        Migration(2, "guard and unknown creates", _safety("INTEGER PRIMARY KEY", "REAL")),
     ],
     "postgresql": [
         Migration(1, "audit trail", _audit("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")),
+        Migration(
+            2, "guard and unknown creates", _safety("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")
+        ),
     ],
 }
 

@@ -1,0 +1,195 @@
+"""The guard's holds and the unknown creates in the state store, on both backends.
+
+Two :class:`StateStore` instances on one database stand for two replicas: each
+has its own connection (SQLite) or pool (PostgreSQL), as separate processes do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from gateway.dedupe import name_key
+from gateway.state import StateStore
+from gateway.state.guard import StateGuardStore
+from gateway.state.migrations import MIGRATIONS
+from gateway.state.unknown import StateUnknownCreates
+
+NOW = 1_000_000.0
+WINDOW = 60.0
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[StateStore]:
+    store = StateStore(url)
+    await store.open(lease=False)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def store(state_url: str) -> AsyncIterator[StateStore]:
+    async with opened(state_url) as store:
+        yield store
+
+
+async def admit_all(
+    guard: StateGuardStore, ids: range, *, now: float = NOW, limit: int = 3
+) -> list[str]:
+    return [
+        await guard.admit("crm", f"delete User/{i}", now=now, window=WINDOW, limit=limit)
+        for i in ids
+    ]
+
+
+async def test_the_threshold_passes_and_the_rest_is_held_in_order(store: StateStore) -> None:
+    guard = StateGuardStore(store)
+    assert await admit_all(guard, range(5)) == ["passed"] * 3 + ["held"] * 2
+    state = await guard.state("crm", now=NOW, window=WINDOW)
+    assert (state.recent, state.held, state.released) == (3, ("delete User/3", "delete User/4"), ())
+    other = await guard.state("hr", now=NOW, window=WINDOW)
+    assert (other.recent, other.held, other.open_until) == (0, (), None)  # apps are apart
+
+
+async def test_the_window_slides_with_the_callers_time(store: StateStore) -> None:
+    guard = StateGuardStore(store)
+    assert await admit_all(guard, range(3), limit=2) == ["passed", "passed", "held"]
+    later = NOW + WINDOW + 1
+    assert await admit_all(guard, range(3, 5), now=later, limit=2) == ["passed", "passed"]
+    assert (await guard.state("crm", now=later, window=WINDOW)).recent == 2
+
+
+async def test_a_release_lets_each_held_key_pass_once(store: StateStore) -> None:
+    guard = StateGuardStore(store)
+    await admit_all(guard, range(3), limit=1)  # 0 passes, 1 and 2 held
+    await guard.release("crm", until=None)
+    state = await guard.state("crm", now=NOW, window=WINDOW)
+    assert (state.held, state.released) == ((), ("delete User/1", "delete User/2"))
+    assert await admit_all(guard, range(1, 3), limit=1) == ["released", "released"]
+    assert await admit_all(guard, range(1, 3), limit=1) == ["held", "held"]  # used up
+    state = await guard.state("crm", now=NOW, window=WINDOW)
+    assert (state.recent, state.released) == (3, ())  # released ones count toward the window
+
+
+async def test_a_release_with_a_time_opens_the_app_until_then(store: StateStore) -> None:
+    guard = StateGuardStore(store)
+    await admit_all(guard, range(2), limit=1)
+    await guard.release("crm", until=NOW + 600)
+    assert (await guard.state("crm", now=NOW, window=WINDOW)).open_until == NOW + 600
+    assert await admit_all(guard, range(10, 15), limit=1) == ["released"] * 5
+    after = NOW + 601
+    assert await admit_all(guard, range(20, 22), now=after, limit=1) == ["passed", "held"]
+    assert (await guard.state("crm", now=after, window=WINDOW)).open_until is None
+
+
+async def test_held_and_released_keys_are_bounded_oldest_first(store: StateStore) -> None:
+    guard = StateGuardStore(store, max_keys=4)
+    await admit_all(guard, range(8), limit=1)  # 0 passes, 1..7 held
+    await admit_all(guard, range(4, 5), limit=1)  # held again: now the newest
+    held = (await guard.state("crm", now=NOW, window=WINDOW)).held
+    assert held == ("delete User/5", "delete User/6", "delete User/7", "delete User/4")
+    await guard.release("crm", until=None)
+    await admit_all(guard, range(30, 33), limit=1)
+    await guard.release("crm", until=None)
+    released = (await guard.state("crm", now=NOW, window=WINDOW)).released
+    assert released == ("delete User/4", "delete User/30", "delete User/31", "delete User/32")
+
+
+async def test_concurrent_admits_on_two_replicas_pass_exactly_the_limit(state_url: str) -> None:
+    async with opened(state_url) as one, opened(state_url) as two:
+        replicas = [StateGuardStore(one), StateGuardStore(two)]
+        verdicts = await asyncio.gather(
+            *(
+                replicas[i % 2].admit("crm", f"delete User/{i}", now=NOW, window=WINDOW, limit=7)
+                for i in range(24)
+            )
+        )
+        assert verdicts.count("passed") == 7
+        assert verdicts.count("held") == 17
+        state = await replicas[1].state("crm", now=NOW, window=WINDOW)
+        assert (state.recent, len(state.held)) == (7, 17)
+
+
+async def test_holds_and_releases_survive_a_restart(state_url: str) -> None:
+    async with opened(state_url) as before:
+        guard = StateGuardStore(before)
+        await admit_all(guard, range(4), limit=2)
+        await guard.release("crm", until=NOW + 60)
+        await admit_all(guard, range(4, 5), limit=2)  # passes: the app is open
+    async with opened(state_url) as after:
+        state = await StateGuardStore(after).state("crm", now=NOW, window=WINDOW)
+    assert (state.recent, state.released, state.open_until) == (
+        3,
+        ("delete User/2", "delete User/3"),
+        NOW + 60,
+    )
+
+
+async def test_a_store_of_schema_version_1_is_migrated(state_url: str, store: StateStore) -> None:
+    assert store.schema_version == 2
+    dialect = store.db.dialect
+    assert [m.version for m in MIGRATIONS[dialect]] == [1, 2]
+    async with store.db.transaction() as tx:  # as the previous gateway left it
+        for table in ("guard_app", "guard_passed", "guard_held", "guard_released"):
+            await tx.execute(f"DROP TABLE {table}")
+        await tx.execute("DROP TABLE unknown_create")
+        await tx.execute("DELETE FROM schema_version WHERE version = 2")
+    async with opened(state_url) as upgraded:
+        assert upgraded.schema_version == 2
+        guard = StateGuardStore(upgraded)
+        assert await admit_all(guard, range(1)) == ["passed"]
+
+
+# -- creates of unknown outcome ------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_unknown_create_remembered_by_one_replica_is_known_to_the_other(
+    state_url: str,
+) -> None:
+    key = name_key("crm", "User", "bjensen")
+    async with opened(state_url) as one, opened(state_url) as two:
+        first, second = StateUnknownCreates(one), StateUnknownCreates(two)
+        assert not await second.is_unknown(key)
+        await first.remember(key)
+        assert await second.is_unknown(key)
+        assert await second.is_unknown(name_key("crm", "User", "BJensen"))  # same digest
+        assert not await second.is_unknown(name_key("crm", "Group", "bjensen"))
+        await second.forget(key)
+        assert not await first.is_unknown(key)
+
+
+async def count_rows(store: StateStore) -> int:
+    async with store.db.transaction() as tx:
+        row = await tx.fetchrow("SELECT COUNT(*) AS n FROM unknown_create")
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_unknown_creates_expire_are_pruned_and_bounded(store: StateStore) -> None:
+    clock = Clock()
+    creates = StateUnknownCreates(store, max_entries=2, ttl=60.0, clock=clock)
+    keys = [name_key("crm", "User", name) for name in ("a", "b", "c")]
+    for key in keys:
+        await creates.remember(key)
+    assert [await creates.is_unknown(k) for k in keys] == [False, True, True]  # oldest went
+    await creates.remember(keys[1])  # again: now the newest
+    await creates.remember(keys[0])
+    assert [await creates.is_unknown(k) for k in keys] == [True, True, False]
+    clock.now += 61
+    assert await creates.is_unknown(keys[0]) is False  # expired, and deleted when seen
+    assert await count_rows(store) == 1
+    await creates.remember(name_key("crm", "User", "d"))
+    assert await count_rows(store) == 1  # the expired row went with the next remember
