@@ -97,7 +97,7 @@ def run_audit_bench(
         targets: dict[str, Target] = {}
         for name, state in _states(workdir, bench_dsn(dsn), stack, notes).items():
             log(f"starting the gateway with audit {name} and seeding {options.users} users...")
-            server = start_gateway(workdir, digest, server_cpus, state)
+            server = start_gateway(workdir, digest, server_cpus, state=state)
             stack.callback(server.stop)
             ids = seed_users(server.base_url, token, max(1, options.users))
             targets[name] = Target(name, server.origin, auth_headers(token), ids[:100])

@@ -241,6 +241,7 @@ def start_gateway(
     cpus: Collection[int] | None,
     env: dict[str, str] | None = None,
     name: str = "gateway",
+    *,
     state: dict[str, Any] | None = None,
 ) -> Server:
     """``env``: extra environment variables (the tracing suite's ``OTEL_*``);
