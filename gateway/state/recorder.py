@@ -133,11 +133,7 @@ class AuditRecorder:
             raise
 
     async def closed(self, op: Operation) -> None:
-        with span("audit.write", **{"scim.app": op.app, "audit.phase": "close"}):
-            self._close(op)
-
-    def _close(self, op: Operation) -> None:
-        """Queue the final event; the close writer commits it (batched, CLOSE_LINGER)."""
+        # Only queued here (no span: it takes microseconds); the close writer commits it.
         event_id, done = self._pending.pop(op, (None, None))
         self._closes.rows.append(self._row(op, event_id or self._new_id()))
         if event_id is not None and done is not None:
