@@ -24,7 +24,7 @@ import asyncpg
 
 from bench.core import BenchOptions, Row, _measure, _stderr, choose_cpus, code_revision, make_loader
 from bench.load import PythonLoader, Target
-from bench.report import _ms, _ratio_rounds, _runs, _table
+from bench.report import _runs, _table, row_cells
 from bench.scenarios import Scenario, build_scenarios
 from bench.servers import auth_headers, make_token, seed_users, start_gateway
 from bench.sql import bench_dsn, drop_schema
@@ -137,21 +137,8 @@ AUDIT_COLUMNS = (
 
 
 def _cells(store: str, row: Row) -> list[str]:
-    errors = sum(p.unexpected + p.socket_errors for p in (row.gateway, row.baseline))
-    return [
-        row.scenario.label,
-        store,
-        f"{row.gateway.rps:.0f}",
-        f"{row.baseline.rps:.0f}",
-        f"{row.ratio:.3f}",
-        _ratio_rounds(row),
-        _ms(row.gateway.percentile(50)),
-        _ms(row.gateway.percentile(99)),
-        _ms(row.baseline.percentile(50)),
-        _ms(row.baseline.percentile(99)),
-        f"{row.p50_ratio:.2f}",
-        str(errors),
-    ]
+    label, *rest = row_cells(row)
+    return [label, store, *rest]
 
 
 def format_audit_report(report: AuditReport) -> str:

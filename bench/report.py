@@ -50,7 +50,7 @@ COLUMNS = (
 )
 
 
-def _cells(row: Row) -> list[str]:
+def row_cells(row: Row) -> list[str]:
     errors = (
         row.gateway.unexpected
         + row.baseline.unexpected
@@ -67,13 +67,13 @@ def _cells(row: Row) -> list[str]:
         _ms(row.gateway.percentile(99)),
         _ms(row.baseline.percentile(50)),
         _ms(row.baseline.percentile(99)),
-        f"{row.p50_ratio:.1f}",
-        str(errors) if errors else "0",
+        f"{row.p50_ratio:.2f}",
+        str(errors),
     ]
 
 
 def format_table(rows: list[Row]) -> str:
-    return _table(COLUMNS, [_cells(r) for r in rows])
+    return _table(COLUMNS, [row_cells(r) for r in rows])
 
 
 def _table(columns: tuple[tuple[str, str], ...], body: list[list[str]]) -> str:
@@ -162,7 +162,7 @@ def _rest_cells(report: RestReport, row: Row) -> list[str]:
     gw, px = report.cpu_of(row, "gateway"), report.cpu_of(row, "baseline")
     cpu_x = _cpu_ratio(report, row)
     acme = f"{_us(gw.per_request_us('legacy'))}/{_us(px.per_request_us('legacy'))}"
-    cells = _cells(row)
+    cells = row_cells(row)
     return [
         *cells[:10],
         _us(gw.per_request_us("server")),
