@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -220,7 +221,7 @@ class SqliteDatabase(Database):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _wal(conn)
             # FULL: a commit is on disk when it returns (the audit's open-before-write promise).
             conn.execute("PRAGMA synchronous = FULL")
             return conn
@@ -262,6 +263,21 @@ class SqliteDatabase(Database):
 
     async def lock_migrations(self, tx: Tx) -> None:
         """Nothing to add: ``BEGIN IMMEDIATE`` already holds the file's write lock."""
+
+
+def _wal(conn: sqlite3.Connection, *, seconds: float = 30.0) -> None:
+    """Switch to WAL. Replicas opening a new file together race for the switch, and
+    SQLite answers the loser "database is locked" without waiting on busy_timeout
+    (the file is being converted or recovered), so the switch is retried here."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
