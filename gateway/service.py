@@ -8,7 +8,7 @@ the adapter's record back into a SCIM resource.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -610,7 +610,16 @@ class ScimService:
 
     # -- bulk --------------------------------------------------------------------------
 
-    async def bulk(self, body: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+    async def bulk(
+        self,
+        body: Mapping[str, Any],
+        base_url: str,
+        *,
+        admit: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """``admit`` is asked before every operation but the first (the request paid
+        for that one): the rate limit, so one Bulk cannot carry a burst past it. An
+        operation it refuses answers its error in its own result and is not run."""
         ops = _bulk_operations(body, self.config.bulk.max_operations)
         fail_on_errors = body.get("failOnErrors")
         if fail_on_errors is not None and (
@@ -620,8 +629,8 @@ class ScimService:
         ids: dict[str, str] = {}
         results: list[dict[str, Any]] = []
         errors = 0
-        for op in _bulk_order(ops):
-            result = await self._bulk_one(op, ids, base_url)
+        for n, op in enumerate(_bulk_order(ops)):
+            result = await self._bulk_one(op, ids, base_url, None if n == 0 else admit)
             results.append(result)
             if int(result["status"]) >= 400:
                 errors += 1
@@ -630,7 +639,11 @@ class ScimService:
         return {"schemas": [BULK_RESPONSE_URN], "Operations": results}
 
     async def _bulk_one(
-        self, op: Mapping[str, Any], ids: dict[str, str], base_url: str
+        self,
+        op: Mapping[str, Any],
+        ids: dict[str, str],
+        base_url: str,
+        admit: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         method = str(op.get("method", "")).upper()
         bulk_id = op.get("bulkId")
@@ -642,6 +655,8 @@ class ScimService:
         with operation_span(child):  # each bulk operation is a span of its own
             try:
                 with bound(child):
+                    if admit is not None:
+                        admit()
                     path = _resolve_bulk_ids(op.get("path", ""), ids)
                     data = _resolve_bulk_ids(op.get("data"), ids)
                     resource, status = await self._bulk_dispatch(method, path, data, op, base_url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -238,7 +239,11 @@ async def _bulk(call: Call) -> web.StreamResponse:
         raise too_large from None
     if len(raw) > limit:
         raise too_large
-    return call.respond(await call.service.bulk(await call.json_object(), call.base_url))
+    limiter, client = call.runtime.rate_limit, call.principal.name
+    admit = None if limiter is None else partial(limiter.take, client)
+    return call.respond(
+        await call.service.bulk(await call.json_object(), call.base_url, admit=admit)
+    )
 
 
 async def _root_search(call: Call) -> web.StreamResponse:

@@ -191,3 +191,38 @@ async def test_the_limit_is_per_client(
         assert (await _create(client, f"entra-{i}")).status == 201
     assert (await _create(client, "entra-5")).status == 429
     assert (await _create(client, "okta-0", OTHER_TOKEN)).status == 201
+
+
+async def test_each_bulk_operation_pays_its_own_token(
+    acme: tuple[TestClient[Any, Any], Recorder, Clock],
+) -> None:
+    """One Bulk request cannot carry a burst past the limit: the request pays for its
+    first operation, every further one for itself; the refused ones answer 429 in
+    their own results and never reach Acme HR."""
+    client, received, _ = acme
+    names = [f"bulk-user-{i}" for i in range(8)]
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": name,
+                "data": {"schemas": [USER], "userName": name, "name": {"givenName": "A"}},
+            }
+            for name in names
+        ],
+    }
+    resp = await client.post(
+        f"{BASE}/Bulk", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert resp.status == 200
+    results = (await resp.json(content_type=None))["Operations"]
+    assert [r["status"] for r in results] == ["201"] * 5 + ["429"] * 3  # the burst is 5
+    for result in results[5:]:
+        assert result["response"]["status"] == "429"
+    created = [c.body["account"]["login"] for c in received.calls if c.method == "POST"]
+    assert created == names[:5]
+    assert not [name for name in names[5:] if _mentions(received, name)]
+    # The bucket is empty now for this client's next request too.
+    assert (await _create(client, "after-the-bulk")).status == 429
