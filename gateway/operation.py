@@ -24,21 +24,6 @@ from typing import Any, Literal, Protocol
 
 Outcome = Literal["pending", "success", "refused", "failed", "unknown"]
 
-#: Actions the service names; "request" is an operation that never got that far.
-ACTIONS = (
-    "create",
-    "replace",
-    "patch",
-    "delete",
-    "get",
-    "list",
-    "search",
-    "bulk",
-    "discovery",
-    "request",
-)
-WRITES = frozenset({"create", "replace", "patch", "delete"})
-
 
 class Recorder(Protocol):
     async def opened(self, op: Operation) -> None:
@@ -69,6 +54,8 @@ class Operation:
     user_agent: str | None = None
     #: The name of the credential that authenticated the caller; never the secret.
     client: str | None = None
+    #: create, replace, patch, delete, get, list, search, bulk or discovery;
+    #: "request" for one refused before it got that far (bad token, no such endpoint).
     action: str = "request"
     resource_type: str | None = None
     scim_id: str | None = None
@@ -96,10 +83,6 @@ class Operation:
     #: Opt-in: the values written to ``changed``, kept only when the recorder asks for
     #: them (``wants_values``, the audit's ``values`` setting); it masks what is secret.
     values: dict[str, Any] | None = None
-
-    @property
-    def is_write(self) -> bool:
-        return self.action in WRITES
 
     def describe(
         self,
