@@ -200,7 +200,9 @@ async def test_a_write_is_refused_when_its_pending_event_cannot_be_stored(
     async with audit_log(gateway).db.transaction() as tx:
         await tx.execute("DROP TABLE audit_event")
     created = await gateway.post(f"{BASE}/Users", json=USER)
-    assert created.status == 500
+    assert created.status == 503  # IdPs retry a 503 with Retry-After; a 500 fails the account
+    assert created.headers["Retry-After"].isdigit()
+    assert (await created.json())["status"] == "503"
     listed = await (await gateway.get(f"{BASE}/Users")).json()
     assert listed["totalResults"] == 0
 
