@@ -39,7 +39,8 @@ T = TypeVar("T")
 log = logging.getLogger("gateway.state")
 
 #: Driver errors that mean "the store cannot be used now" (down, full, unreachable,
-#: locked): they become :class:`StoreUnavailable`, a 503 with Retry-After.
+#: locked, its tables gone): they become :class:`StoreUnavailable`, a 503 with
+#: Retry-After. Not a refused value (integrity, data): that is the row's fault.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -49,6 +50,9 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InsufficientResourcesError,
     asyncpg.CannotConnectNowError,
     asyncpg.OperatorInterventionError,
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 
 
