@@ -39,7 +39,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.guard import Guard
-from gateway.operation import Operation, bound, current
+from gateway.operation import NULL_RECORDER, Operation, bound, current
 from gateway.scim.filter import (
     bind_filter,
     compile_filter,
@@ -439,8 +439,8 @@ class ScimService:
         self, rtype: ResourceType, body: Mapping[str, Any], base_url: str
     ) -> dict[str, Any]:
         op = self._operation("create", rtype)
-        op.name_from(body)
         resource, data, members = self._creation(rtype, body)
+        op.name_from(resource)  # as written: attribute names match in any case, last wins
         op.set_changed((k for k in resource if k not in _NOT_CHANGES), resource)
         unique = _unique_name(rtype, resource)
         key = None if unique is None else name_key(self.app, rtype.name, unique[1])
@@ -523,6 +523,9 @@ class ScimService:
             current = await self._current(rtype, id, "", if_match)
             op.name_from(current)
             expected = _version_of(current)
+        elif op.recorder is not NULL_RECORDER:
+            # The audit names what was deleted (``audit list --user`` finds it): one read.
+            op.name_from(await self._current(rtype, id, "", None))
         if self.guard is not None:
             await self.guard.check(op, "delete", rtype.name, id)
         await op.open()

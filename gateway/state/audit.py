@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
@@ -132,13 +133,15 @@ _JSON_COLUMNS = ("changed", "extra", "change_values")
 REPLACEMENT = "\ufffd"
 
 
+#: NUL and lone surrogates (aiohttp keeps an undecodable header byte as U+DC80..U+DCFF).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def clean_text(value: str) -> str:
     """``value`` without lone surrogates (undecodable bytes) or NUL: each becomes U+FFFD."""
     if value.isascii():
         return value.replace("\x00", REPLACEMENT) if "\x00" in value else value
-    # surrogatepass: a lone surrogate becomes bytes that are not UTF-8, then U+FFFD.
-    text = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text.replace("\x00", REPLACEMENT)
+    return _UNSTORABLE.sub(REPLACEMENT, value)
 
 
 def bounded(value: str, limit: int) -> str:

@@ -8,6 +8,7 @@ app and admin routes. Raw sockets on loopback, because no HTTP client sends them
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -18,6 +19,7 @@ from support import TOKEN, digest
 
 from gateway.app import create_app
 from gateway.config import parse_settings
+from gateway.logs import JsonFormatter
 
 ADMIN_TOKEN = "admin-token-for-hostile-headers"
 
@@ -60,3 +62,11 @@ async def test_a_user_agent_with_bytes_that_are_not_utf8_is_served(server: TestS
     status, _, body = await raw_request(server, head)
     assert status == 200
     assert json.loads(body)["totalResults"] == 0
+
+
+def test_a_log_line_with_undecodable_request_bytes_is_still_one_json_object() -> None:
+    record = logging.LogRecord(
+        "gateway.http", logging.ERROR, __file__, 1, "on %s", ("/\udcff",), None
+    )
+    line = JsonFormatter().format(record)
+    assert json.loads(line)["message"] == "on /\udcff"
