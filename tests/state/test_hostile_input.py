@@ -14,9 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from state.conftest import ADMIN_TOKEN, SettingsFactory
-from support import TOKEN
+from support import TOKEN, digest
 
 from gateway.app import create_app
+from gateway.config import parse_settings
 from gateway.http.admin import AUDIT_LOG
 from gateway.http.views import RECORDER
 from gateway.operation import Operation
@@ -173,3 +174,39 @@ class RefusingLog(AuditLog):
         if any(row.get("name") == "poison" for row in [*opens, *closes]):
             raise ValueError("refused by the driver")
         await super().write(opens, closes, opened)
+
+
+async def test_admin_actions_are_audit_events_with_the_admins_name(
+    state_url: str, aiohttp_client: Any
+) -> None:
+    """Item 7: who released a mass deprovisioning, who exported the trail, who tried."""
+    settings = parse_settings(
+        {
+            "apps": {
+                "crm": {
+                    "adapter": "memory",
+                    "auth": {"tokens": [{"name": "idp", "sha256": digest(TOKEN)}]},
+                    "guard": {"max_deprovisions": 1},
+                }
+            },
+            "state": {"url": state_url},
+            "admin": {"tokens": [{"name": "auditor", "sha256": digest(ADMIN_TOKEN)}]},
+        }
+    )
+    client: Client = await aiohttp_client(create_app(settings))
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    released = await client.post("/admin/guard/crm/release", json={"minutes": 5}, headers=admin)
+    assert released.status == 200
+    exported = await client.get("/admin/audit/export?format=jsonl", headers=admin)
+    assert exported.status == 200
+    await exported.read()
+    refused = await client.post("/admin/guard/crm/release", headers={"Authorization": "Bearer no"})
+    assert refused.status == 401
+    found = await events(client)
+    summary = [(e["app"], e["operation"], e["client"], e["status"]) for e in found]
+    assert summary == [
+        ("crm", "admin.guard-release", "auditor", 200),
+        ("admin", "admin.audit-export", "auditor", 200),
+        ("crm", "admin.guard-release", None, 401),
+    ]
+    assert (await client.app[AUDIT_LOG].verify()).ok
