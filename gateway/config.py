@@ -303,6 +303,10 @@ class AppConfig(_Strict, MaskedFields):
     #: unknown (timeout, dropped connection), the next create of the same name
     #: looks first anyway (gateway/dedupe.py).
     check_unique_before_create: bool = False
+    #: Write userName and displayName in NFKC without invisible characters or padding,
+    #: and compare them case-folded for uniqueness (look-alike names are one name;
+    #: docs/security.md). Off: names are stored and compared as sent.
+    normalize_names: bool = True
     #: The mass-deprovisioning guard; None: off.
     guard: GuardConfig | None = None
     #: Requests per client (credential) beyond this get 429 with Retry-After; None: no limit.

@@ -51,6 +51,7 @@ from gateway.scim.filter import (
     split_conjuncts,
     uses_logic,
 )
+from gateway.scim.normalize import clean_name
 from gateway.scim.patch import PatchOp, apply_patch, parse_patch
 from gateway.scim.query import ListParams
 from gateway.scim.resource import check_required, normalize_resource, project
@@ -400,7 +401,7 @@ class ScimService:
     def _creation(
         self, rtype: ResourceType, body: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        resource = normalize_resource(body, rtype)
+        resource = self.clean_names(normalize_resource(body, rtype), rtype)
         check_required(resource, rtype)
         members = [str(m["value"]) for m in resource.get("members", ()) if "value" in m]
         return resource, self.to_legacy(resource, rtype), list(dict.fromkeys(members))
@@ -409,10 +410,20 @@ class ScimService:
         self, rtype: ResourceType, current: Mapping[str, Any], body: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The resource a PUT body makes of ``current`` (checked, not yet saved)."""
-        new = normalize_resource(body, rtype)
+        new = self.clean_names(normalize_resource(body, rtype), rtype)
         check_required(new, rtype)
         self._check_immutable(rtype, current, new)
         return new
+
+    def clean_names(self, resource: dict[str, Any], rtype: ResourceType) -> dict[str, Any]:
+        """userName / displayName in their clean form (gateway/scim/normalize.py), when
+        the app's ``normalize_names`` is on."""
+        key = _UNIQUE.get(rtype.name)
+        if self.config.normalize_names and key is not None:
+            value = resource.get(key)
+            if isinstance(value, str):
+                resource[key] = clean_name(value)
+        return resource
 
     @staticmethod
     def patched(
@@ -513,7 +524,7 @@ class ScimService:
         )
         current = await self._current(rtype, id, base_url, if_match)
         op.name_from(current)
-        patched = self.patched(rtype, current, ops)
+        patched = self.clean_names(self.patched(rtype, current, ops), rtype)
         return await self._save(rtype, id, current, patched, base_url, if_match, want_result)
 
     async def delete(self, rtype: ResourceType, id: str, *, if_match: str | None = None) -> None:

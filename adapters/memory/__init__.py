@@ -21,6 +21,7 @@ from scim2_models.path import AttrPath, CompareOperator, Comparison
 
 from gateway.mapping import Mapping
 from gateway.scim.filter import compile_filter, sort_resources
+from gateway.scim.normalize import compare_key
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import (
     Adapter,
@@ -145,7 +146,7 @@ class MemoryAdapter(Adapter):
             and f.attr_path == _USER_NAME
             and isinstance(f.value, str)
         ):
-            found = self._user_names.get(f.value.lower())
+            found = self._user_names.get(compare_key(f.value))
             return [found] if found is not None else []
         return list(self._store[query.resource_type])
 
@@ -156,7 +157,7 @@ class MemoryAdapter(Adapter):
     ) -> None:
         if resource_type != "User" or "userName" not in data:
             return
-        holder = self._user_names.get(str(data["userName"]).lower())
+        holder = self._user_names.get(compare_key(str(data["userName"])))
         if holder is not None and holder != own:
             raise Conflict("userName is already taken")
 
@@ -164,9 +165,9 @@ class MemoryAdapter(Adapter):
         if resource_type != "User" or old == new:
             return
         if old is not None:
-            self._user_names.pop(str(old).lower(), None)
+            self._user_names.pop(compare_key(str(old)), None)
         if new is not None:
-            self._user_names[str(new).lower()] = id
+            self._user_names[compare_key(str(new))] = id
 
     @staticmethod
     def _check_members(group_id: str, member_ids: list[str]) -> None:

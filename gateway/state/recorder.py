@@ -70,6 +70,9 @@ RETRY_MAX = 5.0
 STOP_ATTEMPTS = 3
 
 
+_UNWRITABLE = "the audit trail cannot be written right now"
+
+
 class AuditUnavailable(StoreUnavailable):
     """The pending event could not be stored, so the write must not go ahead (503)."""
 
@@ -248,11 +251,11 @@ class AuditRecorder:
         for row, done in zip(batch.rows, batch.waiting, strict=True):
             try:
                 if not alone:
-                    raise AuditUnavailable("the audit trail cannot be written right now")
+                    raise AuditUnavailable(_UNWRITABLE)
                 await self._write([row], [], set())
             except Exception:
                 if not done.done():
-                    done.set_exception(AuditUnavailable("the audit trail cannot be written right now"))
+                    done.set_exception(AuditUnavailable(_UNWRITABLE))
                 continue
             if not done.done():
                 done.set_result(None)
