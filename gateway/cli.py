@@ -20,6 +20,7 @@ from gateway.app import build_runtimes, create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
+from gateway.http.connections import guard_connections
 from gateway.guard import GuardState
 from gateway.logs import configure_logging
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
@@ -59,6 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
+    guard_connections(app, settings.server)  # per process: header timeout, connection caps
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
         web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)

@@ -354,6 +354,12 @@ class ServerConfig(_Strict):
     tls: TlsConfig | None = None
     #: Log lines as JSON objects (one per line, with trace ids) or as plain text.
     log_format: Literal["json", "text"] = "json"
+    #: Seconds a new connection has to send its first request's headers (slowloris).
+    header_timeout: float = Field(10.0, gt=0)
+    #: Open connections at once, in all and from one peer address; more are closed at
+    #: once (gateway/http/connections.py, docs/security.md).
+    max_connections: int = Field(512, ge=1)
+    max_connections_per_peer: int = Field(64, ge=1)
 
 
 class AuditConfig(_Strict):
