@@ -20,8 +20,8 @@ from gateway.app import build_runtimes, create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
-from gateway.http.connections import guard_connections
 from gateway.guard import GuardState
+from gateway.http.connections import guard_connections
 from gateway.logs import configure_logging
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
 from gateway.state import StateError

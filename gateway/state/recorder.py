@@ -274,7 +274,7 @@ class AuditRecorder:
                 await self._write([], batch.rows, batch.opened)
             except Exception as exc:
                 self._episode.failed(len(batch.rows), exc)
-                if len(batch.rows) == 1 or not await self._closes_alone(batch):
+                if not await self._closes_alone(batch):
                     self._hold(batch)
                     return
             self._episode.landed()
