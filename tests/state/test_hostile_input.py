@@ -18,6 +18,7 @@ from support import TOKEN, digest
 
 from gateway.app import create_app
 from gateway.config import parse_settings
+from gateway.errors import ERROR_URN
 from gateway.http.admin import AUDIT_LOG
 from gateway.http.views import RECORDER
 from gateway.operation import Operation
@@ -210,3 +211,21 @@ async def test_admin_actions_are_audit_events_with_the_admins_name(
         ("crm", "admin.guard-release", None, 401),
     ]
     assert (await client.app[AUDIT_LOG].verify()).ok
+
+
+async def test_a_store_outage_is_a_503_with_retry_after_logged_once_per_episode(
+    gateway: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Item 10: IdPs retry a 503 with Retry-After; a 500 counts against the account."""
+    caplog.set_level(logging.INFO)
+    async with gateway.app[AUDIT_LOG].db.transaction() as tx:
+        await tx.execute("DROP TABLE audit_event")
+    for i in range(5):
+        resp = await gateway.post(f"{BASE}/Users", json={"schemas": [SCHEMA], "userName": f"u{i}"})
+        assert resp.status == 503
+        assert resp.headers["Retry-After"].isdigit()
+        error = await resp.json()
+        assert (error["status"], error["schemas"]) == ("503", [ERROR_URN])
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("gateway")]
+    assert len([line for line in lines if "unavailable" in line]) == 1, lines
+    assert not [line for line in lines if "unhandled" in line]
