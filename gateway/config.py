@@ -359,7 +359,7 @@ class ServerConfig(_Strict):
     #: Open connections at once, in all and from one peer address; more are closed at
     #: once (gateway/http/connections.py, docs/security.md).
     max_connections: int = Field(512, ge=1)
-    max_connections_per_peer: int = Field(64, ge=1)
+    max_connections_per_peer: int = Field(128, ge=1)
 
 
 class AuditConfig(_Strict):
