@@ -58,7 +58,9 @@ def safe_cell(value: Any) -> Any:
 
 def csv_line(values: list[Any]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([safe_cell(v) for v in values])
+    # CRLF (RFC 4180): the writer then quotes a cell holding CR as well as LF, so no
+    # value can start a row of its own in a spreadsheet.
+    csv.writer(out, lineterminator="\r\n").writerow([safe_cell(v) for v in values])
     return out.getvalue()
 
 
