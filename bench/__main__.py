@@ -127,6 +127,12 @@ def parser() -> argparse.ArgumentParser:
         "SCIM_GATEWAY_BENCH_PG_DSN, else postgresql://postgres@127.0.0.1:5432/test)",
     )
     p.add_argument(
+        "--sampling",
+        type=float,
+        default=0.1,
+        help="tracing suite: share of requests traced with tracing on (0.1; 1 = always)",
+    )
+    p.add_argument(
         "--rows",
         type=_positive,
         default=1_000_000,
@@ -190,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 traced = run_tracing_bench(
                     BenchOptions(scenarios=scenarios, **common),
                     log=lambda line: print(line, file=sys.stderr, flush=True),
+                    sampling=args.sampling,
                 )
                 text, failed = format_tracing_report(traced), bool(traced.problems())
             elif suite == "workers":
