@@ -28,6 +28,7 @@ from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
+from gateway.workers import Supervisor, bind, exit_with_supervisor, worker_count
 
 
 def _load(path: str) -> Settings:
@@ -60,13 +61,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
+    if args.workers > 1 and not args.worker:
+        telemetry.shutdown()  # the workers export their own
+        return _supervise(args, host, port)
+    if args.worker:  # one of `serve --workers`: shares the port, stops with its supervisor
+        app.cleanup_ctx.append(exit_with_supervisor)
     guard_connections(app, settings.server)  # per process: header timeout, connection caps
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
-        web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            reuse_port=args.worker,
+            access_log=None,
+            print=None,
+            ssl_context=ssl_context,
+        )
     finally:
         telemetry.shutdown()  # flush the spans still queued
     return 0
+
+
+def _supervise(args: argparse.Namespace, host: str, port: int) -> int:
+    """``serve --workers N``: bind once, then run N workers on the socket (gateway/workers.py)."""
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", args.config]
+    command += ["--host", host, "--port", str(port), "--worker"]
+    return Supervisor(command, sock, args.workers).run()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -244,6 +270,13 @@ def _guard_parser(sub: Any) -> None:
         command.set_defaults(func=cmd_guard)
 
 
+def _workers(text: str) -> int:
+    try:
+        return worker_count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of processes (at least 1), or auto") from None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="scim-gateway", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -254,6 +287,13 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes answering on the port (default 1; auto: one per core)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # see workers.py
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate a config file and its adapters' settings")
