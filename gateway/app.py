@@ -75,7 +75,12 @@ def build_runtimes(
         try:
             mapping = load_app_mapping(name, app_config, source)
             inner = build_adapter(
-                name, app_config.adapter, app_config.settings, source=source, mapping=mapping
+                name,
+                app_config.adapter,
+                app_config.settings,
+                source=source,
+                mapping=mapping,
+                unique_group_names=app_config.unique_group_names,
             )
         except ConfigError as exc:
             errors.append(str(exc))

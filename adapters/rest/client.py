@@ -291,7 +291,8 @@ class Client:
             except UpstreamError as exc:
                 sent = not _never_sent(exc)
                 uncertain = uncertain or (write and sent)
-                if (self._repeatable(call.method) or not sent) and await attempts.again():
+                repeat = self._repeatable(call.method, request.op) or not sent
+                if repeat and await attempts.again():
                     continue
                 if uncertain:
                     _outcome_unknown(exc)
@@ -299,7 +300,7 @@ class Client:
             if uncertain and call.method == "DELETE" and answer.status in (404, 410):
                 return answer  # gone: an earlier attempt, whose answer was lost, did it
             uncertain = uncertain or (write and answer.status == 504)  # a proxy gave up
-            if not await self._again(call.method, answer, attempts):
+            if not await self._again(call.method, answer, attempts, request.op):
                 break
         try:
             self._check(answer, request.label, record)
@@ -309,17 +310,19 @@ class Client:
             raise
         return answer
 
-    def _repeatable(self, method: str) -> bool:
-        return method in IDEMPOTENT or (method == "PATCH" and self.settings.retry.idempotent_patch)
+    def _repeatable(self, method: str, op: Call) -> bool:
+        if op.safe_to_repeat or method in IDEMPOTENT:
+            return True
+        return method == "PATCH" and self.settings.retry.idempotent_patch
 
-    async def _again(self, method: str, answer: Answer, attempts: Attempts) -> bool:
+    async def _again(self, method: str, answer: Answer, attempts: Attempts, op: Call) -> bool:
         """Wait and say True when ``answer`` is worth another attempt that fits the budget.
 
         429 says the app did not process the call, so any method may be sent again.
         """
         if answer.status not in RETRY_STATUSES:
             return False
-        if answer.status != 429 and not self._repeatable(method):
+        if answer.status != 429 and not self._repeatable(method, op):
             return False
         return await attempts.again(retry_after_seconds(answer.headers.get("Retry-After")))
 
@@ -411,4 +414,6 @@ def _outcome_unknown(exc: ScimError) -> None:
     """An attempt of a write reached the app (or may have) and its answer was lost."""
     exc.detail += "; whether the app made the change is unknown"
     exc.args = (exc.detail,)
+    if isinstance(exc, UpstreamError):  # a create's name is then looked up first (dedupe)
+        exc.outcome_unknown = True
     mark_unknown()
