@@ -5,13 +5,13 @@ answers to creates, POST calls safe to repeat, and group names kept unique by th
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from peoplehub import PeopleHub, peoplehub_settings
+from peoplehub import MAPPING, PeopleHub, peoplehub_settings
 from rest_support import API_KEY, ServerFactory
 from support import TOKEN, digest
 
@@ -19,6 +19,8 @@ from adapters.rest import RestAdapter, RestSettings
 from adapters.rest.errors import Refused
 from gateway.app import create_app
 from gateway.config import parse_settings
+from gateway.mapping.engine import load_mapping
+from gateway.testing import AdapterContract
 
 BASE = "/apps/hub/scim/v2"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -271,3 +273,26 @@ async def test_an_app_may_allow_groups_of_the_same_name(
     assert (await _group(scim, "Engineering")).status == 201
     assert (await _group(scim, "Engineering")).status == 201
     assert len(hub.groups) == 2
+
+
+class TestRestAdapterOnPeopleHub(AdapterContract):
+    """PeopleHub keeps no group name unique: the adapter does (unique_group_names)."""
+
+    @pytest.fixture
+    async def adapter(self, hub_server: TestServer) -> AsyncIterator[RestAdapter]:
+        raw = peoplehub_settings(str(hub_server.make_url("")))
+        adapter = RestAdapter(
+            RestSettings.model_validate(raw), app="hub", mapping=load_mapping(MAPPING)
+        )
+        await adapter.open()
+        yield adapter
+        await adapter.aclose()
+
+    user_name_field = "login"
+    group_name_field = "name"
+
+    def user_data(self, n: int) -> dict[str, Any]:
+        return {"login": f"contract.user{n}@example.com", "employee_ref": f"r{n}"}
+
+    def group_data(self, n: int) -> dict[str, Any]:
+        return {"name": f"Contract Group {n}"}
