@@ -7,7 +7,8 @@ A dry run renders with secrets masked; :meth:`Client.send` renders the same
 request with them and sends it, so a dry run shows what would be sent.
 
 Calls that are safe to repeat are retried (settings ``retry``): a method
-that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``)
+that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``;
+any call declared ``safe_to_repeat``)
 after a broken connection, a timeout, an unusable answer or 429/502/503/504;
 any method, POST included, when the call provably did not reach the app (the
 connection could not be opened) or the app refused it with 429, which says it
