@@ -91,28 +91,37 @@ class Redactor:
 
 @contextmanager
 def transport_errors(label: str, where: str, retry_after: int) -> Iterator[None]:
-    """Translate what aiohttp raises while ``label`` (e.g. ``GET /accounts/{id}``) runs."""
+    """Translate what aiohttp raises while ``label`` (e.g. ``GET /accounts/{id}``) runs;
+    each failed attempt is logged with its reason (never a URL, value or credential)."""
     try:
         yield
-    except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
-        raise UpstreamTimeout(f"the app at {where} did not answer {label} in time") from exc
-    except aiohttp.ClientConnectorDNSError as exc:
-        raise Unavailable(
+    except (TimeoutError, aiohttp.ClientError) as exc:  # aiohttp's timeouts are TimeoutErrors
+        error = _transport_error(exc, label, where, retry_after)
+        log.warning("the call %s failed: %s", label, error.detail)
+        raise error from exc
+
+
+def _transport_error(
+    exc: TimeoutError | aiohttp.ClientError, label: str, where: str, retry_after: int
+) -> UpstreamError:
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"the app at {where} did not answer {label} in time")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return Unavailable(
             f"cannot reach the app at {where}: its name does not resolve", retry_after=retry_after
-        ) from exc
-    except aiohttp.ClientConnectorError as exc:
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
         detail = f"cannot reach the app at {where}: {_os_reason(exc.os_error)}"
-        raise Unavailable(detail, retry_after=retry_after) from exc
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        return Unavailable(detail, retry_after=retry_after)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
         error = Unavailable(
             f"the connection to the app at {where} broke during {label}", retry_after=retry_after
         )
         error.outcome_unknown = True  # the request may have been sent and stored
-        raise error from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise UpstreamError(f"the app sent a broken answer to {label}") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamError(f"the call {label} to the app at {where} failed") from exc
+        return error
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamError(f"the app sent a broken answer to {label}")
+    return UpstreamError(f"the call {label} to the app at {where} failed")
 
 
 def _os_reason(error: OSError) -> str:

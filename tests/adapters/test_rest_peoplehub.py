@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from peoplehub import MAPPING, PeopleHub, peoplehub_settings
-from rest_support import API_KEY, ServerFactory
+from rest_support import API_KEY, ServerFactory, closed_port
 from support import TOKEN, digest
 
 from adapters.rest import RestAdapter, RestSettings
@@ -20,6 +20,7 @@ from adapters.rest.errors import Refused
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.mapping.engine import load_mapping
+from gateway.sdk import UpstreamUnavailable
 from gateway.testing import AdapterContract
 
 BASE = "/apps/hub/scim/v2"
@@ -296,3 +297,26 @@ class TestRestAdapterOnPeopleHub(AdapterContract):
 
     def group_data(self, n: int) -> dict[str, Any]:
         return {"name": f"Contract Group {n}"}
+
+
+async def test_a_call_that_cannot_reach_the_app_is_logged_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = closed_port()
+    raw = peoplehub_settings(f"http://127.0.0.1:{port}")
+    raw["retry"] = {"attempts": 1}
+    adapter = RestAdapter(RestSettings.model_validate(raw), app="hub")
+    await adapter.open()
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="adapters.rest"),
+            pytest.raises(UpstreamUnavailable),
+        ):
+            await adapter.get("User", "emp1")
+    finally:
+        await adapter.aclose()
+    logged = [r.getMessage() for r in caplog.records if r.name == "adapters.rest"]
+    assert logged == [
+        f"the call GET /employees/{{id}} failed: cannot reach the app at 127.0.0.1:{port}: "
+        "connection refused"
+    ]
