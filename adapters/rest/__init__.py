@@ -360,7 +360,8 @@ class RestAdapter(Adapter):
             except ScimError as exc:
                 if not done or isinstance(exc, NotFound):
                     raise
-                raise partial_failure(exc, f"{resource_type} {id}", tuple(done), "delete") from exc
+                failed = "delete" if request.op is section.delete else request.label
+                raise partial_failure(exc, f"{resource_type} {id}", tuple(done), failed) from exc
             done.append(request.label)
 
     async def _check_group_name(self, data: dict[str, Any], own_id: str | None) -> None:

@@ -320,3 +320,26 @@ async def test_a_call_that_cannot_reach_the_app_is_logged_with_the_reason(
         f"the call GET /employees/{{id}} failed: cannot reach the app at 127.0.0.1:{port}: "
         "connection refused"
     ]
+
+
+async def test_a_delete_that_fails_after_its_pre_step_says_what_was_done(
+    hub_server: TestServer, hub: PeopleHub
+) -> None:
+    raw = peoplehub_settings(str(hub_server.make_url("")))
+    adapter = RestAdapter(RestSettings.model_validate(raw), app="hub")
+    hub.employees["emp9"] = {"id": "emp9", "login": "x", "status": "active"}
+    hub.busy["/employees/{id}"] = 10  # the DELETE keeps failing; the suspend is served
+    await adapter.open()
+    try:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            await adapter.delete("User", "emp9")
+    finally:
+        await adapter.aclose()
+    assert caught.value.detail.startswith(
+        "User emp9: POST /employees/{id}/suspend done, then delete failed: the app is busy"
+    )
+    assert (caught.value.steps_done, caught.value.failed_step) == (
+        ("POST /employees/{id}/suspend",),
+        "delete",
+    )
+    assert hub.employees["emp9"]["status"] == "suspended"
