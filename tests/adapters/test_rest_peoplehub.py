@@ -17,8 +17,8 @@ from support import TOKEN, digest
 
 from adapters.rest import RestAdapter, RestSettings
 from adapters.rest.errors import Refused
-from gateway.app import create_app
-from gateway.config import parse_settings
+from gateway.app import build_runtimes, create_app
+from gateway.config import ConfigError, parse_settings
 from gateway.mapping.engine import load_mapping
 from gateway.sdk import UpstreamUnavailable
 from gateway.testing import AdapterContract
@@ -343,3 +343,22 @@ async def test_a_delete_that_fails_after_its_pre_step_says_what_was_done(
         "delete",
     )
     assert hub.employees["emp9"]["status"] == "suspended"
+
+
+def test_an_app_whose_groups_cannot_be_found_by_name_fails_its_check(
+    hub_server: TestServer,
+) -> None:
+    settings = peoplehub_settings(str(hub_server.make_url("")))
+    del settings["groups"]["filters"]
+    app = {
+        "adapter": "rest",
+        "mapping": "tests/peoplehub_mapping",
+        "settings": settings,
+        "auth": {"tokens": [{"name": "idp", "sha256": digest(TOKEN)}]},
+    }
+    with pytest.raises(ConfigError, match=r"apps\.hub\.unique_group_names: the adapter cannot"):
+        build_runtimes(parse_settings({"apps": {"hub": app}}))
+    # Allowing duplicate names, it starts.
+    assert "hub" in build_runtimes(
+        parse_settings({"apps": {"hub": {**app, "unique_group_names": False}}})
+    )
