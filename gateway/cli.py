@@ -23,6 +23,7 @@ from gateway.errors import ScimError
 from gateway.guard import GuardState
 from gateway.logs import configure_logging
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.scaffold import ScaffoldError, scaffold
 from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
@@ -268,6 +269,16 @@ def _guard_parser(sub: Any) -> None:
         command.set_defaults(func=cmd_guard)
 
 
+def cmd_new_adapter(args: argparse.Namespace) -> int:
+    try:
+        root = scaffold(args.name, Path(args.dir))
+    except ScaffoldError as exc:
+        print(f"scim-gateway new-adapter: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {root}: run `pytest` there for the contract suite; docs/adapters.md is the guide")
+    return 0
+
+
 def _workers(text: str) -> int:
     try:
         return worker_count(text)
@@ -356,6 +367,12 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--name", required=True, help="the credential's name, shown in the audit")
     new.add_argument("--read-only", action="store_true", help="the token may only read")
     new.set_defaults(func=cmd_token_new)
+    scaffold = sub.add_parser(
+        "new-adapter", help="write a template adapter package that passes the contract suite"
+    )
+    scaffold.add_argument("name", help="the adapter's name and Python package (e.g. my_crm)")
+    scaffold.add_argument("--dir", default=".", help="the folder to write it in (default: .)")
+    scaffold.set_defaults(func=cmd_new_adapter)
     _guard_parser(sub)
     add_audit_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
     return top

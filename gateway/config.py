@@ -303,6 +303,10 @@ class AppConfig(_Strict, MaskedFields):
     #: unknown (timeout, dropped connection), the next create of the same name
     #: looks first anyway (gateway/dedupe.py).
     check_unique_before_create: bool = False
+    #: A group's displayName names one group only (case-insensitive): a create or rename
+    #: to a taken name is 409 uniqueness, as Entra ID expects. Every built-in adapter
+    #: enforces it; false lets an app hold groups of the same name.
+    unique_group_names: bool = True
     #: The mass-deprovisioning guard; None: off.
     guard: GuardConfig | None = None
     #: Requests per client (credential) beyond this get 429 with Retry-After; None: no limit.

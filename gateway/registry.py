@@ -31,8 +31,17 @@ def build_adapter(
     *,
     source: str = "<config>",
     mapping: Mapping | None = None,
+    unique_group_names: bool = True,
 ) -> Adapter:
     """Instantiate the adapter ``name`` for ``app``; settings errors name the key."""
+    adapter = _instantiate(app, name, settings, source, mapping)
+    adapter.unique_group_names = unique_group_names
+    return adapter
+
+
+def _instantiate(
+    app: str, name: str, settings: dict[str, Any], source: str, mapping: Mapping | None
+) -> Adapter:
     adapters = available_adapters()
     if name not in adapters:
         known = ", ".join(sorted(adapters)) or "none installed"

@@ -146,6 +146,10 @@ class ScimService:
                 )
         return problems
 
+    def can_check_group_names(self) -> bool:
+        """Whether the adapter can look a group up by name (unique_group_names needs it)."""
+        return "Group" not in self.types or self.caps.can_filter("Group", "displayname", "eq")
+
     def _operation(
         self, action: str | None = None, rtype: ResourceType | None = None, id: str | None = None
     ) -> Operation:

@@ -38,6 +38,8 @@ from gateway.sdk import (
 
 _TYPES = build_resource_types()
 _USER_NAME = AttrPath("userName")
+#: The attribute naming each type uniquely (a Group's only while unique_group_names).
+_UNIQUE = {"User": "userName", "Group": "displayName"}
 
 
 class MemorySettings(BaseModel):
@@ -84,7 +86,8 @@ class MemoryAdapter(Adapter):
         self._seed = self.settings.seed
         self._store: dict[str, dict[str, _Entry]] = {"User": {}, "Group": {}}
         self._versions = itertools.count(1)
-        self._user_names: dict[str, str] = {}  # lower-case userName -> id
+        # lower-case userName / displayName -> id, per type
+        self._names: dict[str, dict[str, str]] = {"User": {}, "Group": {}}
 
     async def open(self) -> None:
         if self._seed is not None:
@@ -171,7 +174,7 @@ class MemoryAdapter(Adapter):
             and f.attr_path == _USER_NAME
             and isinstance(f.value, str)
         ):
-            found = self._user_names.get(f.value.lower())
+            found = self._names["User"].get(f.value.lower())
             return [found] if found is not None else []
         return list(self._store[query.resource_type])
 
@@ -180,19 +183,22 @@ class MemoryAdapter(Adapter):
     def _check_unique(
         self, resource_type: str, data: MappingABC[str, Any], own: str | None
     ) -> None:
-        if resource_type != "User" or "userName" not in data:
+        attribute = _UNIQUE[resource_type]
+        if attribute not in data or (resource_type == "Group" and not self.unique_group_names):
             return
-        holder = self._user_names.get(str(data["userName"]).lower())
+        holder = self._names[resource_type].get(str(data[attribute]).lower())
         if holder is not None and holder != own:
-            raise Conflict("userName is already taken")
+            raise Conflict(f"{attribute} is already taken")
 
     def _index(self, resource_type: str, id: str, old: Any, new: Any) -> None:
-        if resource_type != "User" or old == new:
+        """Keep the name index; with duplicate group names allowed, it holds one of them."""
+        names = self._names[resource_type]
+        if old == new:
             return
-        if old is not None:
-            self._user_names.pop(str(old).lower(), None)
+        if old is not None and names.get(str(old).lower()) == id:
+            del names[str(old).lower()]
         if new is not None:
-            self._user_names[str(new).lower()] = id
+            names[str(new).lower()] = id
 
     @staticmethod
     def _check_members(group_id: str, member_ids: list[str]) -> None:
@@ -222,7 +228,7 @@ class MemoryAdapter(Adapter):
         now = datetime.now(UTC)
         entry = _Entry(_clone(data), next(self._versions), now, now)
         self._store[resource_type][id] = entry
-        self._index(resource_type, id, None, data.get("userName"))
+        self._index(resource_type, id, None, data.get(_UNIQUE[resource_type]))
         self._link(id, entry, list(members))
         return self._record(resource_type, id, entry)
 
@@ -237,8 +243,9 @@ class MemoryAdapter(Adapter):
         entry = self._entry(resource_type, id)
         self._check_version(entry, expected_version)
         self._check_unique(resource_type, changes, id)
-        if "userName" in changes:
-            self._index(resource_type, id, entry.data.get("userName"), changes["userName"])
+        unique = _UNIQUE[resource_type]
+        if unique in changes:
+            self._index(resource_type, id, entry.data.get(unique), changes[unique])
         for key, value in _clone(changes).items():
             if value is None:
                 entry.data.pop(key, None)
@@ -258,7 +265,7 @@ class MemoryAdapter(Adapter):
             group = self._store["Group"][gid]
             self._unlink(gid, group, [id])
             self._touch(group)
-        self._index(resource_type, id, entry.data.get("userName"), None)
+        self._index(resource_type, id, entry.data.get(_UNIQUE[resource_type]), None)
         del self._store[resource_type][id]
 
     @staticmethod

@@ -601,12 +601,20 @@ class SqlAdapter(Adapter):
             if not await store.delete(conn, key):
                 raise NotFound(f"no {resource_type} with that id")
 
-    @staticmethod
+    def _uniques(self, store: Store) -> list[UniqueColumn]:
+        """The store's unique columns; a group's name column too while unique_group_names."""
+        found = list(store.unique)
+        if store.resource_type == "Group" and self.unique_group_names:
+            name = self.mapping.legacy_field("Group", "displayname")
+            if name and name in store.columns and all(u.column != name for u in found):
+                found.append(UniqueColumn(column=name))
+        return found
+
     def _unique_values(
-        store: Store, values: dict[str, Any]
+        self, store: Store, values: dict[str, Any]
     ) -> Iterator[tuple[UniqueColumn, Column, Any, str]]:
         """Each unique column ``values`` sets: the column, the bound value, its lock key."""
-        for unique in store.unique:
+        for unique in self._uniques(store):
             value = values.get(unique.column)
             if value is None or value == "":
                 continue

@@ -135,7 +135,7 @@ def filter_depth(node: FilterNode) -> int:
 #: the full grammar (the grammar's parser costs about a tenth of a millisecond a filter).
 #: Only the strict form: one space around the operator, nothing before or after.
 _SIMPLE = re.compile(
-    r'(\$?[A-Za-z][A-Za-z0-9_-]*)(?:\.(\$?[A-Za-z][A-Za-z0-9_-]*))?'
+    r"(\$?[A-Za-z][A-Za-z0-9_-]*)(?:\.(\$?[A-Za-z][A-Za-z0-9_-]*))?"
     r' (eq|ne|co|sw|ew|gt|ge|lt|le) ("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*")\Z',
     re.IGNORECASE,
 )

@@ -30,6 +30,8 @@ class PayrollRows:
             "emp_status": "A",
         }
 
+    group_name_field = "unit_nm"
+
     def group_data(self, n: int) -> dict[str, Any]:
         return {"unit_nm": f"Contract Group {n}"}
 
