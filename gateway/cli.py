@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import secrets
 import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +64,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.server.port
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
-        web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            access_log=None,
+            print=_start_line(settings, host, port, tls=ssl_context is not None),
+            ssl_context=ssl_context,
+        )
+    except (OSError, StateError) as exc:
+        print(f"scim-gateway serve: {_start_failure(exc, host, port)}", file=sys.stderr)
+        return 2
     finally:
         telemetry.shutdown()  # flush the spans still queued
     return 0
+
+
+def _version() -> str:
+    try:
+        return version("scim-gateway")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _start_line(settings: Settings, host: str, port: int, *, tls: bool) -> Callable[[str], None]:
+    """What aiohttp calls once the port is bound: one line saying what serves where."""
+
+    def say(_aiohttp_banner: str) -> None:
+        scheme = "https" if tls else "http"
+        where = f"[{host}]" if ":" in host else host
+        apps = ", ".join(settings.apps)
+        print(
+            f"scim-gateway {_version()} serving {len(settings.apps)} app(s) ({apps}) "
+            f"on {scheme}://{where}:{port} (pid {os.getpid()})",
+            flush=True,
+        )
+
+    return say
+
+
+def _start_failure(exc: OSError | StateError, host: str, port: int) -> str:
+    """One line for a start that failed: a taken port, a state store that cannot open."""
+    if isinstance(exc, StateError):
+        return f"the state store cannot be used: {exc}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port}: the port is in use"
+    return f"cannot start: {exc.strerror or exc}"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -242,30 +287,34 @@ def _guard_parser(sub: Any) -> None:
         command.set_defaults(func=cmd_guard)
 
 
+def _config_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"),
+        help="the config file (default: %(default)s, from $SCIM_GATEWAY_CONFIG when set)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="scim-gateway", description=__doc__)
+    top.add_argument("--version", action="version", version=f"scim-gateway {_version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument(
-        "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
-    )
+    _config_option(serve)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate a config file and its adapters' settings")
-    check.add_argument(
-        "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
-    )
+    _config_option(check)
     check.set_defaults(func=cmd_check)
 
     render = sub.add_parser(
         "render", help="print the legacy calls a SCIM request would make, without sending them"
     )
-    render.add_argument(
-        "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
-    )
+    _config_option(render)
     render.add_argument("--app", required=True, help="the app, as named under apps:")
     render.add_argument("--method", required=True, help="POST, PUT, PATCH or DELETE")
     render.add_argument("--path", required=True, help="/Users, /Groups/{id}, ...")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.config import ConfigError
+from gateway.config import ConfigError, describe_errors
 from gateway.mapping import Mapping
 from gateway.sdk import Adapter
 
@@ -46,9 +46,5 @@ def build_adapter(
     try:
         parsed = model.model_validate(settings)
     except ValidationError as exc:
-        lines = [
-            f"{source}: apps.{app}.settings.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(describe_errors(exc, model, f"{source}: apps.{app}.settings.")) from None
     return cls(parsed, app=app, mapping=mapping)
