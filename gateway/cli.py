@@ -19,12 +19,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.app import build_runtimes, create_app
+from gateway.app import build_runtimes, create_app, load_app_mapping
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.guard import GuardState
 from gateway.logs import configure_logging
+from gateway.registry import build_adapter
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
 from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
@@ -72,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print=_start_line(settings, host, port, tls=ssl_context is not None),
             ssl_context=ssl_context,
         )
-    except (OSError, StateError) as exc:
+    except (OSError, StateError, ConfigError) as exc:
         print(f"scim-gateway serve: {_start_failure(exc, host, port)}", file=sys.stderr)
         return 2
     finally:
@@ -103,8 +104,11 @@ def _start_line(settings: Settings, host: str, port: int, *, tls: bool) -> Calla
     return say
 
 
-def _start_failure(exc: OSError | StateError, host: str, port: int) -> str:
-    """One line for a start that failed: a taken port, a state store that cannot open."""
+def _start_failure(exc: OSError | StateError | ConfigError, host: str, port: int) -> str:
+    """What failed at start: a taken port, a state store that cannot open (one line each),
+    an adapter whose backend does not match its settings (its problems, one per line)."""
+    if isinstance(exc, ConfigError):
+        return f"configuration error:\n{exc}"
     if isinstance(exc, StateError):
         return f"the state store cannot be used: {exc}"
     if exc.errno == errno.EADDRINUSE:
@@ -121,8 +125,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
-    print(f"{args.config}: OK ({len(settings.apps)} app(s): {', '.join(settings.apps)})")
+    if args.online:
+        problems = asyncio.run(online_problems(settings, args.config))
+        if problems:
+            print("check --online found problems:\n" + "\n".join(problems), file=sys.stderr)
+            return 2
+    online = ", each reached online" if args.online else ""
+    print(f"{args.config}: OK ({len(settings.apps)} app(s): {', '.join(settings.apps)}{online})")
     return 0
+
+
+async def online_problems(settings: Settings, source: str) -> list[str]:
+    """Each app's adapter, opened against its backend: what does not match the settings."""
+    problems: list[str] = []
+    for name, app in settings.apps.items():
+        where = f"{source}: apps.{name}"
+        mapping = load_app_mapping(name, app, source)
+        adapter = build_adapter(name, app.adapter, app.settings, source=source, mapping=mapping)
+        try:
+            problems += [f"{where}.settings.{problem}" for problem in await adapter.check()]
+        except ScimError as exc:  # unreachable, refused, timed out
+            problems.append(f"{where}: cannot reach the app: {exc.detail or type(exc).__name__}")
+        except ConfigError as exc:  # an adapter whose open() refuses what it found
+            problems += [f"{source}: {line}" for line in str(exc).splitlines()]
+    return problems
 
 
 def _read_json(path: str | None) -> Any:
@@ -309,6 +335,11 @@ def parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config file and its adapters' settings")
     _config_option(check)
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also connect to each app: the columns (SQL) and endpoints (REST) named exist",
+    )
     check.set_defaults(func=cmd_check)
 
     render = sub.add_parser(

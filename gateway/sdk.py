@@ -29,6 +29,9 @@ keeps (the contract suite in :mod:`gateway.testing` checks them):
   it back when an exception leaves the block, and declares
   ``Capabilities.transactions``.
 
+``check`` (optional) looks at the backend without writing: the columns or
+endpoints the settings name exist (``scim-gateway check --online``).
+
 Optionally, an adapter describes the calls an operation would make without
 making them (``describe_create``, ``describe_update``, ``describe_delete``,
 ``describe_members``, each a list of :class:`LegacyCall` with secrets
@@ -224,6 +227,18 @@ class Adapter(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once at shut-down."""
+
+    async def check(self) -> list[str]:
+        """``scim-gateway check --online``: reach the backend and compare it with the settings.
+
+        Returns the problems found, each naming its settings key (``users.list: ...``);
+        may raise :class:`UpstreamError` and its kinds when the backend cannot be reached.
+        Never writes. The default opens and closes the adapter; adapters that can look
+        deeper (columns, endpoints) override it.
+        """
+        await self.open()
+        await self.aclose()
+        return []
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The scope of one SCIM write operation (optional hook; the default does nothing).

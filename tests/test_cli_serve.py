@@ -16,6 +16,7 @@ import yaml
 
 from gateway.cli import main
 
+AS_10001 = ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"]
 TOKEN = "serve-test-token-0123456789abcdef"
 
 
@@ -108,8 +109,7 @@ def test_a_store_folder_the_user_cannot_write_is_one_line(open_tmp: Path) -> Non
     path = config(open_tmp, free_port(), state={"url": "sqlite:///root-only/state.db"})
     path.chmod(0o644)
     proc = subprocess.run(
-        ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", sys.executable]
-        + ["-m", "gateway.cli", "serve", "--config", str(path)],
+        [*AS_10001, sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

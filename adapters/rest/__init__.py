@@ -122,6 +122,30 @@ class RestAdapter(Adapter):
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def check(self) -> list[str]:
+        """List one record of each type and read it back: the list and get endpoints, the
+        auth and the answers' shape are as configured. Writes are never tried."""
+        await self.open()
+        try:
+            return [p for rt in self._sections for p in await self._check_reads(rt)]
+        finally:
+            await self.aclose()
+
+    async def _check_reads(self, resource_type: str) -> list[str]:
+        key = "users" if resource_type == "User" else "groups"
+        section = self._section(resource_type)
+        try:
+            page = await self.search(Query(resource_type, count=1))
+        except ScimError as exc:
+            return [f"{key}.list: {section.list.method} {section.list.path}: {exc.detail}"]
+        if not page.records:
+            return []  # nothing to read back: the get endpoint stays unchecked
+        try:
+            await self.get(resource_type, page.records[0].id)
+        except ScimError as exc:
+            return [f"{key}.get: {section.get.method} {section.get.path}: {exc.detail}"]
+        return []
+
     # -- helpers -----------------------------------------------------------------------
 
     def _section(self, resource_type: str) -> ResourceSettings:

@@ -146,6 +146,17 @@ def mapped_fields(mapping: Mapping, resource_type: str) -> Fields | None:
     return Fields()
 
 
+def _provided_id_problems(section: UserTable | GroupTable, fields: Fields, key: str) -> list[str]:
+    """With ``generated: provided`` the mapping must write the id, or no create can succeed."""
+    column = section.id.column
+    if section.id.generated != "provided" or fields.written is None or column in fields.written:
+        return []
+    return [
+        f"{key}.id.generated: 'provided', but the mapping writes no {column!r} (a to_legacy "
+        "template named like the column), so no record can be created"
+    ]
+
+
 class SqlAdapter(Adapter):
     settings_model = SqlSettings
 
@@ -199,6 +210,7 @@ class SqlAdapter(Adapter):
                 self.mapping.legacy_field(rt, "meta.lastModified"),
             )
             if isinstance(section, UserTable | GroupTable):
+                problems += _provided_id_problems(section, fields, key)
                 table = TableStore(rt, section, fields, where, stamps)
                 table.display = self.mapping.legacy_field(rt, "displayname")
                 self.stores[rt] = table
@@ -284,6 +296,16 @@ class SqlAdapter(Adapter):
                 if unique.column not in store.columns:
                     problems.append(f"{key}.unique: search returns no column {unique.column!r}")
         return problems
+
+    async def check(self) -> list[str]:
+        """Open (which compares every named table and column with the database), then close."""
+        try:
+            await self.open()
+        except ConfigError as exc:
+            prefix = f"apps.{self.app}.settings."
+            return [line.removeprefix(prefix) for line in str(exc).splitlines()]
+        await self.aclose()
+        return []
 
     async def aclose(self) -> None:
         if self._pool is not None:
