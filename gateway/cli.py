@@ -26,7 +26,14 @@ from gateway.errors import ScimError
 from gateway.guard import GuardState
 from gateway.logs import configure_logging
 from gateway.registry import build_adapter
-from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.render import (
+    NoDryRun,
+    describe_error,
+    format_calls,
+    format_search,
+    render_calls,
+    render_search,
+)
 from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
@@ -176,11 +183,15 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 2
     body, current = _read_json(args.body), _read_json(args.current)
     try:
+        if args.method.upper() == "GET":
+            search = asyncio.run(render_search(service, args.path))
+            sys.stdout.write(format_search(search, service.config.max_filter_scan))
+            return 0
         calls = render_calls(service, args.method, args.path, body, current)
     except ScimError as exc:
         print(describe_error(exc), file=sys.stderr)
         return 2
-    except NoDryRun as exc:
+    except (NoDryRun, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     sys.stdout.write(format_calls(calls))
@@ -347,8 +358,12 @@ def parser() -> argparse.ArgumentParser:
     )
     _config_option(render)
     render.add_argument("--app", required=True, help="the app, as named under apps:")
-    render.add_argument("--method", required=True, help="POST, PUT, PATCH or DELETE")
-    render.add_argument("--path", required=True, help="/Users, /Groups/{id}, ...")
+    render.add_argument("--method", required=True, help="GET, POST, PUT, PATCH or DELETE")
+    render.add_argument(
+        "--path",
+        required=True,
+        help='/Users, /Groups/{id}, ...; GET: /Users?filter=userName eq "x"',
+    )
     render.add_argument("--body", help="the SCIM request body: a JSON file, or - for stdin")
     render.add_argument("--current", help="PUT/PATCH: the resource as it is now (a JSON file)")
     render.set_defaults(func=cmd_render)

@@ -301,6 +301,12 @@ class Adapter(ABC):
     def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
         raise NotImplementedError
 
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The first call of a search (``render`` of a GET with a filter), showing what is
+        pushed down. Async and called on an opened adapter: it may need what ``open`` learnt
+        (the SQL adapter's columns)."""
+        raise NotImplementedError
+
     def describe_members(
         self,
         group_id: str,

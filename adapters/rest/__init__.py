@@ -478,6 +478,28 @@ class RestAdapter(Adapter):
             requests.append(Request(section.get, id=id))
         return self._render(requests + self._update_requests(section, id, changes, None))
 
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The first request :meth:`search` sends: the filter's pushed-down parameters and
+        the first page (later pages follow what the answers say)."""
+        section = self._section(query.resource_type)
+        plan = plan_filter(query.filter, self._params[query.resource_type])
+        if plan.ids:
+            one = len(set(plan.ids)) == 1
+            return self._render([Request(section.get, id=plan.ids[0])] if one else [])
+        sent: list[Request] = []
+
+        async def fetch(paging: dict[str, str], url: str | None) -> Chunk:
+            sent.append(Request(section.list, params={**plan.params, **paging}, url=url))
+            return Chunk([], 0, None)
+
+        start, count = query.start_index, query.count
+        if plan.residual:  # as search(): candidates, checked here afterwards
+            if not isinstance(section.list.paging, NoPaging) and not plan.params:
+                raise InvalidFilter(f"this app cannot filter on {_leaves(plan.residual)}")
+            start, count = 1, self.config.max_scan + 1
+        await read_window(section.list.paging, fetch, start, count)
+        return self._render(sent[:1])
+
     def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
         return self._render([Request(self._section(resource_type).delete, id=id)])
 

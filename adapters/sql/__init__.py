@@ -70,6 +70,7 @@ from gateway.sdk import (
     Capabilities,
     Conflict,
     InvalidValue,
+    LegacyCall,
     NotFound,
     Page,
     Query,
@@ -554,6 +555,19 @@ class SqlAdapter(Adapter):
             keys = [row[store.id.name] for row in page.rows]
             refs = await self._refs(conn, query.resource_type, keys)
         return Page([self._record(store, row, refs) for row in page.rows], page.total)
+
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The page statement :meth:`search` runs and its values (needs the adapter open)."""
+        store, where, params, order_by = self.build_search(query)
+        limit = max(0, min(query.count, self.capabilities.max_page_size))
+        offset = max(0, query.start_index - 1)
+        sql = store.search_sql(where, order_by, len(params.values))
+        values = [*params.values, *store.search_args(limit, offset)]
+        shown = {
+            f"${n}": v if isinstance(v, str | int | float | bool | None) else str(v)
+            for n, v in enumerate(values, 1)
+        }
+        return [LegacyCall("SQL", sql, {}, shown)]
 
     # -- writing -----------------------------------------------------------------------
 
