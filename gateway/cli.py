@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import secrets
+import ssl
 import sys
+import urllib.request
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -69,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         telemetry.shutdown()
         return 2
     host = args.host or settings.server.host
-    port = args.port if args.port is not None else settings.server.port
+    port = _port(args.port, settings)
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
         web.run_app(
@@ -86,6 +88,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         telemetry.shutdown()  # flush the spans still queued
     return 0
+
+
+def _port(given: int | None, settings: Settings) -> int:
+    """--port, else $SCIM_GATEWAY_PORT, else server.port: one rule for serve and health."""
+    if given is not None:
+        return given
+    from_env = os.environ.get("SCIM_GATEWAY_PORT")
+    if from_env:
+        try:
+            return int(from_env)
+        except ValueError:
+            raise SystemExit(f"SCIM_GATEWAY_PORT is not a port number: {from_env!r}") from None
+    return settings.server.port
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """The container's health check: /healthz (or /readyz) of the gateway this config serves,
+    on the configured port, over TLS when the server has it. Exit 0 when it answers 200."""
+    settings = _load(args.config)
+    host = settings.server.host
+    if host in ("", "0.0.0.0", "::"):  # listening everywhere: ask on loopback
+        host = "::1" if host == "::" else "127.0.0.1"
+    scheme = "https" if settings.server.tls else "http"
+    where = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{where}:{_port(args.port, settings)}/{'readyz' if args.ready else 'healthz'}"
+    try:
+        # Its own process on loopback: the certificate names the public host, not 127.0.0.1.
+        context = _loopback_tls() if settings.server.tls else None
+        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as answer:
+            ok = answer.status == 200
+    except (OSError, ValueError) as exc:
+        print(f"health: {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
+
+
+def _loopback_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _version() -> str:
@@ -341,8 +384,17 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the gateway")
     _config_option(serve)
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=int, help="default: $SCIM_GATEWAY_PORT, else server.port")
     serve.set_defaults(func=cmd_serve)
+
+    health = sub.add_parser(
+        "health", help="ask the gateway this config serves for /healthz (exit 0 when healthy)"
+    )
+    _config_option(health)
+    health.add_argument("--port", type=int, help="default: $SCIM_GATEWAY_PORT, else server.port")
+    health.add_argument("--ready", action="store_true", help="ask /readyz instead")
+    health.add_argument("--timeout", type=float, default=2.0, help="seconds (default: 2)")
+    health.set_defaults(func=cmd_health)
 
     check = sub.add_parser("check", help="validate a config file and its adapters' settings")
     _config_option(check)
