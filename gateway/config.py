@@ -58,7 +58,13 @@ class _Strict(BaseModel):
 
 
 def _secret(value: Any) -> Any:
-    return resolve_secret(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    resolved = resolve_secret(value)
+    if not resolved.strip():
+        # An empty variable (a Secret left blank) must not become a token anyone can send.
+        raise ValueError("is empty (an unset or blank secret reference?)")
+    return resolved
 
 
 def _hex_digest(value: str | None) -> str | None:
