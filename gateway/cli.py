@@ -40,6 +40,7 @@ from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
+from gateway.workers import Supervisor, bind, exit_with_supervisor, worker_count
 
 
 def _load(path: str) -> Settings:
@@ -72,14 +73,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server.host
     port = _port(args.port, settings)
+    start_line = _start_line(settings, host, port, tls=ssl_context is not None)
+    if args.workers > 1 and not args.worker:
+        telemetry.shutdown()  # the workers export their own
+        return _supervise(args, host, port, start_line)
+    if args.worker:  # one of `serve --workers`: shares the port, stops with its supervisor
+        app.cleanup_ctx.append(exit_with_supervisor)
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
         web.run_app(
             app,
             host=host,
             port=port,
+            reuse_port=args.worker,
             access_log=None,
-            print=_start_line(settings, host, port, tls=ssl_context is not None),
+            print=None if args.worker else start_line,  # the supervisor printed it
             ssl_context=ssl_context,
         )
     except (OSError, StateError, ConfigError) as exc:
@@ -164,6 +172,21 @@ def _start_failure(exc: OSError | StateError | ConfigError, host: str, port: int
     if exc.errno == errno.EADDRINUSE:
         return f"cannot listen on {host}:{port}: the port is in use"
     return f"cannot start: {exc.strerror or exc}"
+
+
+def _supervise(
+    args: argparse.Namespace, host: str, port: int, start_line: Callable[[str], None]
+) -> int:
+    """``serve --workers N``: bind once, then run N workers on the socket (gateway/workers.py)."""
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        print(f"scim-gateway serve: {_start_failure(exc, host, port)}", file=sys.stderr)
+        return 2
+    start_line("")
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", args.config]
+    command += ["--host", host, "--port", str(port), "--worker"]
+    return Supervisor(command, sock, args.workers).run()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -376,6 +399,13 @@ def _config_option(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _workers(text: str) -> int:
+    try:
+        return worker_count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of processes (at least 1), or auto") from None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="scim-gateway", description=__doc__)
     top.add_argument("--version", action="version", version=f"scim-gateway {_version()}")
@@ -385,6 +415,13 @@ def parser() -> argparse.ArgumentParser:
     _config_option(serve)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int, help="default: $SCIM_GATEWAY_PORT, else server.port")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes answering on the port (default 1; auto: one per core)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # see workers.py
     serve.set_defaults(func=cmd_serve)
 
     health = sub.add_parser(

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +139,29 @@ def test_the_config_option_shows_its_default(
         main([command, "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "the config file (default: gateway.yaml, from $SCIM_GATEWAY_CONFIG" in help_text
+
+
+def test_serve_with_workers_prints_one_start_line(tmp_path: Path) -> None:
+    port = free_port()
+    path = config(tmp_path, port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "-c", str(path), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert f"on http://127.0.0.1:{port} (pid {proc.pid})" in proc.stdout.readline()
+        deadline = time.monotonic() + 60
+        while True:  # both workers up: /readyz answers
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=90)
+    assert not [line for line in out.splitlines() if line.startswith("scim-gateway ")]

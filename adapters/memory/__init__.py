@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -43,6 +44,10 @@ class MemorySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: Refuse creates beyond this many resources per type (protects a demo from runaway clients).
     max_resources: int = Field(100_000, ge=1)
+    #: A JSON file of resources the store starts with: ``{"Users": [...], "Groups": [...]}``,
+    #: each in SCIM shape with its ``id`` (a group's ``members`` as ``[{"value": id}]``).
+    #: Every process that opens it starts alike (``serve --workers``, a restart).
+    seed: Path | None = None
 
 
 @dataclass(slots=True)
@@ -76,9 +81,30 @@ class MemoryAdapter(Adapter):
         super().__init__(settings or MemorySettings(), app=app, mapping=mapping)
         assert isinstance(self.settings, MemorySettings)
         self._limit = self.settings.max_resources
+        self._seed = self.settings.seed
         self._store: dict[str, dict[str, _Entry]] = {"User": {}, "Group": {}}
         self._versions = itertools.count(1)
         self._user_names: dict[str, str] = {}  # lower-case userName -> id
+
+    async def open(self) -> None:
+        if self._seed is not None:
+            self.load_seed(self._seed)
+
+    def load_seed(self, path: Path) -> None:
+        """Add the resources of a seed file (see MemorySettings.seed); ValueError if unusable."""
+        try:
+            data = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"memory adapter seed {path}: cannot read it as JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"memory adapter seed {path}: not a JSON object")
+        for key, rtype in (("Users", "User"), ("Groups", "Group")):
+            for resource in data.get(key) or ():
+                if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
+                    raise ValueError(f"memory adapter seed {path}: each of {key} needs an id")
+                body = {k: v for k, v in resource.items() if k not in ("id", "members", "meta")}
+                members = [m["value"] for m in resource.get("members") or () if "value" in m]
+                self._insert(rtype, resource["id"], body, members)
 
     # -- reading ---------------------------------------------------------------
 
@@ -185,11 +211,17 @@ class MemoryAdapter(Adapter):
         store = self._store[resource_type]
         if len(store) >= self._limit:
             raise InvalidValue(f"the memory adapter holds at most {self._limit} {resource_type}s")
+        return self._insert(resource_type, str(uuid.uuid4()), data, members)
+
+    def _insert(
+        self, resource_type: str, id: str, data: dict[str, Any], members: Sequence[str]
+    ) -> Record:
+        if id in self._store[resource_type]:
+            raise Conflict(f"{resource_type} {id} exists already")
         self._check_unique(resource_type, data, None)
-        id = str(uuid.uuid4())
         now = datetime.now(UTC)
         entry = _Entry(_clone(data), next(self._versions), now, now)
-        store[id] = entry
+        self._store[resource_type][id] = entry
         self._index(resource_type, id, None, data.get("userName"))
         self._link(id, entry, list(members))
         return self._record(resource_type, id, entry)

@@ -211,7 +211,10 @@ def scim_value(target: Resolved, value: Any) -> Any:
     ``value``; elements of a multi-valued attribute without a ``value`` are
     dropped.
     """
-    attr, label = target.target, target.dotted
+    attr = target.target
+    if type(value) is str and attr.type == "string" and not attr.multi_valued:
+        return value or None  # the common case, a copied text field: itself, or no value
+    label = target.dotted
     if is_empty(value):
         return None
     if not attr.multi_valued:

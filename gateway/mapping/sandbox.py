@@ -111,6 +111,13 @@ class MappingEnvironment(ImmutableSandboxedEnvironment):
             if name not in ("defined", "undefined"):
                 self.tests[name] = _strict(cast(Callable[..., Any], test))
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # ``record.x`` reads a field: LegacyRecord has no methods or attributes of its
+        # own, so the sandbox's checks (which a field value always passes) are skipped.
+        if type(obj) is LegacyRecord and not attribute.startswith("_"):
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def scope(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         """The globals and ``variables``, for rendering several templates with ``scoped=True``."""
         return {**self.globals, **variables}
