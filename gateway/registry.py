@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.config import ConfigError
+from gateway.config import ConfigError, describe_errors
 from gateway.mapping import Mapping
 from gateway.sdk import Adapter
 
@@ -55,9 +55,5 @@ def _instantiate(
     try:
         parsed = model.model_validate(settings)
     except ValidationError as exc:
-        lines = [
-            f"{source}: apps.{app}.settings.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(describe_errors(exc, model, f"{source}: apps.{app}.settings.")) from None
     return cls(parsed, app=app, mapping=mapping)

@@ -39,6 +39,9 @@ against the whole filter (what an adapter cannot push down, it may check this
 way on a bounded set). :func:`eq_filter` builds a filter for the adapter's own
 look-ups.
 
+``check`` (optional) looks at the backend without writing: the columns or
+endpoints the settings name exist (``scim-gateway check --online``).
+
 Optionally, an adapter describes the calls an operation would make without
 making them (``describe_create``, ``describe_update``, ``describe_delete``,
 ``describe_members``, each a list of :class:`LegacyCall` with secrets
@@ -246,6 +249,18 @@ class Adapter(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once at shut-down."""
 
+    async def check(self) -> list[str]:
+        """``scim-gateway check --online``: reach the backend and compare it with the settings.
+
+        Returns the problems found, each naming its settings key (``users.list: ...``);
+        may raise :class:`UpstreamError` and its kinds when the backend cannot be reached.
+        Never writes. The default opens and closes the adapter; adapters that can look
+        deeper (columns, endpoints) override it.
+        """
+        await self.open()
+        await self.aclose()
+        return []
+
     def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The scope of one SCIM write operation (optional hook; the default does nothing).
 
@@ -305,6 +320,12 @@ class Adapter(ABC):
         raise NotImplementedError
 
     def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
+        raise NotImplementedError
+
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The first call of a search (``render`` of a GET with a filter), showing what is
+        pushed down. Async and called on an opened adapter: it may need what ``open`` learnt
+        (the SQL adapter's columns)."""
         raise NotImplementedError
 
     def describe_members(

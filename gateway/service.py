@@ -334,29 +334,34 @@ class ScimService:
         base_url: str,
     ) -> tuple[list[dict[str, Any]], int]:
         sort_by = sort_key_path(params.sort_by, rtype) if params.sort_by else None
-        if node is None or self._pushable(rtype, node):
-            query = Query(
-                rtype.name,
-                node,
-                sort_by if self.caps.sort else None,
-                params.descending,
-                start,
-                min(count, self.caps.max_page_size),
-            )
+        query, in_gateway = self.planned_search(
+            rtype, node, sort_by, params.descending, start, count
+        )
+        if node is None or not in_gateway:
             page = await self.adapter.search(query)
             return self.to_scim_page(rtype, page.records, base_url), page.total
-        return await self._search_in_gateway(rtype, node, params, start, count, base_url)
+        return await self._search_in_gateway(rtype, node, query, params, start, count, base_url)
 
-    async def _search_in_gateway(
+    def planned_search(
         self,
         rtype: ResourceType,
-        node: FilterNode,
-        params: ListParams,
+        node: FilterNode | None,
+        sort_by: str | None,
+        descending: bool,
         start: int,
         count: int,
-        base_url: str,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Push the conjuncts the adapter can answer; evaluate the rest over a bounded set.
+    ) -> tuple[Query, bool]:
+        """The query a search gives the adapter, and whether the gateway then evaluates the
+        whole filter over its answer (the dry run shows both)."""
+        if node is None or self._pushable(rtype, node):
+            sort = sort_by if self.caps.sort else None
+            page_size = min(count, self.caps.max_page_size)
+            return Query(rtype.name, node, sort, descending, start, page_size), False
+        limit = self.config.max_filter_scan
+        return Query(rtype.name, self._narrowed(rtype, node), count=limit + 1), True
+
+    def _narrowed(self, rtype: ResourceType, node: FilterNode) -> FilterNode:
+        """The conjuncts of ``node`` the adapter can answer (or that they imply), and-ed.
 
         A conjunct the adapter cannot answer may still imply one it can (Entra's
         ``emails[type eq "work"].value eq "x"`` implies ``emails.value eq "x"``): that one
@@ -376,11 +381,21 @@ class ScimService:
         if not pushed:
             leaves = ", ".join(sorted({p for p, _ in filter_leaves(node)}))
             raise InvalidFilter(f"this app cannot filter on {leaves}")
-        narrowed = (
-            pushed[0] if len(pushed) == 1 else LogicalExpr(LogicalOperator.and_, tuple(pushed))
-        )
+        return pushed[0] if len(pushed) == 1 else LogicalExpr(LogicalOperator.and_, tuple(pushed))
+
+    async def _search_in_gateway(
+        self,
+        rtype: ResourceType,
+        node: FilterNode,
+        narrowed: Query,
+        params: ListParams,
+        start: int,
+        count: int,
+        base_url: str,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Ask the adapter for the ``narrowed`` candidates; evaluate ``node`` over them."""
         limit = self.config.max_filter_scan
-        page: Page = await self.adapter.search(Query(rtype.name, narrowed, count=limit + 1))
+        page: Page = await self.adapter.search(narrowed)
         if page.total > limit:
             raise InvalidFilter(
                 f"the filter matches more than {limit} candidates before the part "

@@ -132,6 +132,30 @@ class RestAdapter(Adapter):
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def check(self) -> list[str]:
+        """List one record of each type and read it back: the list and get endpoints, the
+        auth and the answers' shape are as configured. Writes are never tried."""
+        await self.open()
+        try:
+            return [p for rt in self._sections for p in await self._check_reads(rt)]
+        finally:
+            await self.aclose()
+
+    async def _check_reads(self, resource_type: str) -> list[str]:
+        key = "users" if resource_type == "User" else "groups"
+        section = self._section(resource_type)
+        try:
+            page = await self.search(Query(resource_type, count=1))
+        except ScimError as exc:
+            return [f"{key}.list: {section.list.method} {section.list.path}: {exc.detail}"]
+        if not page.records:
+            return []  # nothing to read back: the get endpoint stays unchecked
+        try:
+            await self.get(resource_type, page.records[0].id)
+        except ScimError as exc:
+            return [f"{key}.get: {section.get.method} {section.get.path}: {exc.detail}"]
+        return []
+
     # -- helpers -----------------------------------------------------------------------
 
     def _section(self, resource_type: str) -> ResourceSettings:
@@ -494,6 +518,28 @@ class RestAdapter(Adapter):
         if section.update.send == "full" and changes:
             requests.append(Request(section.get, id=id))
         return self._render(requests + self._update_requests(section, id, changes, None))
+
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The first request :meth:`search` sends: the filter's pushed-down parameters and
+        the first page (later pages follow what the answers say)."""
+        section = self._section(query.resource_type)
+        plan = plan_filter(query.filter, self._params[query.resource_type])
+        if plan.ids:
+            one = len(set(plan.ids)) == 1
+            return self._render([Request(section.get, id=plan.ids[0])] if one else [])
+        sent: list[Request] = []
+
+        async def fetch(paging: dict[str, str], url: str | None) -> Chunk:
+            sent.append(Request(section.list, params={**plan.params, **paging}, url=url))
+            return Chunk([], 0, None)
+
+        start, count = query.start_index, query.count
+        if plan.residual:  # as search(): candidates, checked here afterwards
+            if not isinstance(section.list.paging, NoPaging) and not plan.params:
+                raise InvalidFilter(f"this app cannot filter on {_leaves(plan.residual)}")
+            start, count = 1, self.config.max_scan + 1
+        await read_window(section.list.paging, fetch, start, count)
+        return self._render(sent[:1])
 
     def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
         return self._render(_delete_requests(self._section(resource_type).delete, id))

@@ -70,6 +70,7 @@ from gateway.sdk import (
     Capabilities,
     Conflict,
     InvalidValue,
+    LegacyCall,
     NotFound,
     Page,
     Query,
@@ -146,6 +147,17 @@ def mapped_fields(mapping: Mapping, resource_type: str) -> Fields | None:
     return Fields()
 
 
+def _provided_id_problems(section: UserTable | GroupTable, fields: Fields, key: str) -> list[str]:
+    """With ``generated: provided`` the mapping must write the id, or no create can succeed."""
+    column = section.id.column
+    if section.id.generated != "provided" or fields.written is None or column in fields.written:
+        return []
+    return [
+        f"{key}.id.generated: 'provided', but the mapping writes no {column!r} (a to_legacy "
+        "template named like the column), so no record can be created"
+    ]
+
+
 class SqlAdapter(Adapter):
     settings_model = SqlSettings
 
@@ -199,6 +211,7 @@ class SqlAdapter(Adapter):
                 self.mapping.legacy_field(rt, "meta.lastModified"),
             )
             if isinstance(section, UserTable | GroupTable):
+                problems += _provided_id_problems(section, fields, key)
                 table = TableStore(rt, section, fields, where, stamps)
                 table.display = self.mapping.legacy_field(rt, "displayname")
                 self.stores[rt] = table
@@ -284,6 +297,16 @@ class SqlAdapter(Adapter):
                 if unique.column not in store.columns:
                     problems.append(f"{key}.unique: search returns no column {unique.column!r}")
         return problems
+
+    async def check(self) -> list[str]:
+        """Open (which compares every named table and column with the database), then close."""
+        try:
+            await self.open()
+        except ConfigError as exc:
+            prefix = f"apps.{self.app}.settings."
+            return [line.removeprefix(prefix) for line in str(exc).splitlines()]
+        await self.aclose()
+        return []
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -532,6 +555,19 @@ class SqlAdapter(Adapter):
             keys = [row[store.id.name] for row in page.rows]
             refs = await self._refs(conn, query.resource_type, keys)
         return Page([self._record(store, row, refs) for row in page.rows], page.total)
+
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The page statement :meth:`search` runs and its values (needs the adapter open)."""
+        store, where, params, order_by = self.build_search(query)
+        limit = max(0, min(query.count, self.capabilities.max_page_size))
+        offset = max(0, query.start_index - 1)
+        sql = store.search_sql(where, order_by, len(params.values))
+        values = [*params.values, *store.search_args(limit, offset)]
+        shown = {
+            f"${n}": v if isinstance(v, str | int | float | bool | None) else str(v)
+            for n, v in enumerate(values, 1)
+        }
+        return [LegacyCall("SQL", sql, {}, shown)]
 
     # -- writing -----------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ def test_the_dsn_is_a_secret_that_never_prints() -> None:
 
 def test_a_dsn_that_is_not_postgresql_is_refused() -> None:
     errors = _errors({**_settings(), "dsn": "mysql://x@y/z"})
-    assert "apps.payroll.settings.dsn: Value error, must be a postgresql:// URL" in errors
+    assert "apps.payroll.settings.dsn: must be a postgresql:// URL" in errors
 
 
 def test_an_unresolvable_dsn_reference_names_the_key() -> None:
@@ -81,7 +81,7 @@ def test_an_unknown_key_is_named() -> None:
 def test_a_table_name_that_is_no_plain_name_is_refused() -> None:
     settings = _settings()
     settings["users"]["table"] = 'emp"; DROP TABLE x; --'
-    assert "apps.payroll.settings.users.table.table: Value error, must be a plain SQL name" in (
+    assert "apps.payroll.settings.users.table.table: must be a plain SQL name" in (
         _errors(settings)
     )
 
