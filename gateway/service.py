@@ -53,7 +53,7 @@ from gateway.scim.filter import (
 )
 from gateway.scim.patch import PatchOp, apply_patch, parse_patch
 from gateway.scim.query import ListParams
-from gateway.scim.resource import check_required, normalize_resource, project
+from gateway.scim.resource import check_required, normalize_resource, project, shown
 from gateway.scim.schema import (
     BULK_REQUEST_URN,
     BULK_RESPONSE_URN,
@@ -265,10 +265,28 @@ class ScimService:
     # -- reading -----------------------------------------------------------------------
 
     async def get(
-        self, rtype: ResourceType, id: str, base_url: str, projection: Projection = Projection()
+        self,
+        rtype: ResourceType,
+        id: str,
+        base_url: str,
+        projection: Projection = Projection(),
+        *,
+        shown: Projection | None = None,
     ) -> dict[str, Any]:
-        record = await self.adapter.get(rtype.name, id)
+        """The resource, projected by ``projection``; ``shown``: the projection the caller
+        applies itself (members are read only when either shows them)."""
+        if self._reads_members(rtype, shown or projection):
+            record = await self.adapter.get(rtype.name, id)
+        else:  # Entra's group lookups exclude members: a big group is not read at all
+            record = await self.adapter.get(rtype.name, id, members=False)  # type: ignore[call-arg]
         return self.shape(rtype, self.to_scim(rtype, record, base_url), projection)
+
+    def _reads_members(self, rtype: ResourceType, projection: Projection) -> bool:
+        """False when the adapter may skip the members (groups) the response will not show."""
+        if not self.caps.skip_members:
+            return True
+        name = "members" if rtype.name == "Group" else "groups"
+        return shown(rtype, name, projection.attributes, projection.excluded)
 
     @staticmethod
     def shape(
@@ -302,7 +320,9 @@ class ScimService:
                 shape = sorted({f"{path} {op}" for path, op in filter_leaves(node)})
                 self._operation().extra.setdefault("filter", ", ".join(shape))
             start = offset + 1
-            found, matched = await self._search_one(rtype, node, params, start, remaining, base_url)
+            found, matched = await self._search_one(
+                rtype, node, params, start, remaining, base_url, projection
+            )
             total += matched
             resources.extend(self.shape(rtype, r, projection) for r in found)
             remaining -= len(found)
@@ -328,6 +348,7 @@ class ScimService:
         start: int,
         count: int,
         base_url: str,
+        projection: Projection = Projection(),
     ) -> tuple[list[dict[str, Any]], int]:
         sort_by = sort_key_path(params.sort_by, rtype) if params.sort_by else None
         if node is None or self._pushable(rtype, node):
@@ -338,6 +359,7 @@ class ScimService:
                 params.descending,
                 start,
                 min(count, self.caps.max_page_size),
+                members=self._reads_members(rtype, projection),
             )
             page = await self.adapter.search(query)
             return self.to_scim_page(rtype, page.records, base_url), page.total

@@ -176,6 +176,7 @@ class SqlAdapter(Adapter):
             versions=False,
             groups="Group" in self.stores,
             transactions=True,
+            skip_members=True,
         )
 
     # -- set-up ------------------------------------------------------------------------
@@ -501,17 +502,22 @@ class SqlAdapter(Adapter):
             return await self.membership.members(conn, ids, self.config.max_members)
         return await self.membership.groups(conn, ids)
 
-    async def _read(self, conn: Connection, store: Store, key: Any) -> Record:
+    async def _read(self, conn: Connection, store: Store, key: Any, members: bool = True) -> Record:
         row = await store.get(conn, key)
         if row is None:
             raise NotFound(f"no {store.resource_type} with that id")
-        return self._record(store, row, await self._refs(conn, store.resource_type, [key]))
+        refs = await self._refs(conn, store.resource_type, [key]) if members else None
+        return self._record(store, row, refs)
 
     # -- reading -----------------------------------------------------------------------
 
-    async def get(self, resource_type: str, id: str) -> Record:
+    async def get(self, resource_type: str, id: str, *, members: bool = True) -> Record:
+        """One record; ``members=False``: without reading a group's members (a user's groups)."""
         store = self._store(resource_type)
         key = self._key(store, id)
+        if not members:  # one statement: no snapshot to share, no REPEATABLE READ
+            async with self._transaction(readonly=True) as conn:
+                return await self._read(conn, store, key, members=False)
         async with self._transaction(readonly=True, isolation="repeatable_read") as conn:
             return await self._read(conn, store, key)
 
@@ -529,7 +535,7 @@ class SqlAdapter(Adapter):
         offset = max(0, query.start_index - 1)
         async with self._transaction(readonly=True, isolation="repeatable_read") as conn:
             page = await store.search(conn, where, params, order_by, limit, offset)
-            keys = [row[store.id.name] for row in page.rows]
+            keys = [row[store.id.name] for row in page.rows] if query.members else []
             refs = await self._refs(conn, query.resource_type, keys)
         return Page([self._record(store, row, refs) for row in page.rows], page.total)
 
