@@ -504,7 +504,7 @@ def format_sql_report(report: SqlReport) -> str:
             if row.direct.percentile(50)
             else 0.0
         )
-        lines.append(f"{'':<36} {'p50 ratio':<16} {'':>8} {ratio:>8.1f}x")
+        lines.append(f"{'':<36} {'p50 ratio':<16} {'':>8} {ratio:>8.2f}x")
         lines.append(f"{'':<36} plan: {row.plan}")
     problems = report.problems()
     lines += ["", "problems: " + ("; ".join(problems) if problems else "none")]

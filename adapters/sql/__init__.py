@@ -534,7 +534,9 @@ class SqlAdapter(Adapter):
         limit = max(0, min(query.count, self.capabilities.max_page_size))
         offset = max(0, query.start_index - 1)
         async with self._transaction(readonly=True, isolation="repeatable_read") as conn:
-            page = await store.search(conn, where, params, order_by, limit, offset)
+            page = await store.search(
+                conn, where, params, order_by, limit, offset, self.config.totals
+            )
             keys = [row[store.id.name] for row in page.rows] if query.members else []
             refs = await self._refs(conn, query.resource_type, keys)
         return Page([self._record(store, row, refs) for row in page.rows], page.total)

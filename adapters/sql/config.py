@@ -190,6 +190,9 @@ class SqlSettings(_Model):
     search_path: list[Name] = Field(default_factory=list)
     #: Most members read for one group (a bigger group is an error, never a partial list).
     max_members: int = Field(100_000, ge=1)
+    #: ``exact``: a page that is not the last counts the matches; ``estimate``: an
+    #: unfiltered listing takes the planner's row estimate instead (no scan of the table).
+    totals: Literal["exact", "estimate"] = "exact"
     users: UserSection
     groups: GroupSection | None = None
 

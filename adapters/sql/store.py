@@ -78,10 +78,43 @@ class Store(abc.ABC):
     async def get(self, conn: Connection, id: Any) -> Row | None: ...
 
     @abc.abstractmethod
-    async def search(
+    async def rows(
         self, conn: Connection, where: str, params: Params, order_by: str, limit: int, offset: int
+    ) -> list[Row]:
+        """At most ``limit`` rows from ``offset`` (``where`` uses ``params``, from ``$1``)."""
+
+    async def estimate(self, conn: Connection) -> int | None:
+        """A cheap guess of the number of rows of the whole type (None: no guess)."""
+        return None
+
+    async def search(
+        self,
+        conn: Connection,
+        where: str,
+        params: Params,
+        order_by: str,
+        limit: int,
+        offset: int,
+        totals: str = "exact",
     ) -> Page:
-        """One page (``where`` uses ``params``, whose numbering starts at 1) and the total."""
+        """One page and the total, counted only when the page cannot tell it.
+
+        One row more than the page is read: without it, the page is the end of the
+        result and the total is ``offset`` plus its rows, so no statement counts. Else
+        the total is a ``count`` of the matches; with ``totals: estimate`` and no filter,
+        the planner's estimate of the table's rows (never below what was seen).
+        """
+        rows = await self.rows(conn, where, params, order_by, limit + 1, offset)
+        more = len(rows) > limit
+        del rows[limit:]
+        if not more and (rows or offset == 0):
+            return Page(rows, offset + len(rows))
+        seen = offset + len(rows) + more
+        if totals == "estimate" and where == "TRUE":
+            guess = await self.estimate(conn)
+            if guess is not None:
+                return Page(rows, max(guess, seen))
+        return Page(rows, await self.count(conn, where, params))
 
     @abc.abstractmethod
     def search_sql(self, where: str, order_by: str, bound: int) -> str:

@@ -16,12 +16,16 @@ from typing import Any
 from adapters.sql.config import GroupTable, Members, UserTable
 from adapters.sql.filters import Params, SqlFilter
 from adapters.sql.sqltext import qualified, quote_ident
-from adapters.sql.store import Connection, Fields, Membership, Page, Refs, Row, Store
+from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
 from adapters.sql.values import Column, Unfit, to_column
 
 __all__ = ["TableMembership", "TableStore", "read_columns"]
 
 _TYPE = re.compile(r"[a-z_][a-z0-9_]*(\[\])?")
+_ESTIMATE = """
+SELECT c.reltuples::bigint FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2
+"""
 _COLUMNS = """
 SELECT column_name, udt_name, data_type, is_nullable = 'YES' AS nullable,
        column_default IS NOT NULL OR is_identity = 'YES' AS has_default
@@ -134,14 +138,16 @@ class TableStore(Store):
     def count_sql(self, where: str) -> str:
         return f"SELECT count(*) FROM {self.table} WHERE {where}"
 
-    async def search(
+    async def rows(
         self, conn: Connection, where: str, params: Params, order_by: str, limit: int, offset: int
-    ) -> Page:
+    ) -> list[Row]:
         sql = self.search_sql(where, order_by, len(params.values))
-        rows = await conn.fetch(sql, *params.values, *self.search_args(limit, offset))
-        if offset == 0 and len(rows) < limit:
-            return Page(list(rows), len(rows))  # the whole result: no count needed
-        return Page(list(rows), await self.count(conn, where, params))
+        return list(await conn.fetch(sql, *params.values, *self.search_args(limit, offset)))
+
+    async def estimate(self, conn: Connection) -> int | None:
+        """The planner's row count of the table (pg_class.reltuples): no scan; None if unknown."""
+        found = await conn.fetchval(_ESTIMATE, self.section.schema_, self.section.table)
+        return None if found is None or found < 0 else int(found)
 
     async def count(self, conn: Connection, where: str, params: Params) -> int:
         total = await conn.fetchval(self.count_sql(where), *params.values)

@@ -101,3 +101,33 @@ async def test_the_lookups_answer_from_a_million_rows_in_milliseconds(
     elapsed = time.perf_counter() - started
     assert (page.total, found.data["logon_name"]) == (1, "emp765432")
     assert elapsed < 0.5, f"{elapsed:.3f} s"
+
+
+async def page_plan(
+    adapter: SqlAdapter, payroll: Payroll, sort_by: str | None, descending: bool = False
+) -> list[dict[str, Any]]:
+    q = Query("User", sort_by=sort_by, descending=descending, count=100)
+    store, where, params, order_by = adapter.build_search(q)
+    sql = store.search_sql(where, order_by, len(params.values))
+    return await explain(payroll, sql, [*params.values, *store.search_args(101, 500)])
+
+
+@pytest.mark.parametrize(
+    ("sort_by", "descending", "index"),
+    [
+        (None, False, "emp_master_pkey"),
+        (None, True, "emp_master_pkey"),
+        ("userName", False, "emp_master_logon_lower_ix"),
+        ("userName", True, "emp_master_logon_lower_ix"),
+    ],
+)
+async def test_a_page_is_read_in_index_order_without_sorting_the_table(
+    big_adapter: SqlAdapter,
+    big_payroll: Payroll,
+    sort_by: str | None,
+    descending: bool,
+    index: str,
+) -> None:
+    plan = await page_plan(big_adapter, big_payroll, sort_by, descending)
+    assert_uses(plan, index)
+    assert not any(n["Node Type"] == "Sort" for n in plan), [n["Node Type"] for n in plan]

@@ -14,9 +14,14 @@ from support import TOKEN, digest
 from adapters.sql import SqlAdapter
 from gateway.app import create_app
 from gateway.config import parse_settings
+from gateway.scim.filter import bind_filter, parse_filter
+from gateway.scim.schema import build_resource_types
 from gateway.sdk import Query
 
-from .conftest import Payroll
+from .conftest import Payroll, open_adapter
+from .test_adapter import employees
+
+USER = build_resource_types()["User"]
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
@@ -83,3 +88,58 @@ async def test_an_adapter_read_without_members_leaves_them_unread(
     assert (await sql_adapter.get("User", user.id, members=False)).groups is None
     page = await sql_adapter.search(Query("Group", members=False))
     assert [(r.id, r.members) for r in page.records] == [(group.id, None)]
+
+
+def counting(adapter: SqlAdapter, monkeypatch: pytest.MonkeyPatch, rt: str = "User") -> list[str]:
+    """The WHERE clauses of the ``count`` statements the adapter runs from now on."""
+    store, seen = adapter.stores[rt], []
+    real = store.count
+
+    async def count(conn: Any, where: str, params: Any) -> int:
+        seen.append(where)
+        return await real(conn, where, params)
+
+    monkeypatch.setattr(store, "count", count)
+    return seen
+
+
+async def page(adapter: SqlAdapter, start: int, count: int, **kw: Any) -> tuple[list[str], int]:
+    found = await adapter.search(Query("User", start_index=start, count=count, **kw))
+    return [str(r.data["logon_name"]) for r in found.records], found.total
+
+
+async def test_only_a_page_with_more_after_it_counts_the_matches(
+    sql_adapter: SqlAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await employees(sql_adapter, "e1", "e2", "e3", "e4", "e5")
+    counts = counting(sql_adapter, monkeypatch)
+    assert await page(sql_adapter, 5, 2) == (["e5"], 5)  # the last page: nothing counted
+    assert await page(sql_adapter, 3, 3) == (["e3", "e4", "e5"], 5)
+    assert await page(sql_adapter, 1, 10) == (["e1", "e2", "e3", "e4", "e5"], 5)
+    assert counts == []
+    assert await page(sql_adapter, 1, 2) == (["e1", "e2"], 5)  # more follow: counted
+    assert await page(sql_adapter, 9, 2) == ([], 5)  # past the end: counted
+    assert await page(sql_adapter, 1, 0) == ([], 5)  # count=0 asks for the total only
+    assert len(counts) == 3
+
+
+async def test_totals_estimate_lists_without_counting_and_never_below_what_was_seen(
+    payroll: Payroll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = await open_adapter(payroll.settings("table", totals="estimate"))
+    try:
+        await employees(adapter, "e1", "e2", "e3", "e4", "e5")
+        conn = await payroll.connect()
+        try:
+            await conn.execute("ANALYZE emp_master")
+        finally:
+            await conn.close()
+        counts = counting(adapter, monkeypatch)
+        assert await page(adapter, 1, 2) == (["e1", "e2"], 5)
+        assert await page(adapter, 3, 2) == (["e3", "e4"], 5)
+        assert counts == []
+        filtered = bind_filter(parse_filter('userName sw "e"'), USER)
+        assert await page(adapter, 1, 2, filter=filtered) == (["e1", "e2"], 5)
+        assert len(counts) == 1  # a filtered total is always exact
+    finally:
+        await adapter.aclose()
