@@ -55,7 +55,7 @@ from adapters.sql.config import (
     UserTable,
 )
 from adapters.sql.errors import CONNECTION_ERRORS, map_db_errors
-from adapters.sql.filters import Params, SqlFilter
+from adapters.sql.filters import Convert, Params, SqlFilter, converter
 from adapters.sql.statements import StatementMembership, StatementStore, compile_section
 from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
 from adapters.sql.table import TableMembership, TableStore
@@ -194,7 +194,7 @@ class SqlAdapter(Adapter):
             if fields is None:
                 problems.append(f"{key}: the app's mapping has no {rt.lower()}.yaml")
                 continue
-            where = SqlFilter(_TYPES[rt], self._column_finder(rt))
+            where = SqlFilter(_TYPES[rt], self._column_finder(rt), self._value_finder(rt, section))
             stamps = (
                 self.mapping.legacy_field(rt, "meta.created"),
                 self.mapping.legacy_field(rt, "meta.lastModified"),
@@ -235,13 +235,45 @@ class SqlAdapter(Adapter):
 
         return column
 
+    def _value_finder(
+        self, rt: str, section: UserTable | UserStatements | GroupTable | GroupStatements
+    ) -> Callable[[str], tuple[Column, Convert] | None]:
+        """The column and converter of a value-mapped attribute (settings ``values:``)."""
+        maps = {path.lower(): value_map for path, value_map in section.values.items()}
+
+        def mapped(path: str) -> tuple[Column, Convert] | None:
+            value_map = maps.get(path)
+            column = self.stores[rt].columns.get(value_map.column) if value_map else None
+            if value_map is None or column is None:
+                return None
+            return column, converter(value_map)
+
+        return mapped
+
     def _declared(self, rt: str) -> dict[str, frozenset[str]]:
-        """Filterable: the id, and each attribute the mapping keeps as a plain copy in a field."""
+        """Filterable: the id, each attribute the mapping keeps as a plain copy in a field,
+        and each value-mapped one (``eq``, ``ne``, ``pr``)."""
         declared = {"id": ALL_OPERATORS}
         for path, scim_type in scim_paths(rt):
             if self.mapping.legacy_field(rt, path) is not None:
                 declared[path] = _OPERATORS.get(scim_type, frozenset({"eq", "ne", "pr"}))
+        for path in self.stores[rt].values:
+            declared.setdefault(path.lower(), frozenset({"eq", "ne", "pr"}))
         return declared
+
+    def _check_value_maps(self) -> list[str]:
+        problems = []
+        for rt, store in self.stores.items():
+            key = "users" if rt == "User" else "groups"
+            known = {path for path, _ in scim_paths(rt)}
+            for path, value_map in store.values.items():
+                if path.lower() not in known:
+                    problems.append(f"{key}.values.{path}: not a SCIM attribute of a {rt}")
+                if value_map.column not in store.columns:
+                    problems.append(
+                        f"{key}.values.{path}: the rows read have no column {value_map.column!r}"
+                    )
+        return problems
 
     async def open(self) -> None:
         settings = self.config
@@ -271,6 +303,7 @@ class SqlAdapter(Adapter):
             if self.membership is not None:
                 problems += await self.membership.open(conn)
             problems += self._check_unique_columns()
+            problems += self._check_value_maps()
         if problems:
             await self.aclose()
             raise ConfigError("\n".join(f"apps.{self.app}.settings.{p}" for p in problems))
@@ -726,7 +759,7 @@ def _unfit() -> Iterator[None]:
     try:
         yield
     except Unfit as exc:
-        raise InvalidValue(f"a value does not fit its column ({exc})") from exc
+        raise InvalidValue(f"a value does not fit its column: {exc}") from exc
 
 
 def _describe_dsn(dsn: str) -> str:

@@ -99,6 +99,7 @@ class StatementStore(Store):
         self.fields = fields
         self.where = where
         self.unique = section.unique
+        self.values = section.values
         self.prefix = prefix
         self.id = Column(section.id, _expression(section, section.id) or "", "text")
         self.columns = {}

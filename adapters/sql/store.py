@@ -20,7 +20,7 @@ import asyncpg
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-from adapters.sql.config import UniqueColumn
+from adapters.sql.config import UniqueColumn, ValueMap
 from adapters.sql.filters import Params, SqlFilter
 from adapters.sql.values import Column
 
@@ -65,6 +65,8 @@ class Store(abc.ABC):
 
     resource_type: str
     id: Column
+    #: SCIM attribute -> the column holding it as other values (settings ``values``).
+    values: Mapping[str, ValueMap]
     columns: dict[str, Column]
     where: SqlFilter
     #: Columns the adapter keeps unique (settings ``unique``).

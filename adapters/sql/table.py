@@ -18,9 +18,12 @@ from adapters.sql.filters import Params, SqlFilter
 from adapters.sql.sqltext import qualified, quote_ident
 from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
 from adapters.sql.values import Column, Unfit, to_column
+from gateway.mapping.engine import resolve_path
+from gateway.scim.schema import build_resource_types
 
 __all__ = ["TableMembership", "TableStore", "read_columns"]
 
+_TYPES = build_resource_types()
 _TYPE = re.compile(r"[a-z_][a-z0-9_]*(\[\])?")
 _ESTIMATE = """
 SELECT c.reltuples::bigint FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -28,7 +31,8 @@ WHERE n.nspname = $1 AND c.relname = $2
 """
 _COLUMNS = """
 SELECT column_name, udt_name, data_type, is_nullable = 'YES' AS nullable,
-       column_default IS NOT NULL OR is_identity = 'YES' AS has_default
+       column_default IS NOT NULL OR is_identity = 'YES' AS has_default,
+       character_maximum_length AS max_length
 FROM information_schema.columns
 WHERE table_schema = $1 AND table_name = $2
 ORDER BY ordinal_position
@@ -45,6 +49,7 @@ async def read_columns(conn: Connection, schema: str, table: str) -> dict[str, C
             _type_name(r["udt_name"], r["data_type"]),
             r["nullable"],
             r["has_default"],
+            r["max_length"],
         )
         for r in rows
     }
@@ -74,6 +79,7 @@ class TableStore(Store):
         self.fields = fields
         self.where = where
         self.unique = section.unique
+        self.values = section.values
         self.table = qualified(section.schema_, section.table)
         self.columns = {}
         self.id = Column(section.id.column, quote_ident(section.id.column), "text")
@@ -115,10 +121,14 @@ class TableStore(Store):
         self.columns = (
             dict(found)
             if self.fields.read is None
-            else {n: c for n, c in found.items() if n in self.fields.named() or n == self.id.name}
+            else {n: c for n, c in found.items() if n in self._read() or n == self.id.name}
         )
         self._select = ", ".join(c.sql for c in self.columns.values())
         return problems
+
+    def _read(self) -> frozenset[str]:
+        """The columns a read selects: those the mapping names and the value-mapped ones."""
+        return self.fields.named() | {m.column for m in self.values.values()}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -156,7 +166,7 @@ class TableStore(Store):
     # -- writing ---------------------------------------------------------------------
 
     def typed(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """The values as their columns' types; Unfit names the field."""
+        """The values as their columns' types; Unfit names the field (and its SCIM attribute)."""
         out = {}
         for name, value in data.items():
             column = self.columns.get(name)
@@ -166,6 +176,7 @@ class TableStore(Store):
                 out[name] = to_column(value, column.type)
             except Unfit as exc:
                 raise Unfit(f"{name}: {exc}") from None
+            too_long(column, out[name], self.fields, self.resource_type)
         return out
 
     async def insert(self, conn: Connection, data: Mapping[str, Any]) -> Any:
@@ -298,6 +309,27 @@ class TableMembership(Membership):
     async def forget_group(self, conn: Connection, group_id: Any) -> None:
         sql = f"DELETE FROM {self.table} WHERE {self.group_col} = $1"
         await conn.execute(sql, group_id)
+
+
+def too_long(column: Column, value: Any, fields: Fields, resource_type: str) -> None:
+    """Refuse text longer than its column holds, naming the column and the SCIM attribute.
+
+    PostgreSQL's own error (22001) names neither; MariaDB's names only the column.
+    """
+    limit = column.max_length
+    if limit is None or not isinstance(value, str) or len(value) <= limit:
+        return
+    shown = describe(column.name, fields, resource_type)
+    raise Unfit(f"{shown} holds at most {limit} characters, not {len(value)}")
+
+
+def describe(column: str, fields: Fields, resource_type: str) -> str:
+    """``column logon_name (SCIM userName)``: the column, and the attribute it holds a copy of."""
+    for path, field in fields.plain.items():
+        if field == column and path != "id":
+            found = resolve_path(_TYPES[resource_type], path)
+            return f"column {column} (SCIM {found.dotted if found else path})"
+    return f"column {column}"
 
 
 def _affected(status: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,15 +12,17 @@ from aiohttp.test_utils import TestClient
 from idp.helpers import Scim, eq
 from support import TOKEN, digest
 
-from adapters.sql import SqlAdapter
+from adapters.sql import SqlAdapter, SqlSettings
 from gateway.app import create_app
-from gateway.config import parse_settings
+from gateway.config import ConfigError, parse_settings
+from gateway.errors import InvalidValue
+from gateway.mapping.engine import load_mapping
 from gateway.scim.filter import bind_filter, parse_filter
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import Query
 
-from .conftest import Payroll, open_adapter
-from .test_adapter import employees
+from .conftest import PAYROLL, Payroll, open_adapter
+from .test_adapter import employees, names, query
 
 USER = build_resource_types()["User"]
 
@@ -143,3 +146,126 @@ async def test_totals_estimate_lists_without_counting_and_never_below_what_was_s
         assert len(counts) == 1  # a filtered total is always exact
     finally:
         await adapter.aclose()
+
+
+# -- value-mapped attributes ---------------------------------------------------------------
+
+
+async def test_active_eq_false_is_pushed_down_through_the_value_map(
+    sql_adapter: SqlAdapter, payroll: Payroll
+) -> None:
+    await employees(sql_adapter, "on1", "off1", "on2", "blank")
+    conn = await payroll.connect()
+    try:
+        await conn.execute("UPDATE emp_master SET emp_status = 'T' WHERE logon_name = 'off1'")
+        await conn.execute("UPDATE emp_master SET emp_status = NULL WHERE logon_name = 'blank'")
+    finally:
+        await conn.close()
+    _, where, params, _ = sql_adapter.build_search(query("active eq false"))
+    assert params.values == ["T"] and "emp_status" in where
+    assert await names(sql_adapter, query("active eq false")) == ["off1"]
+    assert await names(sql_adapter, query('active eq "True"')) == ["on1", "on2"]
+    assert await names(sql_adapter, query("active ne true")) == ["blank", "off1"]
+    assert await names(sql_adapter, query("not (active eq false)")) == ["blank", "on1", "on2"]
+    assert await names(sql_adapter, query("active pr")) == ["off1", "on1", "on2"]
+    assert await names(sql_adapter, query('userName sw "o" and active eq false')) == ["off1"]
+
+
+async def test_the_gateway_pushes_active_down_instead_of_scanning(
+    payroll: Payroll, aiohttp_client: ClientFactory
+) -> None:
+    scim = Scim(await aiohttp_client(gateway_on(payroll, "table")))
+    ids = [(await scim.user(f"u{i}"))["id"] for i in range(3)]
+    off = await scim.patch(
+        f"/Users/{ids[1]}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+        },
+    )
+    assert off.status == 200, off.text
+    answer = await scim.get(f"/Users?filter={eq('active', False)}")
+    assert answer.status == 200, answer.text
+    assert [u["id"] for u in answer.json()["Resources"]] == [ids[1]]
+    assert answer.json()["totalResults"] == 1
+
+
+ROLES = """
+CREATE TABLE app_role (role_id serial PRIMARY KEY, role_cd varchar(40) NOT NULL UNIQUE);
+CREATE TABLE app_role_member (
+    role_id integer NOT NULL REFERENCES app_role, emp_no integer NOT NULL,
+    PRIMARY KEY (role_id, emp_no));
+"""
+ROLE_MAPPING = """
+resource: Group
+record_fields: [role_id, role_cd]
+to_legacy:
+  role_cd: "{{ displayName | slug('_', 'upper') }}"
+from_legacy:
+  displayName: "{{ record.role_cd }}"
+fields:
+  id: role_id
+"""
+
+
+async def test_a_code_made_from_a_name_is_found_by_the_name(
+    payroll: Payroll, tmp_path: Path
+) -> None:
+    """Roles keyed by a code (``SALES_MARKETING``): displayName filters go through slug."""
+    conn = await payroll.connect()
+    try:
+        await conn.execute("DROP TABLE IF EXISTS app_role_member, app_role")
+        await conn.execute(ROLES)
+    finally:
+        await conn.close()
+    (tmp_path / "user.yaml").write_text((PAYROLL / "user.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "group.yaml").write_text(ROLE_MAPPING, "utf-8")
+    settings = payroll.settings("table")
+    settings["groups"] = {
+        "mode": "table",
+        "schema": payroll.schema,
+        "table": "app_role",
+        "id": {"column": "role_id"},
+        "members": {"table": "app_role_member", "group": "role_id", "member": "emp_no"},
+        "values": {
+            "displayName": {"column": "role_cd", "slug": {"separator": "_", "case": "upper"}}
+        },
+    }
+    adapter = SqlAdapter(
+        SqlSettings.model_validate(settings), app="payroll", mapping=load_mapping(tmp_path)
+    )
+    await adapter.open()
+    try:
+        for code in ("SALES_MARKETING", "OPS"):
+            await adapter.create("Group", {"role_cd": code})
+        group = build_resource_types()["Group"]
+        by_name = bind_filter(parse_filter('displayName eq "Sales & Marketing"'), group)
+        page = await adapter.search(Query("Group", by_name))
+        assert [r.data["role_cd"] for r in page.records] == ["SALES_MARKETING"]
+        assert adapter.capabilities.can_filter("Group", "displayname", "eq")
+        assert not adapter.capabilities.can_filter("Group", "displayname", "co")
+        with pytest.raises(InvalidValue, match="cannot sort by displayName"):
+            await adapter.search(Query("Group", sort_by="displayName"))
+    finally:
+        await adapter.aclose()
+        conn = await payroll.connect()
+        try:
+            await conn.execute("DROP TABLE IF EXISTS app_role_member, app_role")
+        finally:
+            await conn.close()
+
+
+async def test_a_value_map_on_a_missing_column_fails_the_start_naming_the_key(
+    payroll: Payroll,
+) -> None:
+    settings = payroll.settings("table")
+    settings["users"]["values"] = {"active": {"column": "emp_state", "map": {"true": "A"}}}
+    with pytest.raises(ConfigError, match=r"users.values.active: .*'emp_state'"):
+        await open_adapter(settings)
+    with pytest.raises(ValueError, match="either map or slug"):
+        SqlSettings.model_validate(
+            {
+                **payroll.settings("table"),
+                "users": {**settings["users"], "values": {"active": {"column": "x"}}},
+            }
+        )
