@@ -42,10 +42,10 @@ from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 from pydantic import BaseModel
 
+from adapters.sql import mysql
 from adapters.sql.config import (
     GroupStatements,
     GroupTable,
@@ -54,11 +54,12 @@ from adapters.sql.config import (
     UserStatements,
     UserTable,
 )
+from adapters.sql.dialect import MYSQL, Dialect, dialect_of
 from adapters.sql.errors import CONNECTION_ERRORS, map_db_errors
 from adapters.sql.filters import Convert, Params, SqlFilter, converter
 from adapters.sql.statements import StatementMembership, StatementStore, compile_section
 from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
-from adapters.sql.table import TableMembership, TableStore
+from adapters.sql.table import MysqlMembership, TableMembership, TableStore
 from adapters.sql.values import Column, Unfit, as_moment, from_column, to_column
 from gateway.config import ConfigError
 from gateway.mapping import Mapping
@@ -94,20 +95,13 @@ _OPERATORS = {
 }
 Isolation = Literal["read_committed", "repeatable_read"]
 
-#: The advisory lock of one unique value: per transaction (``_check_unique``), or per
-#: session around a transaction that must not take its snapshot before it (``locks``).
-_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-_SESSION_LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 0))"
-_SESSION_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
-
 
 @dataclass(slots=True)
 class _Operation:
     """The transaction of one SCIM operation, once its first call has begun it."""
 
-    begun: (
-        tuple[asyncpg.Pool[asyncpg.Record], PoolConnectionProxy[asyncpg.Record], Transaction] | None
-    ) = None
+    #: (pool, connection, transaction): asyncpg's, or :mod:`.mysql`'s.
+    begun: tuple[Any, Any, Any] | None = None
     #: An exception left a call inside: the transaction must not commit.
     failed: bool = False
     #: Session-level advisory locks its first call took before beginning it.
@@ -162,7 +156,9 @@ class SqlAdapter(Adapter):
         super().__init__(settings, app=app, mapping=mapping)
         self.config = settings
         self.where = _describe_dsn(settings.dsn.get_secret_value())
-        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+        self.dialect = dialect_of(settings.dsn.get_secret_value())
+        self._pool: Any = None  # asyncpg's Pool, or mysql.Pool
         self.stores: dict[str, Store] = {}
         self.membership: Membership | None = None
         problems = self._build()
@@ -194,15 +190,20 @@ class SqlAdapter(Adapter):
             if fields is None:
                 problems.append(f"{key}: the app's mapping has no {rt.lower()}.yaml")
                 continue
-            where = SqlFilter(_TYPES[rt], self._column_finder(rt), self._value_finder(rt, section))
+            where = SqlFilter(
+                _TYPES[rt], self._column_finder(rt), self._value_finder(rt, section), self.dialect
+            )
             stamps = (
                 self.mapping.legacy_field(rt, "meta.created"),
                 self.mapping.legacy_field(rt, "meta.lastModified"),
             )
             if isinstance(section, UserTable | GroupTable):
-                table = TableStore(rt, section, fields, where, stamps)
+                table = TableStore(rt, section, fields, where, stamps, self.dialect)
                 table.display = self.mapping.legacy_field(rt, "displayname")
                 self.stores[rt] = table
+            elif self.dialect is MYSQL:
+                problems.append(f"{key}.mode: statement mode needs PostgreSQL; use table mode")
+                continue
             else:
                 compiled, errors = compile_section(section, key)
                 problems += errors
@@ -218,7 +219,8 @@ class SqlAdapter(Adapter):
             members = groups.section.members if isinstance(groups.section, GroupTable) else None
             if members is None:
                 return ["groups.members: table mode groups need their membership table"]
-            self.membership = TableMembership(members, groups, users)
+            kind = MysqlMembership if self.dialect is MYSQL else TableMembership
+            self.membership = kind(members, groups, users)
             return []
         if isinstance(groups, StatementStore) and isinstance(users, StatementStore):
             self.membership = StatementMembership(groups, users)
@@ -276,6 +278,26 @@ class SqlAdapter(Adapter):
         return problems
 
     async def open(self) -> None:
+        if self.dialect is MYSQL:
+            with self._errors(self.config.retry_after):
+                self._pool = await self._mysql_pool()
+        else:
+            await self._postgres_pool()
+        await self._check()
+
+    async def _mysql_pool(self) -> mysql.Pool:
+        settings = self.config
+        return await mysql.Pool.create(
+            settings.dsn.get_secret_value(),
+            min_size=settings.pool.min_size,
+            max_size=settings.pool.max_size,
+            connect_timeout=settings.connect_timeout,
+            statement_timeout_ms=settings.statement_timeout,
+            max_idle=settings.pool.max_idle,
+            acquire_timeout=settings.pool.acquire_timeout,
+        )
+
+    async def _postgres_pool(self) -> None:
         settings = self.config
         server = {
             "application_name": f"scim-gateway/{self.app}"[:63],
@@ -284,7 +306,7 @@ class SqlAdapter(Adapter):
         }
         if settings.search_path:
             server["search_path"] = ", ".join(f'"{name}"' for name in settings.search_path)
-        with map_db_errors(self.where, settings.retry_after):
+        with self._errors(settings.retry_after):
             self._pool = await asyncpg.create_pool(
                 settings.dsn.get_secret_value(),
                 min_size=settings.pool.min_size,
@@ -294,6 +316,9 @@ class SqlAdapter(Adapter):
                 command_timeout=settings.statement_timeout / 1000 + 5,
                 server_settings=server,
             )
+
+    async def _check(self) -> None:
+        """The configuration against the database's catalog; a ConfigError naming each key."""
         problems: list[str] = []
         async with self._connection() as conn:
             for rt, store in self.stores.items():
@@ -331,9 +356,12 @@ class SqlAdapter(Adapter):
         """A pooled connection, no transaction (start-up checks)."""
         if self._pool is None:
             raise UpstreamUnavailable("the app's database pool is not open", retry_after=1)
-        with map_db_errors(self.where, self.config.retry_after):
-            async with self._pool.acquire(timeout=self.config.pool.acquire_timeout) as conn:
+        with self._errors(self.config.retry_after):
+            conn = await self._pool.acquire(timeout=self.config.pool.acquire_timeout)
+            try:
                 yield conn
+            finally:
+                await _release(self._pool, conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -371,7 +399,7 @@ class SqlAdapter(Adapter):
         try:
             await self._end_transaction(operation, tx, commit=commit)
         finally:
-            await _unlock(conn, operation.locks)
+            await _unlock(conn, operation.locks, self.dialect)
             await _release(pool, conn)
 
     async def _end_transaction(
@@ -386,7 +414,7 @@ class SqlAdapter(Adapter):
                 )
             return
         try:
-            with map_db_errors(self.where, self.config.retry_after):
+            with self._errors(self.config.retry_after):
                 await tx.commit()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -428,7 +456,7 @@ class SqlAdapter(Adapter):
                 if operation.begun is None:
                     operation.begun = (pool, *await self._begin(pool, False, isolation, locks))
                     operation.locks = tuple(locks)
-                with map_db_errors(self.where, retry_after):
+                with self._errors(retry_after):
                     yield operation.begun[1]
             except BaseException:
                 operation.failed = True
@@ -436,7 +464,7 @@ class SqlAdapter(Adapter):
             return
         conn, tx = await self._begin(pool, readonly, isolation, locks)
         try:
-            with map_db_errors(self.where, retry_after):
+            with self._errors(retry_after):
                 yield conn
                 await tx.commit()
         except BaseException:
@@ -444,16 +472,19 @@ class SqlAdapter(Adapter):
                 await tx.rollback()
             raise
         finally:
-            await _unlock(conn, locks)
+            await _unlock(conn, locks, self.dialect)
             await _release(pool, conn)
+
+    def _lock_args(self, key: str) -> Sequence[Any]:
+        return self.dialect.lock_args(key, self.config.statement_timeout / 1000)
 
     async def _begin(
         self,
-        pool: asyncpg.Pool[asyncpg.Record],
+        pool: Any,
         readonly: bool,
         isolation: Isolation,
         locks: Sequence[str] = (),
-    ) -> tuple[PoolConnectionProxy[asyncpg.Record], Transaction]:
+    ) -> tuple[Any, Any]:
         last: BaseException | None = None
         for _ in range(self.config.pool.max_size + 1):
             try:
@@ -469,22 +500,34 @@ class SqlAdapter(Adapter):
             tx = conn.transaction(isolation=isolation, readonly=readonly)
             try:
                 for key in locks:  # outside the transaction: before its snapshot
-                    await conn.execute(_SESSION_LOCK, key)
+                    await conn.execute(self.dialect.session_lock, *self._lock_args(key))
                 await tx.start()
-            except CONNECTION_ERRORS as exc:  # a dead pooled connection: nothing ran yet
-                last = exc
-                await _release(pool, conn)
-                continue
             except BaseException as exc:
-                await _unlock(conn, locks)
+                if self._dead(exc):  # a dead pooled connection: nothing ran yet
+                    last = exc
+                    await _release(pool, conn)
+                    continue
+                await _unlock(conn, locks, self.dialect)
                 await _release(pool, conn)
                 self._raise_mapped(exc)
             return conn, tx
         assert last is not None
         self._raise_mapped(last)
 
+    def _errors(self, retry_after: int) -> contextlib.AbstractContextManager[None]:
+        """The database's errors as gateway errors (:mod:`.errors`, :mod:`.mysql`)."""
+        if self.dialect is MYSQL:
+            return mysql.map_mysql_errors(self.where, retry_after)
+        return map_db_errors(self.where, retry_after)
+
+    def _dead(self, exc: BaseException) -> bool:
+        """A failure of the connection itself, before anything ran on it."""
+        if self.dialect is MYSQL:
+            return mysql.is_connection_error(exc)
+        return isinstance(exc, CONNECTION_ERRORS)
+
     def _raise_mapped(self, exc: BaseException) -> NoReturn:
-        with map_db_errors(self.where, self.config.retry_after):
+        with self._errors(self.config.retry_after):
             raise exc
         raise exc  # not the database's
 
@@ -670,7 +713,10 @@ class SqlAdapter(Adapter):
         """
         for unique, column, bound, lock in self._unique_values(store, values):
             folded = unique.ignore_case and column.is_text
-            await conn.execute(_XACT_LOCK, lock)
+            if isinstance(conn, mysql.Connection):  # GET_LOCK, released when it ends
+                await conn.xact_lock(*self._lock_args(lock))
+            else:
+                await conn.execute(self.dialect.xact_lock, *self._lock_args(lock))
             params = Params()
             right = params.add(bound)
             where = f"lower({column.sql}) = lower({right})" if folded else f"{column.sql} = {right}"
@@ -739,16 +785,14 @@ class SqlAdapter(Adapter):
                 await membership.remove(conn, key, keys)
 
 
-async def _unlock(conn: Connection, locks: Sequence[str]) -> None:
+async def _unlock(conn: Connection, locks: Sequence[str], dialect: Dialect) -> None:
     """Release session-level advisory locks (a broken connection has lost them anyway)."""
     with contextlib.suppress(Exception):
         for key in locks:
-            await conn.execute(_SESSION_UNLOCK, key)
+            await conn.execute(dialect.session_unlock, *dialect.unlock_args(key))
 
 
-async def _release(
-    pool: asyncpg.Pool[asyncpg.Record], conn: PoolConnectionProxy[asyncpg.Record]
-) -> None:
+async def _release(pool: Any, conn: Any) -> None:
     with contextlib.suppress(Exception):  # a broken connection is closed by the pool
         await pool.release(conn)
 
@@ -767,7 +811,7 @@ def _describe_dsn(dsn: str) -> str:
     try:
         parts = urlsplit(dsn)
         host = parts.hostname or "localhost"
-        port = parts.port or 5432
+        port = parts.port or dialect_of(dsn).default_port
     except ValueError:
         return "the configured DSN"
     database = parts.path.lstrip("/") or "(default database)"

@@ -232,7 +232,8 @@ GroupSection = Annotated[GroupTable | GroupStatements, Field(discriminator="mode
 
 
 class SqlSettings(_Model):
-    #: ``postgresql://user:password@host:port/database``; write it as a secret reference.
+    #: ``postgresql://user:password@host:port/database`` (or ``mysql://``, ``mariadb://``);
+    #: write it as a secret reference.
     dsn: Secret
     pool: Pool = Pool()
     #: Milliseconds a statement may run (the server's statement_timeout, set per connection).
@@ -255,6 +256,6 @@ class SqlSettings(_Model):
     @classmethod
     def _postgres(cls, value: SecretStr) -> SecretStr:
         text = value.get_secret_value()
-        if not re.match(r"postgres(ql)?://", text):
-            raise ValueError("must be a postgresql:// URL")
+        if not re.match(r"(postgres(ql)?|mysql|mariadb)://", text):
+            raise ValueError("must be a postgresql://, mysql:// or mariadb:// URL")
         return value

@@ -44,6 +44,7 @@ from scim2_models.path import (
 )
 
 from adapters.sql.config import ValueMap
+from adapters.sql.dialect import POSTGRES, Dialect
 from adapters.sql.values import Column, Unfit, to_column
 from gateway.mapping.filters import slug
 from gateway.scim.schema import Attribute, Resolved, ResourceType
@@ -108,7 +109,9 @@ class SqlFilter:
         rtype: ResourceType,
         column: Callable[[str], Column | None],
         mapped: Callable[[str], tuple[Column, Convert] | None] = lambda path: None,
+        dialect: Dialect = POSTGRES,
     ) -> None:
+        self.dialect = dialect
         self.rtype = rtype
         self._column = column
         self._mapped = mapped
@@ -191,11 +194,12 @@ class SqlFilter:
         if target.attribute.type not in _STRINGS or isinstance(value, bool | dict | list):
             return "FALSE"
         pattern = _LIKE[op].format(escape_like(str(value)))
-        left = target.column.sql if target.column.is_text else f"({target.column.sql})::text"
+        column = target.column
+        left = column.sql if column.is_text else self.dialect.as_text(column.sql)
         right = params.add(pattern)
         if target.folded or (not target.column.is_text and not target.attribute.case_exact):
             left, right = f"lower({left})", f"lower({right})"
-        return f"{left} LIKE {right} ESCAPE '\\'"
+        return f"{left} LIKE {right} {self.dialect.like_escape}"
 
     # -- ORDER BY ------------------------------------------------------------------------
 

@@ -20,18 +20,24 @@ import asyncpg
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
+    from adapters.sql import mysql
+
 from adapters.sql.config import UniqueColumn, ValueMap
 from adapters.sql.filters import Params, SqlFilter
 from adapters.sql.values import Column
 
 __all__ = ["Fields", "Membership", "Page", "Row", "Store"]
 
-Row = asyncpg.Record
 if TYPE_CHECKING:
     #: A connection of the pool, or one of its own (introspection, tests).
-    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    Connection: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record] | mysql.Connection
+    )
+    #: A row read by column name or position.
+    Row: TypeAlias = asyncpg.Record | mysql.Row
 else:
     Connection = Any
+    Row = Any
 #: A group's members, or a user's groups, by the record's id (as text): (id, display) pairs.
 Refs = dict[str, list[tuple[str, str | None]]]
 

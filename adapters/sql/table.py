@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adapters.sql import mysql
 from adapters.sql.config import GroupTable, Members, UserTable
+from adapters.sql.dialect import POSTGRES, Dialect
 from adapters.sql.filters import Params, SqlFilter
-from adapters.sql.sqltext import qualified, quote_ident
+from adapters.sql.sqltext import quote_ident
 from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
 from adapters.sql.values import Column, Unfit, to_column
 from gateway.mapping.engine import resolve_path
@@ -73,20 +75,28 @@ class TableStore(Store):
         fields: Fields,
         where: SqlFilter,
         stamps: tuple[str | None, str | None],
+        dialect: Dialect = POSTGRES,
     ) -> None:
+        self.dialect = dialect
         self.resource_type = resource_type
         self.section = section
         self.fields = fields
         self.where = where
         self.unique = section.unique
         self.values = section.values
-        self.table = qualified(section.schema_, section.table)
+        self.table = dialect.qualified(section.schema_, section.table)
         self.columns = {}
-        self.id = Column(section.id.column, quote_ident(section.id.column), "text")
+        self.id = Column(section.id.column, dialect.quote(section.id.column), "text")
         self.created, self.modified = stamps
         #: The field holding the display name (a group's displayName), for user's groups.
         self.display: str | None = None
         self._select = ""
+
+    async def dialect_columns(self, conn: Connection, schema: str, table: str) -> dict[str, Column]:
+        """A table's columns from the catalog of this store's server."""
+        if isinstance(conn, mysql.Connection):
+            return await mysql.read_columns(conn, schema, table)
+        return await read_columns(conn, schema, table)
 
     def display_column(self) -> Column | None:
         return self.columns.get(self.display) if self.display else None
@@ -96,7 +106,7 @@ class TableStore(Store):
         return f"{self.section.schema_}.{self.section.table}"
 
     async def open(self, conn: Connection) -> list[str]:
-        found = await read_columns(conn, self.section.schema_, self.section.table)
+        found = await self.dialect_columns(conn, self.section.schema_, self.section.table)
         where = f"{self.key} ({self.resource_type})"
         if not found:
             return [f"table: there is no table or view {where}"]
@@ -156,7 +166,10 @@ class TableStore(Store):
 
     async def estimate(self, conn: Connection) -> int | None:
         """The planner's row count of the table (pg_class.reltuples): no scan; None if unknown."""
-        found = await conn.fetchval(_ESTIMATE, self.section.schema_, self.section.table)
+        schema, table = self.section.schema_, self.section.table
+        if isinstance(conn, mysql.Connection):
+            return await mysql.estimate(conn, schema, table)
+        found = await conn.fetchval(_ESTIMATE, schema, table)
         return None if found is None or found < 0 else int(found)
 
     async def count(self, conn: Connection, where: str, params: Params) -> int:
@@ -188,12 +201,16 @@ class TableStore(Store):
                 names.append(self.columns[stamp].sql)
                 values.append("now()")
         sql = (
-            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join(values)}) "
-            f"RETURNING {self.id.sql}"
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join(values)})"
             if names
-            else f"INSERT INTO {self.table} DEFAULT VALUES RETURNING {self.id.sql}"
+            else f"INSERT INTO {self.table} DEFAULT VALUES"
         )
-        return await conn.fetchval(sql, *data.values())
+        if self.dialect is POSTGRES:
+            return await conn.fetchval(f"{sql} RETURNING {self.id.sql}", *data.values())
+        await conn.execute(sql.replace(" DEFAULT VALUES", " () VALUES ()"), *data.values())
+        given = data.get(self.id.name)  # uuid or provided ids; else AUTO_INCREMENT's
+        assert isinstance(conn, mysql.Connection)
+        return given if given is not None else conn.lastrowid
 
     async def update(self, conn: Connection, id: Any, changes: Mapping[str, Any]) -> bool:
         changes = self.typed(changes)
@@ -212,7 +229,7 @@ class TableStore(Store):
             stamp = self.columns[self.modified].sql
             sql = f"UPDATE {self.table} SET {stamp} = now() WHERE {self.id.sql} = $1"
         else:
-            sql = f"SELECT 1 FROM {self.table} WHERE {self.id.sql} = $1 FOR KEY SHARE"
+            sql = f"SELECT 1 FROM {self.table} WHERE {self.id.sql} = $1 {self.dialect.share_lock}"
         return _affected(await conn.execute(sql, id)) > 0
 
     async def delete(self, conn: Connection, id: Any) -> bool:
@@ -227,20 +244,21 @@ class TableMembership(Membership):
     """A membership table (group column, member column) between a group and a user table."""
 
     def __init__(self, config: Members, groups: TableStore, users: TableStore) -> None:
+        dialect = self.dialect = groups.dialect
         self.config = config
         self.groups_store = groups
         self.users_store = users
         schema = config.schema_ or groups.section.schema_
         self.key = f"{schema}.{config.table}"
         self.schema = schema
-        self.table = qualified(schema, config.table)
-        self.group_col = quote_ident(config.group)
-        self.member_col = quote_ident(config.member)
+        self.table = dialect.qualified(schema, config.table)
+        self.group_col = dialect.quote(config.group)
+        self.member_col = dialect.quote(config.member)
         self.group_type = "text"
         self.member_type = "text"
 
     async def open(self, conn: Connection) -> list[str]:
-        found = await read_columns(conn, self.schema, self.config.table)
+        found = await self.groups_store.dialect_columns(conn, self.schema, self.config.table)
         if not found:
             return [f"groups.members.table: there is no table {self.key}"]
         problems = []
@@ -309,6 +327,69 @@ class TableMembership(Membership):
     async def forget_group(self, conn: Connection, group_id: Any) -> None:
         sql = f"DELETE FROM {self.table} WHERE {self.group_col} = $1"
         await conn.execute(sql, group_id)
+
+
+class MysqlMembership(TableMembership):
+    """The membership table on MySQL/MariaDB: no arrays, so one placeholder per id."""
+
+    async def members(self, conn: Connection, group_ids: Sequence[Any], limit: int) -> Refs:
+        member = self.dialect.as_text(f"m.{self.member_col}")
+        sql = (
+            f"SELECT g, v FROM (SELECT m.{self.group_col} AS g, {member} AS v, "
+            f"ROW_NUMBER() OVER (PARTITION BY m.{self.group_col} ORDER BY {member}) AS n "
+            f"FROM {self.table} AS m WHERE m.{self.group_col} IN "
+            f"({mysql.placeholders(2, len(group_ids))})) AS x WHERE n <= $1 ORDER BY g, v"
+        )
+        found: Refs = {str(g): [] for g in group_ids}
+        for row in await conn.fetch(sql, limit + 1, *group_ids):
+            found.setdefault(str(row[0]), []).append((row[1], None))
+        return found
+
+    async def groups(self, conn: Connection, user_ids: Sequence[Any]) -> Refs | None:
+        groups = self.groups_store
+        display = groups.display_column()
+        shown = self.dialect.as_text(f"g.{display.sql}") if display is not None else "NULL"
+        group_id = self.dialect.as_text(f"g.{groups.id.sql}")
+        sql = (
+            f"SELECT m.{self.member_col} AS member, {group_id} AS id, {shown} AS shown "
+            f"FROM {self.table} AS m JOIN {groups.table} AS g "
+            f"ON g.{groups.id.sql} = m.{self.group_col} "
+            f"WHERE m.{self.member_col} IN ({mysql.placeholders(1, len(user_ids))}) ORDER BY 2"
+        )
+        found: Refs = {str(u): [] for u in user_ids}
+        for row in await conn.fetch(sql, *user_ids):
+            found.setdefault(str(row["member"]), []).append((row["id"], row["shown"]))
+        return found
+
+    async def add(self, conn: Connection, group_id: Any, member_ids: Sequence[Any]) -> None:
+        for part in mysql.chunks(list(dict.fromkeys(member_ids))):
+            sql = (
+                f"INSERT INTO {self.table} ({self.group_col}, {self.member_col}) "
+                f"SELECT $1, x.v FROM {mysql.ids_table(2, len(part))} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {self.table} AS m "
+                f"WHERE m.{self.group_col} = $1 AND m.{self.member_col} = x.v) "
+                f"ON DUPLICATE KEY UPDATE {self.group_col} = {self.group_col}"
+            )
+            await conn.execute(sql, group_id, *part)
+
+    async def remove(self, conn: Connection, group_id: Any, member_ids: Sequence[Any]) -> None:
+        for part in mysql.chunks(list(member_ids)):
+            sql = (
+                f"DELETE FROM {self.table} WHERE {self.group_col} = $1 "
+                f"AND {self.member_col} IN ({mysql.placeholders(2, len(part))})"
+            )
+            await conn.execute(sql, group_id, *part)
+
+    async def missing_users(self, conn: Connection, member_ids: Sequence[Any]) -> list[str]:
+        users = self.users_store
+        missing: list[str] = []
+        for part in mysql.chunks(list(member_ids)):
+            sql = (
+                f"SELECT {self.dialect.as_text('x.v')} FROM {mysql.ids_table(1, len(part))} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {users.table} AS u WHERE u.{users.id.sql} = x.v)"
+            )
+            missing += [r[0] for r in await conn.fetch(sql, *part)]
+        return missing
 
 
 def too_long(column: Column, value: Any, fields: Fields, resource_type: str) -> None:
