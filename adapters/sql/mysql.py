@@ -337,7 +337,7 @@ async def estimate(conn: Connection, schema: str, table: str) -> int | None:
 
 _KEY = re.compile(r"for key '([^']+)'")
 _CONSTRAINT = re.compile(r"CONSTRAINT `([^`]+)`|[Cc]heck constraint '([^']+)'")
-_COLUMN = re.compile(r"[Cc]olumn '([^']+)'")
+_COLUMN = re.compile(r"[Cc]olumn '([^']+)'|Field '([^']+)'")
 
 
 def _found(pattern: re.Pattern[str], message: str) -> str:
@@ -374,7 +374,7 @@ def _mapped(code: int, message: str, where: str, retry_after: int) -> Exception:
     if code == 1062:
         return Conflict(
             f"the database already holds a record with that value "
-            f"(unique key {_found(_KEY, message)})"
+            f"(unique constraint {_found(_KEY, message)})"
         )
     if code in (1451, 1452):
         return InvalidValue(

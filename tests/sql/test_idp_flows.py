@@ -21,13 +21,13 @@ from support import TOKEN, digest
 from gateway.app import create_app
 from gateway.config import parse_settings
 
-from .conftest import Payroll
+from .conftest import FLAVOURS, Payroll, mode_of
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 WRITE = {"Content-Type": "application/scim+json; charset=utf-8"}
 
 
-@pytest.fixture(params=["table", "statements"])
+@pytest.fixture(params=FLAVOURS)
 async def scim(
     request: pytest.FixtureRequest, payroll: Payroll, aiohttp_client: ClientFactory
 ) -> Scim:
@@ -37,7 +37,7 @@ async def scim(
                 "crm": {
                     "adapter": "sql",
                     "mapping": "payroll",
-                    "settings": payroll.settings(request.param),
+                    "settings": payroll.settings(mode_of(request.param)),
                     "auth": {"tokens": [{"name": "idp", "sha256": digest(TOKEN)}]},
                 }
             }

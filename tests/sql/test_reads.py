@@ -21,7 +21,7 @@ from gateway.scim.filter import bind_filter, parse_filter
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import Query
 
-from .conftest import PAYROLL, Payroll, open_adapter
+from .conftest import FLAVOURS, PAYROLL, Payroll, mode_of, open_adapter
 from .test_adapter import employees, names, query
 
 USER = build_resource_types()["User"]
@@ -45,12 +45,13 @@ def gateway_on(payroll: Payroll, mode: str, **overrides: Any) -> web.Application
     return create_app(settings)
 
 
-@pytest.fixture(params=["table", "statements"])
+@pytest.fixture(params=FLAVOURS)
 async def tight(
     request: pytest.FixtureRequest, payroll: Payroll, aiohttp_client: ClientFactory
 ) -> Scim:
     """A gateway whose groups may hold at most 2 members (settings.max_members)."""
-    return Scim(await aiohttp_client(gateway_on(payroll, request.param, max_members=2)))
+    app = gateway_on(payroll, mode_of(request.param), max_members=2)
+    return Scim(await aiohttp_client(app))
 
 
 async def test_excluding_members_reads_no_members_so_a_huge_group_still_answers(
