@@ -279,6 +279,8 @@ class SqlAdapter(Adapter):
 
     async def open(self) -> None:
         if self.dialect is MYSQL:
+            if mysql.tracing_on():  # asyncpg's statements are traced by its instrumentation
+                mysql.instrument()
             with self._errors(self.config.retry_after):
                 self._pool = await self._mysql_pool()
         else:

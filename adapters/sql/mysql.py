@@ -29,6 +29,9 @@ from urllib.parse import unquote, urlsplit
 import asyncmy
 from asyncmy import errors as my
 from asyncmy.constants import CLIENT
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
 
 from adapters.sql.dialect import MYSQL
 from adapters.sql.values import Column
@@ -43,10 +46,12 @@ __all__ = [
     "connect",
     "estimate",
     "ids_table",
+    "instrument",
     "is_connection_error",
     "map_mysql_errors",
     "placeholders",
     "read_columns",
+    "tracing_on",
     "translate",
 ]
 
@@ -58,6 +63,22 @@ _TINY = 1
 _CONNECTION_CODES = frozenset({1040, 1045, 1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031})
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, my.InterfaceError)
+
+
+#: Set by :func:`instrument`: every statement is then a CLIENT span (its SQL text with
+#: ``$n`` placeholders, never a value), as asyncpg's instrumentation makes them.
+_TRACER: Any = None
+
+
+def instrument() -> None:
+    """Trace every MySQL statement from now on (the adapter calls it when tracing is on)."""
+    global _TRACER
+    _TRACER = trace.get_tracer("scim_gateway.sql.mysql")
+
+
+def tracing_on() -> bool:
+    """Whether the process has an SDK tracer provider (``serve`` with OTEL_* tracing)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
 def translate(sql: str, args: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -131,6 +152,14 @@ class Connection:
         self.xact_locks: list[str] = []
 
     async def _run(self, sql: str, args: Sequence[Any]) -> tuple[list[Row], int, str]:
+        if _TRACER is None:  # tracing off: no OpenTelemetry call at all
+            return await self._send(sql, args)
+        verb = sql.split(None, 1)[0].upper() if sql.strip() else "SQL"
+        attributes = {"db.system": "mysql", "db.statement": sql}  # placeholders, no values
+        with _TRACER.start_as_current_span(verb, kind=SpanKind.CLIENT, attributes=attributes):
+            return await self._send(sql, args)
+
+    async def _send(self, sql: str, args: Sequence[Any]) -> tuple[list[Row], int, str]:
         text, values = translate(sql, args)
         async with self.raw.cursor() as cursor:
             await cursor.execute(text, values)

@@ -168,8 +168,9 @@ async def open_adapter(settings: dict[str, Any]) -> SqlAdapter:
     return adapter
 
 
-@pytest.fixture
+@pytest.fixture(params=["table", "mariadb"])
 async def table_adapter(payroll: Payroll) -> AsyncIterator[SqlAdapter]:
+    """Table mode, on PostgreSQL and on MariaDB."""
     adapter = await open_adapter(payroll.settings("table"))
     yield adapter
     await adapter.aclose()
