@@ -125,7 +125,9 @@ class Transaction:
 
     async def start(self) -> None:
         level = "REPEATABLE READ" if self.isolation == "repeatable_read" else "READ COMMITTED"
-        await self.conn.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+        if self.conn.level != level:  # the session's level: one round trip saved per call
+            await self.conn.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
+            self.conn.level = level
         await self.conn.execute("START TRANSACTION READ ONLY" if self.readonly else "BEGIN")
 
     async def commit(self) -> None:
@@ -150,6 +152,8 @@ class Connection:
         self.lastrowid: int | None = None
         #: GET_LOCK names taken for the current transaction.
         self.xact_locks: list[str] = []
+        #: The session's isolation level, once this wrapper set it.
+        self.level = ""
 
     async def _run(self, sql: str, args: Sequence[Any]) -> tuple[list[Row], int, str]:
         if _TRACER is None:  # tracing off: no OpenTelemetry call at all
@@ -217,6 +221,9 @@ class Pool:
     def __init__(self, pool: Any, acquire_timeout: float) -> None:
         self._pool = pool
         self._timeout = acquire_timeout
+        #: One wrapper per pooled connection, so what it knows of its session (the
+        #: isolation level it set) lives as long as the session.
+        self._wrappers: dict[Any, Connection] = {}
 
     @classmethod
     async def create(
@@ -248,7 +255,11 @@ class Pool:
 
     async def acquire(self, *, timeout: float | None = None) -> Connection:  # noqa: ASYNC109
         raw = await asyncio.wait_for(self._pool.acquire(), timeout or self._timeout)
-        return Connection(raw)
+        conn = self._wrappers.get(raw)
+        if conn is None:  # a new connection (or one the pool opened again): a new wrapper
+            self._wrappers = {r: c for r, c in self._wrappers.items() if r.connected}
+            conn = self._wrappers[raw] = Connection(raw)
+        return conn
 
     async def release(self, conn: Connection) -> None:
         if conn.xact_locks:  # a transaction that never ended: its locks go with the session
