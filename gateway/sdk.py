@@ -164,6 +164,9 @@ class Query:
     descending: bool = False
     start_index: int = 1
     count: int = 100
+    #: False when the response shows no ``members`` (groups) or ``groups`` (users): an
+    #: adapter that declares ``Capabilities.skip_members`` then does not read them.
+    members: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,10 @@ class Capabilities:
     attributes: dict[str, frozenset[str] | None] = field(default_factory=dict)
     max_page_size: int = 1000
     transactions: bool = False
+    #: ``get(..., members=False)`` and ``Query.members`` are understood: the adapter then
+    #: skips reading a group's members (a user's groups), which the response will not show.
+    #: The gateway passes ``members=`` only to adapters that declare this.
+    skip_members: bool = False
 
     def can_filter(self, resource_type: str, path: str, op: str) -> bool:
         if resource_type not in self.filter_attributes:
@@ -274,7 +281,9 @@ class Adapter(ABC):
         return contextlib.nullcontext()
 
     @abstractmethod
-    async def get(self, resource_type: str, id: str) -> Record: ...
+    async def get(self, resource_type: str, id: str) -> Record:
+        """One record. Adapters declaring ``Capabilities.skip_members`` also take a keyword
+        ``members: bool = True``; with False they may leave ``members``/``groups`` None."""
 
     @abstractmethod
     async def search(self, query: Query) -> Page: ...

@@ -53,7 +53,7 @@ from gateway.scim.filter import (
 )
 from gateway.scim.patch import PatchOp, apply_patch, parse_patch
 from gateway.scim.query import ListParams
-from gateway.scim.resource import check_required, normalize_resource, project
+from gateway.scim.resource import check_required, normalize_resource, project, shown
 from gateway.scim.schema import (
     BULK_REQUEST_URN,
     BULK_RESPONSE_URN,
@@ -269,10 +269,28 @@ class ScimService:
     # -- reading -----------------------------------------------------------------------
 
     async def get(
-        self, rtype: ResourceType, id: str, base_url: str, projection: Projection = Projection()
+        self,
+        rtype: ResourceType,
+        id: str,
+        base_url: str,
+        projection: Projection = Projection(),
+        *,
+        shown: Projection | None = None,
     ) -> dict[str, Any]:
-        record = await self.adapter.get(rtype.name, id)
+        """The resource, projected by ``projection``; ``shown``: the projection the caller
+        applies itself (members are read only when either shows them)."""
+        if self._reads_members(rtype, shown or projection):
+            record = await self.adapter.get(rtype.name, id)
+        else:  # Entra's group lookups exclude members: a big group is not read at all
+            record = await self.adapter.get(rtype.name, id, members=False)  # type: ignore[call-arg]
         return self.shape(rtype, self.to_scim(rtype, record, base_url), projection)
+
+    def _reads_members(self, rtype: ResourceType, projection: Projection) -> bool:
+        """False when the adapter may skip the members (groups) the response will not show."""
+        if not self.caps.skip_members:
+            return True
+        name = "members" if rtype.name == "Group" else "groups"
+        return shown(rtype, name, projection.attributes, projection.excluded)
 
     @staticmethod
     def shape(
@@ -306,7 +324,9 @@ class ScimService:
                 shape = sorted({f"{path} {op}" for path, op in filter_leaves(node)})
                 self._operation().extra.setdefault("filter", ", ".join(shape))
             start = offset + 1
-            found, matched = await self._search_one(rtype, node, params, start, remaining, base_url)
+            found, matched = await self._search_one(
+                rtype, node, params, start, remaining, base_url, projection
+            )
             total += matched
             resources.extend(self.shape(rtype, r, projection) for r in found)
             remaining -= len(found)
@@ -332,10 +352,17 @@ class ScimService:
         start: int,
         count: int,
         base_url: str,
+        projection: Projection = Projection(),
     ) -> tuple[list[dict[str, Any]], int]:
         sort_by = sort_key_path(params.sort_by, rtype) if params.sort_by else None
         query, in_gateway = self.planned_search(
-            rtype, node, sort_by, params.descending, start, count
+            rtype,
+            node,
+            sort_by,
+            params.descending,
+            start,
+            count,
+            members=self._reads_members(rtype, projection),
         )
         if node is None or not in_gateway:
             page = await self.adapter.search(query)
@@ -350,13 +377,17 @@ class ScimService:
         descending: bool,
         start: int,
         count: int,
+        *,
+        members: bool = True,
     ) -> tuple[Query, bool]:
         """The query a search gives the adapter, and whether the gateway then evaluates the
-        whole filter over its answer (the dry run shows both)."""
+        whole filter over its answer (the dry run shows both). ``members``: whether groups'
+        members are wanted (the gateway's own evaluation always reads them)."""
         if node is None or self._pushable(rtype, node):
             sort = sort_by if self.caps.sort else None
             page_size = min(count, self.caps.max_page_size)
-            return Query(rtype.name, node, sort, descending, start, page_size), False
+            query = Query(rtype.name, node, sort, descending, start, page_size, members=members)
+            return query, False
         limit = self.config.max_filter_scan
         return Query(rtype.name, self._narrowed(rtype, node), count=limit + 1), True
 

@@ -75,6 +75,7 @@ class MemoryAdapter(Adapter):
         sort=True,
         versions=True,
         groups=True,
+        skip_members=True,
     )
 
     def __init__(
@@ -117,8 +118,10 @@ class MemoryAdapter(Adapter):
         except KeyError:
             raise NotFound(f"{resource_type} {id} not found") from None
 
-    def _record(self, resource_type: str, id: str, entry: _Entry) -> Record:
+    def _record(self, resource_type: str, id: str, entry: _Entry, members: bool = True) -> Record:
         record = Record(id, _clone(entry.data), str(entry.version), entry.created, entry.modified)
+        if not members:
+            return record  # the response shows no members (groups): not copied
         if resource_type == "Group":
             record.members = [Ref(mid, kind) for mid, kind in entry.members.items()]
         elif entry.member_of:
@@ -144,8 +147,8 @@ class MemoryAdapter(Adapter):
             view["groups"] = [{"value": gid, "type": "direct"} for gid in entry.member_of]
         return view
 
-    async def get(self, resource_type: str, id: str) -> Record:
-        return self._record(resource_type, id, self._entry(resource_type, id))
+    async def get(self, resource_type: str, id: str, *, members: bool = True) -> Record:
+        return self._record(resource_type, id, self._entry(resource_type, id), members)
 
     async def search(self, query: Query) -> Page:
         rtype = _TYPES[query.resource_type]
@@ -161,7 +164,7 @@ class MemoryAdapter(Adapter):
             ids = [v["id"] for v in views]
         start = query.start_index - 1
         page = ids[start : start + query.count]
-        records = [self._record(query.resource_type, i, store[i]) for i in page]
+        records = [self._record(query.resource_type, i, store[i], query.members) for i in page]
         return Page(records, len(ids))
 
     def _candidates(self, query: Query) -> list[str]:

@@ -124,6 +124,7 @@ class RestAdapter(Adapter):
             sort=False,
             versions=False,
             groups=settings.groups is not None,
+            skip_members=True,
         )
 
     async def open(self) -> None:
@@ -199,12 +200,14 @@ class RestAdapter(Adapter):
 
     # -- reading -----------------------------------------------------------------------
 
-    async def get(self, resource_type: str, id: str) -> Record:
+    async def get(self, resource_type: str, id: str, *, members: bool = True) -> Record:
+        """One record; ``members=False`` skips the group's separate members read."""
         section = self._section(resource_type)
         answer = await self.client.send(Request(section.get, id=id))
         record = self._answer_record(resource_type, answer, section.get.record)
-        if isinstance(section, GroupSettings) and isinstance(section.members.read, MembersRead):
-            record.members = await self._read_members(section.members.read, id)
+        read = section.members.read if isinstance(section, GroupSettings) else None
+        if members and isinstance(read, MembersRead):
+            record.members = await self._read_members(read, id)
         return record
 
     def _fetcher(self, call: ListCall, params: dict[str, str], id: str | None = None) -> Fetch:
@@ -227,13 +230,14 @@ class RestAdapter(Adapter):
     async def search(self, query: Query) -> Page:
         section = self._section(query.resource_type)
         plan = plan_filter(query.filter, self._params[query.resource_type])
+        members = query.members or _mentions_members(query.filter)
         if plan.ids:
-            return await self._search_by_id(query, plan.ids)
+            return await self._search_by_id(query, plan.ids, members)
         fetch = self._fetcher(section.list, plan.params)
         paging = section.list.paging
         if not plan.residual:
             window = await read_window(paging, fetch, query.start_index, query.count)
-            return await self._page(query.resource_type, window, section.list)
+            return await self._page(query.resource_type, window, section.list, members)
         if isinstance(paging, NoPaging):
             window = await read_window(paging, fetch, 1, 2**31)
         elif not plan.params:
@@ -246,18 +250,21 @@ class RestAdapter(Adapter):
                     f"the filter leaves more than {limit} candidates for this app to check; "
                     "narrow it"
                 )
-        records = (await self._page(query.resource_type, window, section.list)).records
+        page = await self._page(query.resource_type, window, section.list, members)
+        records = page.records
         return self._matching(query, records, plan.residual)
 
-    async def _search_by_id(self, query: Query, ids: list[str]) -> Page:
+    async def _search_by_id(self, query: Query, ids: list[str], members: bool) -> Page:
         """``id eq`` reads that record; the whole filter is then checked on it."""
         found: list[Record] = []
         if len(set(ids)) == 1:
             with contextlib.suppress(NotFound):
-                found = [await self.get(query.resource_type, ids[0])]
+                found = [await self.get(query.resource_type, ids[0], members=members)]
         return self._matching(query, found, [query.filter] if query.filter else [])
 
-    async def _page(self, resource_type: str, window: Window, call: RecordList) -> Page:
+    async def _page(
+        self, resource_type: str, window: Window, call: RecordList, members: bool = True
+    ) -> Page:
         label = f"{call.method} {call.path}"
         records = [self._record(resource_type, raw, label) for raw in window.items]
         if call.read_each:
@@ -265,7 +272,7 @@ class RestAdapter(Adapter):
             complete = []
             for listed in records:
                 with contextlib.suppress(NotFound):
-                    complete.append(await self.get(resource_type, listed.id))
+                    complete.append(await self.get(resource_type, listed.id, members=members))
             records = complete
         return Page(records, window.total)
 
@@ -688,3 +695,8 @@ def _partly_done(exc: ScimError, group_id: str) -> ScimError:
     error.args = (error.detail,)
     error.failed_step, error.steps_done = "add_members", ("create",)
     return error
+
+
+def _mentions_members(node: FilterNode | None) -> bool:
+    """A filter on ``members`` needs them read even when the response leaves them out."""
+    return node is not None and any(p.startswith("members") for p, _ in filter_leaves(node))
