@@ -1,0 +1,124 @@
+"""ldap3 off the event loop: a few worker threads, each with its own bound connection.
+
+ldap3 is synchronous. :class:`Directory` runs each unit of work (a function of
+one :class:`ldap3.Connection`) on one of ``pool_size`` threads; a thread opens its
+connection (StartTLS or LDAPS as configured, then a simple bind) the first time it
+needs one and keeps it. A connection that failed (the server restarted, a socket
+timed out) is closed and forgotten, so the next unit of work on that thread opens a
+fresh one. Errors are translated by the caller, with :func:`.errors.map_ldap_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import ldap3
+
+from adapters.ldap.config import LdapSettings
+from adapters.ldap.errors import CONNECTION_ERRORS
+
+__all__ = ["Directory", "describe_url"]
+
+T = TypeVar("T")
+
+
+def describe_url(url: str) -> str:
+    """``host:port`` of the directory, for messages."""
+    parts = urlsplit(url)
+    port = parts.port or (636 if parts.scheme == "ldaps" else 389)
+    return f"{parts.hostname}:{port}"
+
+
+class Directory:
+    def __init__(self, settings: LdapSettings, name: str) -> None:
+        self.settings = settings
+        tls = ldap3.Tls(
+            validate=ssl.CERT_REQUIRED if settings.tls.verify else ssl.CERT_NONE,
+            ca_certs_file=settings.tls.ca_file,
+            version=ssl.PROTOCOL_TLS_CLIENT if settings.tls.verify else None,
+        )
+        url = settings.url.rstrip("/")
+        self.server = ldap3.Server(
+            url,
+            use_ssl=url.startswith("ldaps:"),
+            tls=tls,
+            get_info=ldap3.NONE,
+            connect_timeout=settings.connect_timeout,
+        )
+        self._executor = ThreadPoolExecutor(settings.pool_size, thread_name_prefix=f"ldap-{name}")
+        self._local = threading.local()
+        self._open: set[ldap3.Connection] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    async def run(self, work: Callable[[ldap3.Connection], T]) -> T:
+        """``work(connection)`` on a worker thread; its exceptions are raised here."""
+        if self._closed:
+            raise RuntimeError("the directory connections are closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._work, work)
+
+    def _work(self, work: Callable[[ldap3.Connection], T]) -> T:
+        conn = self._connection()
+        try:
+            return work(conn)
+        except CONNECTION_ERRORS:
+            self._forget(conn)
+            raise
+
+    def _connection(self) -> ldap3.Connection:
+        conn: ldap3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed:
+            return conn
+        settings = self.settings
+        conn = ldap3.Connection(
+            self.server,
+            user=settings.bind_dn.get_secret_value(),
+            password=settings.password.get_secret_value(),
+            client_strategy=ldap3.SYNC,
+            raise_exceptions=True,
+            receive_timeout=int(max(1, settings.timeout)),
+            check_names=False,
+            read_only=False,
+        )
+        try:
+            conn.open()
+            if settings.start_tls:
+                conn.start_tls()
+            conn.bind()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.unbind()
+            raise
+        self._local.conn = conn
+        with self._lock:
+            self._open.add(conn)
+        return conn
+
+    def _forget(self, conn: ldap3.Connection) -> None:
+        self._local.conn = None
+        with self._lock:
+            self._open.discard(conn)
+        with contextlib.suppress(Exception):
+            conn.unbind()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        with self._lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.unbind()
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
+
+
+def run_sync(work: Callable[..., T], *args: Any) -> Callable[[ldap3.Connection], T]:
+    """``work(connection, *args)`` as a unit of work for :meth:`Directory.run`."""
+    return lambda conn: work(conn, *args)
