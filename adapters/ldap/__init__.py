@@ -157,6 +157,14 @@ class _Kind:
     def filter(self, extra: str = "") -> str:
         return matches_all([self.base_filter, extra])
 
+    def kept(self, mapping: Mapping) -> frozenset[str] | None:
+        """What the entries round-trip: the mapping's attributes, some only by value."""
+        carried = mapping.attributes(self.rt)
+        if carried is None:
+            return None
+        plain = {name.lower() for name in self.section.values_only}
+        return frozenset(f"{p}.value" if p in plain else p for p in carried)
+
     def declared(self, mapping: Mapping) -> dict[str, frozenset[str]]:
         declared = {"id": _OTHER_OPERATORS}
         for path, scim_type in _scim_paths(self.rt):
@@ -195,6 +203,7 @@ class LdapAdapter(Adapter):
         self.capabilities = Capabilities(
             resource_types=frozenset(k.rt for k in kinds),
             filter_attributes={k.rt: k.declared(mapping) for k in kinds},
+            attributes={k.rt: k.kept(mapping) for k in kinds},
             filter_logic=True,
             sort=False,
             groups=self.groups is not None,
@@ -261,7 +270,7 @@ class LdapAdapter(Adapter):
 
     # -- deactivation --------------------------------------------------------------------
 
-    def _active(self, entry: Entry) -> bool:
+    def _active(self, entry: Entry) -> bool | None:
         rule = self.deactivation
         assert rule is not None
         if rule.by == "ou":
@@ -270,7 +279,9 @@ class LdapAdapter(Adapter):
         assert rule.attribute is not None
         value = entry.first(rule.attribute)
         if rule.by == "flag":
-            return value is None or value.lower() != rule.disabled.lower()
+            if value is None:  # with an ``enabled`` value, no value means "not known"
+                return None if rule.enabled is not None else True
+            return value.lower() != rule.disabled.lower()
         try:
             return not int(value or 0) & rule.bit
         except ValueError:
@@ -288,6 +299,15 @@ class LdapAdapter(Adapter):
         except ValueError:
             number = rule.initial
         return [str(number & ~rule.bit if active else number | rule.bit)]
+
+    def _flag_change(self, rule: Deactivation, active: Any, current: str | None) -> Changes:
+        """The flag or bit attribute's change for a new ``active``: true, false, or removed."""
+        assert rule.attribute is not None
+        if isinstance(active, bool):
+            return {rule.attribute: [(ldap3.MODIFY_REPLACE, self._flag_values(active, current))]}
+        if rule.by == "flag" and rule.enabled is not None:  # removed: "not known" again
+            return {rule.attribute: [(ldap3.MODIFY_REPLACE, [])]}
+        return {}  # a bit or a place cannot say "not known": left as it is
 
     def _parent(self, kind: _Kind, active: Any) -> str:
         rule = self.deactivation
@@ -443,7 +463,8 @@ class LdapAdapter(Adapter):
                 attributes[key] = texts
         rule = self.deactivation
         if kind is self.users and rule is not None and rule.attribute is not None:
-            flag = self._flag_values(active is not False, None)
+            known = isinstance(active, bool) or rule.by == "bit" or rule.enabled is None
+            flag = self._flag_values(active is not False, None) if known else []
             if flag:
                 attributes[rule.attribute] = flag
         if kind is self.groups:
@@ -480,19 +501,18 @@ class LdapAdapter(Adapter):
         self, conn: ldap3.Connection, kind: _Kind, id: str, changes: dict[str, Any]
     ) -> Record:
         entry = self._find(conn, kind, id, self._read_attrs(kind))
-        active = changes.pop(kind.pseudo, None) if kind.pseudo else None
+        active = changes.get(kind.pseudo) if kind.pseudo else None
         self._check_unique(conn, kind, changes, entry.dn)
         dn = self._move(conn, kind, entry, changes, active)
         rdn = kind.section.rdn_attribute.lower()
         mods: Changes = {
             key: [(ldap3.MODIFY_REPLACE, _ldap_values(value))]
             for key, value in changes.items()
-            if key.lower() != rdn
+            if key.lower() != rdn and key != kind.pseudo
         }
         rule = self.deactivation
-        if kind is self.users and rule and rule.attribute and isinstance(active, bool):
-            flag = self._flag_values(active, entry.first(rule.attribute))
-            mods[rule.attribute] = [(ldap3.MODIFY_REPLACE, flag)]
+        if kind is self.users and rule and rule.attribute and kind.pseudo in changes:
+            mods.update(self._flag_change(rule, active, entry.first(rule.attribute)))
         modify(conn, dn, mods)
         fresh = read(conn, dn, self._read_attrs(kind))
         if fresh is None:

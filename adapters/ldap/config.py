@@ -52,6 +52,8 @@ def _dn(value: Any) -> Any:
 
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve)]
+#: Not secret, but may be a reference too (``url: ${env:LDAP_URL}``).
+Text = Annotated[str, BeforeValidator(_resolve)]
 Attr = Annotated[str, BeforeValidator(_attribute)]
 Dn = Annotated[str, BeforeValidator(_dn)]
 
@@ -62,7 +64,7 @@ class _Model(BaseModel):
 
 class Tls(_Model):
     #: PEM file of the CA(s) that signed the directory's certificate; default: the system's.
-    ca_file: str | None = None
+    ca_file: Text | None = None
     #: Check the certificate and the host name; turning it off is for experiments only.
     verify: bool = True
 
@@ -111,6 +113,10 @@ class _Entries(_Model):
     unique: list[Attr] = Field(default_factory=list)
     #: Attributes given to the mapping as lists (the others: their first value).
     multi_valued: list[Attr] = Field(default_factory=list)
+    #: Multi-valued SCIM attributes (``emails``) of which the directory keeps only the
+    #: values: an LDAP value has no type, display or primary flag. The app's /Schemas
+    #: then lists only their ``value``, so clients do not send what would be lost.
+    values_only: list[str] = Field(default_factory=list)
 
     @field_validator("dn")
     @classmethod
@@ -156,7 +162,7 @@ class GroupEntries(_Entries):
 
 class LdapSettings(_Model):
     #: ``ldap://host:389`` or ``ldaps://host:636``.
-    url: str
+    url: Text
     #: Upgrade an ``ldap://`` connection with StartTLS (RFC 4513) before binding.
     start_tls: bool = False
     tls: Tls = Tls()

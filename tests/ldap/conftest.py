@@ -56,8 +56,6 @@ class Directory:
         for section in ("users", "groups"):
             for key, value in list(raw[section].items()):
                 raw[section][key] = _rebase(value, self.base)
-        raw["users"]["deactivation"] = _rebase(raw["users"]["deactivation"], self.base)
-        raw["groups"]["placeholder_member"] = f"cn=nobody,{self.base}"
         raw.update(url=self.server.url, bind_dn=BIND_DN, password=BIND_PASSWORD)
         raw.update(start_tls=False)
         raw.pop("tls")
