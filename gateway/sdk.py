@@ -179,6 +179,9 @@ class Capabilities:
     their URN); ``None`` means the whole RFC schema. The app's ``/Schemas``
     lists only these. ``transactions`` says whether :meth:`Adapter.transaction`
     makes the calls inside it atomic (all applied, or none when one fails).
+    ``canonical_values`` maps a resource type to lower-case sub-attribute paths
+    (``emails.type``) and the only values the adapter keeps of them; the app's
+    ``/Schemas`` lists them as the sub-attribute's canonicalValues.
     """
 
     resource_types: frozenset[str] = frozenset({"User", "Group"})
@@ -190,6 +193,7 @@ class Capabilities:
     attributes: dict[str, frozenset[str] | None] = field(default_factory=dict)
     max_page_size: int = 1000
     transactions: bool = False
+    canonical_values: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def can_filter(self, resource_type: str, path: str, op: str) -> bool:
         if resource_type not in self.filter_attributes:

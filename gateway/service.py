@@ -127,6 +127,7 @@ class ScimService:
         types = build_resource_types(
             {n: _narrowest(self.caps.attributes.get(n), self.mapping.attributes(n)) for n in names},
             {n: self.mapping.required(n) for n in names},
+            self.caps.canonical_values,
         )
         self.types = {n: t for n, t in types.items() if n in self.caps.resource_types}
         if not self.caps.groups:

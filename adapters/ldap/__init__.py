@@ -162,8 +162,21 @@ class _Kind:
         carried = mapping.attributes(self.rt)
         if carried is None:
             return None
-        plain = {name.lower() for name in self.section.values_only}
-        return frozenset(f"{p}.value" if p in plain else p for p in carried)
+        typed = {name.lower(): types for name, types in self.section.typed_values.items()}
+        kept: set[str] = set()
+        for path in carried:
+            if path not in typed:
+                kept.add(path)
+                continue
+            kept.add(f"{path}.value")
+            if typed[path]:
+                kept.add(f"{path}.type")
+        return frozenset(kept)
+
+    def canonical(self) -> dict[str, tuple[str, ...]]:
+        """The types each typed attribute keeps (``emails.type``: ``work``)."""
+        typed = self.section.typed_values
+        return {f"{name.lower()}.type": tuple(types) for name, types in typed.items() if types}
 
     def declared(self, mapping: Mapping) -> dict[str, frozenset[str]]:
         declared = {"id": _OTHER_OPERATORS}
@@ -204,6 +217,7 @@ class LdapAdapter(Adapter):
             resource_types=frozenset(k.rt for k in kinds),
             filter_attributes={k.rt: k.declared(mapping) for k in kinds},
             attributes={k.rt: k.kept(mapping) for k in kinds},
+            canonical_values={k.rt: k.canonical() for k in kinds},
             filter_logic=True,
             sort=False,
             groups=self.groups is not None,

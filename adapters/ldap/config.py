@@ -113,10 +113,11 @@ class _Entries(_Model):
     unique: list[Attr] = Field(default_factory=list)
     #: Attributes given to the mapping as lists (the others: their first value).
     multi_valued: list[Attr] = Field(default_factory=list)
-    #: Multi-valued SCIM attributes (``emails``) of which the directory keeps only the
-    #: values: an LDAP value has no type, display or primary flag. The app's /Schemas
-    #: then lists only their ``value``, so clients do not send what would be lost.
-    values_only: list[str] = Field(default_factory=list)
+    #: Multi-valued SCIM attributes (``emails``) whose values LDAP attributes keep one
+    #: attribute per type (``mail`` the work address): an LDAP value has no type, label or
+    #: primary flag of its own. The app's /Schemas lists only their ``value`` and ``type``,
+    #: with these types as its canonicalValues ([]: value only), so clients know what stays.
+    typed_values: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("dn")
     @classmethod
