@@ -16,7 +16,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import ldap3
@@ -39,12 +39,14 @@ def describe_url(url: str) -> str:
 class Directory:
     def __init__(self, settings: LdapSettings, name: str) -> None:
         self.settings = settings
+        url = settings.url.rstrip("/")
+        # ldap3 builds the context with ssl.create_default_context (version None) and
+        # checks the host name itself after the handshake, when validating.
         tls = ldap3.Tls(
             validate=ssl.CERT_REQUIRED if settings.tls.verify else ssl.CERT_NONE,
             ca_certs_file=settings.tls.ca_file,
-            version=ssl.PROTOCOL_TLS_CLIENT if settings.tls.verify else None,
+            sni=urlsplit(url).hostname,
         )
-        url = settings.url.rstrip("/")
         self.server = ldap3.Server(
             url,
             use_ssl=url.startswith("ldaps:"),
@@ -94,8 +96,7 @@ class Directory:
                 conn.start_tls()
             conn.bind()
         except BaseException:
-            with contextlib.suppress(Exception):
-                conn.unbind()
+            _discard(conn)
             raise
         self._local.conn = conn
         with self._lock:
@@ -106,8 +107,7 @@ class Directory:
         self._local.conn = None
         with self._lock:
             self._open.discard(conn)
-        with contextlib.suppress(Exception):
-            conn.unbind()
+        _discard(conn)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -119,6 +119,12 @@ class Directory:
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
 
 
-def run_sync(work: Callable[..., T], *args: Any) -> Callable[[ldap3.Connection], T]:
-    """``work(connection, *args)`` as a unit of work for :meth:`Directory.run`."""
-    return lambda conn: work(conn, *args)
+def _discard(conn: ldap3.Connection) -> None:
+    """Unbind and close; ldap3 leaves the socket of a refused connect open."""
+    with contextlib.suppress(Exception):
+        conn.unbind()
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        with contextlib.suppress(Exception):
+            sock.close()
+

@@ -22,7 +22,7 @@ import yaml
 from ldap.slapd import BIND_DN, BIND_PASSWORD, ROOT_DN, ROOT_PASSWORD, SUFFIX, Slapd, running_slapd
 
 from adapters.ldap import LdapAdapter, LdapSettings
-from gateway.mapping.engine import MAPPINGS_DIR, load_mapping
+from gateway.mapping.engine import MAPPINGS_DIR, TemplateMapping, load_mapping
 
 PACK = MAPPINGS_DIR / "ldap-inetorgperson"
 _SUBTREES = itertools.count(1)
@@ -109,9 +109,13 @@ def directory(slapd: Slapd) -> Directory:
     return Directory(slapd, make_subtree(slapd))
 
 
+def _mapping_pack() -> TemplateMapping:
+    return load_mapping(PACK)
+
+
 async def open_adapter(settings: dict[str, Any]) -> LdapAdapter:
     adapter = LdapAdapter(
-        LdapSettings.model_validate(settings), app="directory", mapping=load_mapping(PACK)
+        LdapSettings.model_validate(settings), app="directory", mapping=_mapping_pack()
     )
     await adapter.open()
     return adapter
