@@ -121,7 +121,9 @@ class _Kind:
         self.rt = rt
         self.section = section
         self.pseudo = pseudo  # the deactivation field, which no attribute holds
-        known = mapping.types[rt].known_record_fields if isinstance(mapping, TemplateMapping) else None
+        known = (
+            mapping.types[rt].known_record_fields if isinstance(mapping, TemplateMapping) else None
+        )
         self.fields = {f.lower(): f for f in known or () if f != pseudo}
         self.multi = {a.lower() for a in section.multi_valued}
         classes = [f"(objectClass={escape_value(c)})" for c in section.object_classes]
@@ -206,7 +208,8 @@ class LdapAdapter(Adapter):
         self.where = describe_url(settings.url)
         deactivation = settings.users.deactivation
         self.deactivation: Deactivation | None = deactivation
-        self.users = _Kind("User", settings.users, mapping, deactivation and deactivation.field)
+        pseudo = deactivation.field if deactivation is not None else None
+        self.users = _Kind("User", settings.users, mapping, pseudo)
         self.groups: _Kind | None = None
         if settings.groups is not None:
             if "Group" not in mapping.types:
@@ -444,9 +447,7 @@ class LdapAdapter(Adapter):
             flt = kind.filter(any_of(attribute, texts))
             found = search_all(conn, kind.section.base_dn, flt, ["1.1"], 2)
             if any(own is None or not _same_dn(e.dn, own) for e in found):
-                raise Conflict(
-                    f"another {kind.rt.lower()} already holds that value of {attribute}"
-                )
+                raise Conflict(f"another {kind.rt.lower()} already holds that value of {attribute}")
 
     def _dn(self, kind: _Kind, rdn_value: Any, parent: str) -> str:
         texts = _ldap_values(rdn_value)
@@ -483,7 +484,7 @@ class LdapAdapter(Adapter):
                 attributes[rule.attribute] = flag
         if kind is self.groups:
             self._initial_members(conn, attributes, members)
-        conn.add(dn, attributes=attributes)
+        conn.add(dn, attributes=attributes)  # type: ignore[no-untyped-call]
         entry = read(conn, dn, self._read_attrs(kind))
         if entry is None:
             raise UpstreamError(f"the new {kind.rt.lower()} entry could not be read back")
@@ -557,7 +558,9 @@ class LdapAdapter(Adapter):
         if new_dn == entry.dn:
             return entry.dn
         moved = not _same_dn(parent, ",".join(parts[1:]))
-        conn.modify_dn(entry.dn, new_rdn, delete_old_dn=True, new_superior=parent if moved else None)
+        conn.modify_dn(
+            entry.dn, new_rdn, delete_old_dn=True, new_superior=parent if moved else None
+        )
         self._follow(conn, kind, entry, new_dn, changes.get(named) if named else None)
         return new_dn
 
@@ -602,7 +605,7 @@ class LdapAdapter(Adapter):
             value = self._member_value(entry)
             if value is not None:
                 self._leave_groups(conn, value)
-        conn.delete(entry.dn)
+        conn.delete(entry.dn)  # type: ignore[no-untyped-call]
 
     def _leave_groups(self, conn: ldap3.Connection, value: str) -> None:
         groups, section = self._group_kind(), self.config.groups

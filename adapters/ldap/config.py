@@ -140,7 +140,7 @@ class _Entries(_Model):
 
     @property
     def rdn_field(self) -> str:
-        return PLACEHOLDER.findall(self.dn)[0]
+        return str(PLACEHOLDER.findall(self.dn)[0])
 
     @property
     def parent(self) -> str:

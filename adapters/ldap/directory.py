@@ -127,4 +127,3 @@ def _discard(conn: ldap3.Connection) -> None:
     if sock is not None:
         with contextlib.suppress(Exception):
             sock.close()
-

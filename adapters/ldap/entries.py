@@ -83,9 +83,11 @@ def any_of(attribute: str, values: Iterable[str]) -> str:
     return terms[0] if len(terms) == 1 else "(|" + "".join(terms) + ")"
 
 
-def modify(conn: ldap3.Connection, dn: str, changes: dict[str, list[tuple[str, list[str]]]]) -> None:
+def modify(
+    conn: ldap3.Connection, dn: str, changes: dict[str, list[tuple[str, list[str]]]]
+) -> None:
     if changes:
-        conn.modify(dn, changes)
+        conn.modify(dn, changes)  # type: ignore[no-untyped-call]
 
 
 #: A concurrent change of the same values: read them again and retry this often.
@@ -122,7 +124,7 @@ def change_values(
         if not changes:
             return
         try:
-            conn.modify(dn, {attribute: changes})
+            conn.modify(dn, {attribute: changes})  # type: ignore[no-untyped-call]
             return
         except _RACE_ERRORS:
             if attempt == _RACES - 1:
@@ -146,7 +148,7 @@ def _delta(
             to_remove.append(current[mark])
         elif not real and mark not in current:
             to_add.append(placeholder)
-    changes = []
+    changes: list[tuple[str, list[str]]] = []
     if to_add:
         changes.append((ldap3.MODIFY_ADD, to_add))
     if to_remove:

@@ -103,7 +103,9 @@ class LdapFilter:
         if op in _SUBSTRING:
             if isinstance(value, dict | list):
                 return "(!(objectClass=*))"  # matches nothing
-            return f"({attribute}=*)" if not text else f"({attribute}={_SUBSTRING[op].format(text)})"
+            return (
+                f"({attribute}=*)" if not text else f"({attribute}={_SUBSTRING[op].format(text)})"
+            )
         if op is CompareOperator.eq:
             return f"({attribute}={text})"
         if op is CompareOperator.ne:

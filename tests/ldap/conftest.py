@@ -19,9 +19,17 @@ from typing import Any
 import ldap3
 import pytest
 import yaml
-from ldap.slapd import BIND_DN, BIND_PASSWORD, ROOT_DN, ROOT_PASSWORD, SUFFIX, Slapd, running_slapd
 
 from adapters.ldap import LdapAdapter, LdapSettings
+from adapters.ldap.slapd import (
+    BIND_DN,
+    BIND_PASSWORD,
+    ROOT_DN,
+    ROOT_PASSWORD,
+    SUFFIX,
+    Slapd,
+    running_slapd,
+)
 from gateway.mapping.engine import MAPPINGS_DIR, TemplateMapping, load_mapping
 
 PACK = MAPPINGS_DIR / "ldap-inetorgperson"
@@ -72,7 +80,9 @@ class Directory:
             if not conn.entries:
                 return None
             found: dict[str, list[str]] = conn.response[0]["attributes"]
-            return {k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in found.items()}
+            return {
+                k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in found.items()
+            }
 
     def dns(self, under: str, filter: str = "(objectClass=*)") -> list[str]:
         with root_connection(self.server) as conn:

@@ -7,9 +7,9 @@ from typing import Any
 
 import ldap3
 import pytest
-from ldap.slapd import BIND_DN, BIND_PASSWORD
 
 from adapters.ldap import LdapAdapter, LdapSettings
+from adapters.ldap.slapd import BIND_DN, BIND_PASSWORD
 from gateway.sdk import InvalidValue, Query, UpstreamError, UpstreamUnavailable
 
 from .conftest import Directory, _mapping_pack, open_adapter, root_connection
@@ -77,7 +77,7 @@ async def test_a_user_created_disabled_in_bit_mode_has_the_bit(
 async def test_a_naming_value_with_dn_specials_is_escaped_in_the_dn(
     ldap_adapter: LdapAdapter, directory: Directory
 ) -> None:
-    tricky = "o'neil, jr+x=\"y\"#1 "
+    tricky = 'o\'neil, jr+x="y"#1 '
     created = await ldap_adapter.create("User", person(tricky))
     assert (await ldap_adapter.get("User", created.id)).data["uid"] == tricky
     [dn] = directory.dns(f"ou=people,{directory.base}", "(uid=*)")
@@ -107,9 +107,7 @@ async def test_adding_an_unknown_user_to_a_group_is_400_and_changes_nothing(
     group = await ldap_adapter.create("Group", {"cn": "G"}, members=[user.id])
     with pytest.raises(InvalidValue):
         await ldap_adapter.add_members(group.id, ["00000000-0000-0000-0000-000000000000"])
-    assert [m.value for m in (await ldap_adapter.get("Group", group.id)).members or ()] == [
-        user.id
-    ]
+    assert [m.value for m in (await ldap_adapter.get("Group", group.id)).members or ()] == [user.id]
 
 
 async def test_a_directory_that_is_not_there_is_503_at_start_up(directory: Directory) -> None:
@@ -145,4 +143,3 @@ def test_the_bind_dn_and_password_are_secrets_resolved_from_references(
     assert settings.password.get_secret_value() == BIND_PASSWORD
     shown = f"{settings!r} {settings}"
     assert BIND_PASSWORD not in shown and BIND_DN not in shown
-

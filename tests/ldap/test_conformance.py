@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 from conformance.conftest import LiveGateway, _serve
-from ldap.slapd import BIND_DN, BIND_PASSWORD
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import CheckResult, Status, check_server
+
+from adapters.ldap.slapd import BIND_DN, BIND_PASSWORD
 
 from .conftest import Directory
 

@@ -1,4 +1,4 @@
-"""A throwaway OpenLDAP server (Debian's slapd) on a loopback port, for the LDAP tests.
+"""A throwaway OpenLDAP server (Debian's slapd) on a loopback port, for tests and the bench.
 
 ``running_slapd()`` writes a ``slapd.conf`` into a temporary folder (schemas from
 /etc/ldap/schema, one mdb database under ``dc=example,dc=org``), loads the base
@@ -73,11 +73,15 @@ def _free_port() -> int:
 
 
 def ensure_slapd() -> None:
-    """Install Debian's slapd and ldap-utils when missing (root only; noninteractive)."""
-    if SLAPD.exists() and SLAPADD.exists():
+    """Install Debian's slapd, ldap-utils and openssl when missing (root only; noninteractive)."""
+    if SLAPD.exists() and SLAPADD.exists() and shutil.which("openssl"):
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise SlapdUnavailable("slapd is not installed and cannot be: run as root on Debian")
+    _apt_install()
+
+
+def _apt_install() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-qq", "slapd", "ldap-utils", "openssl"]
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:
@@ -87,7 +91,9 @@ def ensure_slapd() -> None:
 
 def make_ca(folder: Path) -> tuple[Path, Path, Path]:
     """A CA, and a certificate for 127.0.0.1 / localhost that it signed: (ca, cert, key)."""
-    ca_key, ca, key, csr, cert = (folder / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem"))
+    ca_key, ca, key, csr, cert = (
+        folder / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem")
+    )
     ext = folder / "san.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
 
@@ -118,6 +124,7 @@ def _config(folder: Path, tls: tuple[Path, Path, Path] | None) -> str:
     lines += [
         "database mdb",
         "maxsize 1073741824",
+        "dbnosync",  # a throwaway database: no fsync per write
         f'suffix "{SUFFIX}"',
         f'rootdn "{ROOT_DN}"',
         f"rootpw {ROOT_PASSWORD}",
