@@ -121,7 +121,7 @@ def _subtree(server: Slapd, name: str) -> str:
         for ou in ("people", "groups"):
             conn.add(f"ou={ou},{base}", "organizationalUnit")  # type: ignore[no-untyped-call]
     finally:
-        conn.unbind()  # type: ignore[no-untyped-call]
+        conn.unbind()
     return base
 
 
@@ -258,7 +258,7 @@ def _direct_provision(server: Slapd, base: str, users: int, workers: int) -> Sid
                 entry = _entry(n)
                 conn.add(f"uid={entry['uid']},{parent}", attributes=entry)  # type: ignore[no-untyped-call]
         finally:
-            conn.unbind()  # type: ignore[no-untyped-call]
+            conn.unbind()
         return len(numbers)
 
     chunks = [range(i, users, workers) for i in range(workers)]
@@ -288,7 +288,7 @@ def _direct_list(server: Slapd, base: str) -> Side:
             if item.get("type") == "searchResEntry":
                 seen.add(item["dn"])
     finally:
-        conn.unbind()  # type: ignore[no-untyped-call]
+        conn.unbind()
     return Side(time.perf_counter() - started, len(seen))
 
 
