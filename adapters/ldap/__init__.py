@@ -22,6 +22,8 @@ say where the entries live and how. How SCIM lands in the directory:
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +61,7 @@ _TYPES = build_resource_types()
 _STRING_OPERATORS = ALL_OPERATORS - {"gt", "ge", "lt", "le"}
 _OTHER_OPERATORS = frozenset({"eq", "ne", "pr"})
 _STAMPS = ("createTimestamp", "modifyTimestamp")
+_SNAPSHOTS = 16  # paging snapshots kept at most (the oldest goes first)
 Changes = dict[str, list[tuple[str, list[str]]]]
 
 
@@ -226,6 +229,8 @@ class LdapAdapter(Adapter):
             groups=self.groups is not None,
         )
         self.directory = Directory(settings, app)
+        #: (type, LDAP filter) -> (when read, the ids of every match): SCIM paging's list.
+        self._snapshots: OrderedDict[tuple[str, str], tuple[float, list[str]]] = OrderedDict()
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -257,6 +262,12 @@ class LdapAdapter(Adapter):
     async def _run(self, work: Any) -> Any:
         with map_ldap_errors(self.where, self.config.retry_after):
             return await self.directory.run(work)
+
+    async def _write(self, work: Any) -> Any:
+        try:
+            return await self._run(work)
+        finally:
+            self._forget_snapshots()
 
     def _find(self, conn: ldap3.Connection, kind: _Kind, id: str, attrs: Sequence[str]) -> Entry:
         """The entry whose id attribute is ``id`` (NotFound when none)."""
@@ -410,18 +421,37 @@ class LdapAdapter(Adapter):
         flt = kind.filter(kind.where.render(query.filter))
         start = max(0, query.start_index - 1)
         count = max(0, min(query.count, self.capabilities.max_page_size))
-        return await self._run(lambda conn: self._search(conn, kind, flt, start, count))  # type: ignore[no-any-return]
+        key = (kind.rt, flt)
+        # A walk's first page reads the matches afresh; its next pages reuse that list.
+        known = self._snapshots.get(key) if start > 0 else None
+        if known is not None and time.monotonic() - known[0] > self.config.snapshot_seconds:
+            known = None
+        ids = known[1] if known is not None else None
+        page, ids = await self._run(lambda conn: self._search(conn, kind, flt, start, count, ids))
+        if known is None and self.config.snapshot_seconds > 0:
+            self._snapshots[key] = (time.monotonic(), ids)
+            while len(self._snapshots) > _SNAPSHOTS:
+                self._snapshots.popitem(last=False)
+        return page  # type: ignore[no-any-return]
 
     def _search(
-        self, conn: ldap3.Connection, kind: _Kind, flt: str, start: int, count: int
-    ) -> Page:
+        self,
+        conn: ldap3.Connection,
+        kind: _Kind,
+        flt: str,
+        start: int,
+        count: int,
+        ids: list[str] | None,
+    ) -> tuple[Page, list[str]]:
+        """One page, and the ids of every match (read here in RFC 2696 pages, unless given)."""
         section = kind.section
         id_attr = section.id_attribute
-        matches = search_all(conn, section.base_dn, flt, [id_attr], self.config.page_size)
-        ids = [e.first(id_attr) for e in matches]
-        window = [i for i in ids[start : start + count] if i is not None]
+        if ids is None:
+            matches = search_all(conn, section.base_dn, flt, [id_attr], self.config.page_size)
+            ids = [i for i in (e.first(id_attr) for e in matches) if i is not None]
+        window = ids[start : start + count]
         if not window:
-            return Page([], len(ids))
+            return Page([], len(ids)), ids
         found = search_all(
             conn,
             section.base_dn,
@@ -430,8 +460,12 @@ class LdapAdapter(Adapter):
             self.config.page_size,
         )
         by_id = {e.first(id_attr): e for e in found}
-        entries = [by_id[i] for i in window if i in by_id]
-        return Page(self._complete(conn, kind, entries) if entries else [], len(ids))
+        entries = [by_id[i] for i in window if i in by_id]  # gone since: left out
+        return Page(self._complete(conn, kind, entries) if entries else [], len(ids)), ids
+
+    def _forget_snapshots(self) -> None:
+        """Our own writes end the walks' snapshots (other writers' wait for their expiry)."""
+        self._snapshots.clear()
 
     # -- writing -------------------------------------------------------------------------
 
@@ -461,7 +495,7 @@ class LdapAdapter(Adapter):
         self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
     ) -> Record:
         kind = self._kind(resource_type)
-        return await self._run(lambda conn: self._create(conn, kind, dict(data), members))  # type: ignore[no-any-return]
+        return await self._write(lambda conn: self._create(conn, kind, dict(data), members))  # type: ignore[no-any-return]
 
     def _create(
         self, conn: ldap3.Connection, kind: _Kind, data: dict[str, Any], members: Sequence[str]
@@ -510,7 +544,7 @@ class LdapAdapter(Adapter):
         expected_version: str | None = None,
     ) -> Record:
         kind = self._kind(resource_type)
-        return await self._run(lambda conn: self._update(conn, kind, id, dict(changes)))  # type: ignore[no-any-return]
+        return await self._write(lambda conn: self._update(conn, kind, id, dict(changes)))  # type: ignore[no-any-return]
 
     def _update(
         self, conn: ldap3.Connection, kind: _Kind, id: str, changes: dict[str, Any]
@@ -593,7 +627,7 @@ class LdapAdapter(Adapter):
         self, resource_type: str, id: str, *, expected_version: str | None = None
     ) -> None:
         kind = self._kind(resource_type)
-        await self._run(lambda conn: self._delete(conn, kind, id))
+        await self._write(lambda conn: self._delete(conn, kind, id))
 
     def _delete(self, conn: ldap3.Connection, kind: _Kind, id: str) -> None:
         attrs = ["1.1"]
@@ -657,7 +691,7 @@ class LdapAdapter(Adapter):
 
     async def add_members(self, group_id: str, member_ids: list[str]) -> None:
         kind = self._group_kind()
-        await self._run(lambda conn: self._add_members(conn, kind, group_id, member_ids))
+        await self._write(lambda conn: self._add_members(conn, kind, group_id, member_ids))
 
     def _add_members(
         self, conn: ldap3.Connection, kind: _Kind, group_id: str, member_ids: list[str]
@@ -671,7 +705,7 @@ class LdapAdapter(Adapter):
 
     async def remove_members(self, group_id: str, member_ids: list[str]) -> None:
         kind = self._group_kind()
-        await self._run(lambda conn: self._remove_members(conn, kind, group_id, member_ids))
+        await self._write(lambda conn: self._remove_members(conn, kind, group_id, member_ids))
 
     def _remove_members(
         self, conn: ldap3.Connection, kind: _Kind, group_id: str, member_ids: list[str]

@@ -177,6 +177,9 @@ class LdapSettings(_Model):
     pool_size: int = Field(4, ge=1, le=64)
     #: Page size of the adapter's searches (RFC 2696 paged results).
     page_size: int = Field(500, ge=1, le=10_000)
+    #: Seconds the ids of a search's matches are kept for the next pages of the same
+    #: search (startIndex > 1), so a paging walk reads them once (0: every page reads them).
+    snapshot_seconds: float = Field(30.0, ge=0)
     #: A group with more members than this is refused (502), not loaded.
     max_members: int = Field(10_000, ge=1)
     #: Seconds in Retry-After when the directory is unreachable.

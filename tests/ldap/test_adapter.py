@@ -143,3 +143,20 @@ def test_the_bind_dn_and_password_are_secrets_resolved_from_references(
     assert settings.password.get_secret_value() == BIND_PASSWORD
     shown = f"{settings!r} {settings}"
     assert BIND_PASSWORD not in shown and BIND_DN not in shown
+
+
+async def test_a_paging_walk_keeps_its_list_and_a_new_walk_or_our_write_reads_afresh(
+    ldap_adapter: LdapAdapter, directory: Directory
+) -> None:
+    for n in range(5):
+        await ldap_adapter.create("User", person(f"walker{n}"))
+    first = await ldap_adapter.search(Query("User", start_index=1, count=2))
+    with root_connection(directory.server) as conn:  # another writer, mid-walk
+        entry = {"objectClass": ["inetOrgPerson"], "uid": "late", "cn": "late", "sn": "late"}
+        conn.add(f"uid=late,ou=people,{directory.base}", attributes=entry)
+    second = await ldap_adapter.search(Query("User", start_index=3, count=2))
+    assert first.total == second.total == 5  # the walk's list: the late user is not in it
+    again = await ldap_adapter.search(Query("User", start_index=1, count=2))
+    assert again.total == 6  # a new walk reads the matches afresh
+    await ldap_adapter.create("User", person("ours"))
+    assert (await ldap_adapter.search(Query("User", start_index=3, count=2))).total == 7
