@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import ldap3
@@ -236,11 +237,14 @@ class LdapAdapter(Adapter):
 
     async def open(self) -> None:
         """Connect and bind once, so wrong settings fail at start-up, not on a request."""
-        base = self.config.users.base_dn
-        with map_ldap_errors(self.where, self.config.retry_after):
-            found = await self.directory.run(lambda c: read(c, base, ["1.1"]))
-        if found is None:
-            raise ConfigError(f"apps.{self.app}.settings.users.base_dn: no such entry")
+        bases = {"users": self.config.users.base_dn}
+        if self.config.groups is not None:
+            bases["groups"] = self.config.groups.base_dn
+        for key, base in bases.items():
+            with map_ldap_errors(self.where, self.config.retry_after):
+                found = await self.directory.run(partial(read, dn=base, attributes=["1.1"]))
+            if found is None:
+                raise ConfigError(f"apps.{self.app}.settings.{key}.base_dn: no such entry")
 
     async def aclose(self) -> None:
         await self.directory.aclose()
@@ -354,14 +358,26 @@ class LdapAdapter(Adapter):
         entry = self._find(conn, kind, id, self._read_attrs(kind))
         return self._complete(conn, kind, [entry])[0]
 
-    def _complete(self, conn: ldap3.Connection, kind: _Kind, entries: list[Entry]) -> list[Record]:
-        """Records of entries, with a group's members or (one entry) a user's groups."""
+    def _complete(
+        self,
+        conn: ldap3.Connection,
+        kind: _Kind,
+        entries: list[Entry],
+        *,
+        with_groups: bool = True,
+    ) -> list[Record]:
+        """Records of entries, with a group's members and (unless told) a user's groups.
+
+        A search's users come without their groups (``groups`` None: not read), which
+        would take one more search per user.
+        """
         records = [self._record(kind, e) for e in entries]
         if kind is self.groups:
             for record, entry in zip(records, entries, strict=True):
                 record.members = [Ref(v, "User") for v in self._member_ids(conn, entry)]
-        elif self.groups is not None and len(entries) == 1:
-            records[0].groups = self._groups_of(conn, entries[0])
+        elif self.groups is not None and with_groups:
+            for record, entry in zip(records, entries, strict=True):
+                record.groups = self._groups_of(conn, entry)
         return records
 
     def _member_ids(self, conn: ldap3.Connection, group: Entry) -> list[str]:
@@ -461,7 +477,8 @@ class LdapAdapter(Adapter):
         )
         by_id = {e.first(id_attr): e for e in found}
         entries = [by_id[i] for i in window if i in by_id]  # gone since: left out
-        return Page(self._complete(conn, kind, entries) if entries else [], len(ids)), ids
+        records = self._complete(conn, kind, entries, with_groups=False) if entries else []
+        return Page(records, len(ids)), ids
 
     def _forget_snapshots(self) -> None:
         """Our own writes end the walks' snapshots (other writers' wait for their expiry)."""
@@ -582,16 +599,19 @@ class LdapAdapter(Adapter):
         parent = ",".join(parts[1:])
         new_rdn = parts[0]
         named = next((k for k in changes if k.lower() == rdn.lower()), None)
+        renamed = False
         if named is not None:
             if changes[named] in (None, ""):
                 raise InvalidValue(f"{rdn} names the entry: it cannot be removed")
+            renamed = _ldap_values(changes[named]) != entry.texts(rdn)
+        if renamed and named is not None:
             new_rdn = self._dn(kind, changes[named], "x").rpartition(",")[0]
         if isinstance(active, bool) and self.deactivation and self.deactivation.by == "ou":
             parent = self._parent(kind, active)
-        new_dn = f"{new_rdn},{parent}"
-        if new_dn == entry.dn:
-            return entry.dn
         moved = not _same_dn(parent, ",".join(parts[1:]))
+        if not renamed and not moved:
+            return entry.dn
+        new_dn = f"{new_rdn},{parent}"
         conn.modify_dn(
             entry.dn, new_rdn, delete_old_dn=True, new_superior=parent if moved else None
         )

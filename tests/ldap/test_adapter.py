@@ -83,6 +83,10 @@ async def test_a_naming_value_with_dn_specials_is_escaped_in_the_dn(
     [dn] = directory.dns(f"ou=people,{directory.base}", "(uid=*)")
     assert dn.endswith(f",ou=people,{directory.base}")  # one RDN: uid, the whole value
     assert directory.entry(dn, ["uid"]) == {"uid": [tricky]}
+    # An update that keeps the name (given again, as PUT does) renames nothing.
+    await ldap_adapter.update("User", created.id, {"uid": tricky, "givenName": "G"})
+    assert directory.dns(f"ou=people,{directory.base}", "(uid=*)") == [dn]
+    assert directory.entry(dn, ["givenName"]) == {"givenName": ["G"]}
 
 
 async def test_an_entry_the_schema_refuses_is_400_and_nothing_is_added(
