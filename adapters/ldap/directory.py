@@ -40,13 +40,7 @@ class Directory:
     def __init__(self, settings: LdapSettings, name: str) -> None:
         self.settings = settings
         url = settings.url.rstrip("/")
-        # ldap3 builds the context with ssl.create_default_context (version None) and
-        # checks the host name itself after the handshake, when validating.
-        tls = ldap3.Tls(
-            validate=ssl.CERT_REQUIRED if settings.tls.verify else ssl.CERT_NONE,
-            ca_certs_file=settings.tls.ca_file,
-            sni=urlsplit(url).hostname,
-        )
+        tls = _Tls(settings.tls.ca_file, settings.tls.verify, urlsplit(url).hostname or "")
         self.server = ldap3.Server(
             url,
             use_ssl=url.startswith("ldaps:"),
@@ -117,6 +111,29 @@ class Directory:
             with contextlib.suppress(Exception):
                 conn.unbind()
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
+
+
+class _Tls(ldap3.Tls):
+    """ldap3's TLS settings, but the handshake is Python's default client context's.
+
+    ldap3 checks the host name itself after the handshake, with the deprecated
+    ``ssl.match_hostname``, and drops the wrapped socket unclosed when that fails.
+    Here the context checks the certificate and the host name (SNI) during the
+    handshake, and a failed handshake closes its socket.
+    """
+
+    def __init__(self, ca_file: str | None, verify: bool, host: str) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+        self.context = ssl.create_default_context(cafile=ca_file)
+        if not verify:
+            self.context.check_hostname = False
+            self.context.verify_mode = ssl.CERT_NONE
+        self.host = host
+
+    def wrap_socket(self, connection: ldap3.Connection, do_handshake: bool = False) -> None:
+        connection.socket = self.context.wrap_socket(
+            connection.socket, server_hostname=self.host, do_handshake_on_connect=do_handshake
+        )
 
 
 def _discard(conn: ldap3.Connection) -> None:

@@ -89,13 +89,13 @@ def _apt_install() -> None:
         subprocess.run(install, env=env, check=True, capture_output=True)
 
 
-def make_ca(folder: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a certificate for 127.0.0.1 / localhost that it signed: (ca, cert, key)."""
+def make_ca(folder: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> tuple[Path, Path, Path]:
+    """A CA, and a certificate for ``names`` (subjectAltName) it signed: (ca, cert, key)."""
     ca_key, ca, key, csr, cert = (
         folder / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem")
     )
     ext = folder / "san.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ext.write_text(f"subjectAltName={names}\n")
 
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
@@ -140,12 +140,14 @@ def _config(folder: Path, tls: tuple[Path, Path, Path] | None) -> str:
 
 
 @contextlib.contextmanager
-def running_slapd(*, tls: bool = False) -> Iterator[Slapd]:
+def running_slapd(*, tls: bool = False, tls_names: str | None = None) -> Iterator[Slapd]:
+    """slapd until the block ends; with ``tls``, also on ldaps, its certificate for
+    ``tls_names`` (default: 127.0.0.1 and localhost)."""
     ensure_slapd()
     with tempfile.TemporaryDirectory(prefix="slapd-") as tmp:
         folder = Path(tmp)
         (folder / "db").mkdir()
-        certs = make_ca(folder) if tls else None
+        certs = (make_ca(folder, tls_names) if tls_names else make_ca(folder)) if tls else None
         conf = folder / "slapd.conf"
         conf.write_text(_config(folder, certs))
         ldif = folder / "base.ldif"

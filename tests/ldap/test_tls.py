@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from adapters.ldap import LdapAdapter, LdapSettings
+from adapters.ldap.slapd import running_slapd
 from gateway.sdk import UpstreamUnavailable
 
 from .conftest import Directory, _mapping_pack, open_adapter
@@ -55,3 +56,17 @@ def test_start_tls_on_an_ldaps_url_is_a_configuration_error(directory: Directory
     settings = tls_settings(directory, "ldaps", directory.server.ca_file)
     with pytest.raises(ValueError, match="start_tls"):
         LdapSettings.model_validate({**settings, "start_tls": True})
+
+
+async def test_a_certificate_for_another_host_name_is_refused_even_from_the_trusted_ca(
+    directory: Directory,
+) -> None:
+    with running_slapd(tls=True, tls_names="DNS:elsewhere.example") as other:
+        assert other.ldaps_url is not None
+        settings = directory.settings(url=other.ldaps_url, tls={"ca_file": other.ca_file})
+        adapter = LdapAdapter(
+            LdapSettings.model_validate(settings), app="x", mapping=_mapping_pack()
+        )
+        with pytest.raises(UpstreamUnavailable):
+            await adapter.open()
+        await adapter.aclose()
