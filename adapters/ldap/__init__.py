@@ -569,7 +569,6 @@ class LdapAdapter(Adapter):
         entry = self._find(conn, kind, id, self._read_attrs(kind))
         active = changes.get(kind.pseudo) if kind.pseudo else None
         self._check_unique(conn, kind, changes, entry.dn)
-        dn = self._move(conn, kind, entry, changes, active)
         rdn = kind.section.rdn_attribute.lower()
         mods: Changes = {
             key: [(ldap3.MODIFY_REPLACE, _ldap_values(value))]
@@ -579,7 +578,11 @@ class LdapAdapter(Adapter):
         rule = self.deactivation
         if kind is self.users and rule and rule.attribute and kind.pseudo in changes:
             mods.update(self._flag_change(rule, active, entry.first(rule.attribute)))
-        modify(conn, dn, mods)
+        # The modify first: it is atomic, and what the directory may refuse (a schema
+        # violation) is refused before the entry is renamed or moved. LDAP has no
+        # transaction around both; a rename to a taken name was refused above (unique).
+        modify(conn, entry.dn, mods)
+        dn = self._move(conn, kind, entry, changes, active)
         fresh = read(conn, dn, self._read_attrs(kind))
         if fresh is None:
             raise NotFound(f"no {kind.rt} with that id")

@@ -164,3 +164,14 @@ async def test_a_paging_walk_keeps_its_list_and_a_new_walk_or_our_write_reads_af
     assert again.total == 6  # a new walk reads the matches afresh
     await ldap_adapter.create("User", person("ours"))
     assert (await ldap_adapter.search(Query("User", start_index=3, count=2))).total == 7
+
+
+async def test_an_update_the_schema_refuses_changes_nothing_not_even_the_name(
+    ldap_adapter: LdapAdapter, directory: Directory
+) -> None:
+    created = await ldap_adapter.create("User", person("stays"))
+    with pytest.raises(InvalidValue):
+        await ldap_adapter.update("User", created.id, {"uid": "moved", "sn": None})
+    assert directory.dns(f"ou=people,{directory.base}", "(uid=*)") == [
+        f"uid=stays,ou=people,{directory.base}"
+    ]
