@@ -203,6 +203,9 @@ class Capabilities:
     their URN); ``None`` means the whole RFC schema. The app's ``/Schemas``
     lists only these. ``transactions`` says whether :meth:`Adapter.transaction`
     makes the calls inside it atomic (all applied, or none when one fails).
+    ``canonical_values`` maps a resource type to lower-case sub-attribute paths
+    (``emails.type``) and the only values the adapter keeps of them; the app's
+    ``/Schemas`` lists them as the sub-attribute's canonicalValues.
     """
 
     resource_types: frozenset[str] = frozenset({"User", "Group"})
@@ -218,6 +221,7 @@ class Capabilities:
     #: skips reading a group's members (a user's groups), which the response will not show.
     #: The gateway passes ``members=`` only to adapters that declare this.
     skip_members: bool = False
+    canonical_values: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def can_filter(self, resource_type: str, path: str, op: str) -> bool:
         if resource_type not in self.filter_attributes:

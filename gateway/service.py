@@ -127,6 +127,7 @@ class ScimService:
         types = build_resource_types(
             {n: _narrowest(self.caps.attributes.get(n), self.mapping.attributes(n)) for n in names},
             {n: self.mapping.required(n) for n in names},
+            self.caps.canonical_values,
         )
         self.types = {n: t for n, t in types.items() if n in self.caps.resource_types}
         if not self.caps.groups:
@@ -802,9 +803,19 @@ def _deactivates(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def _narrowest(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    """The paths both keep; a sub-attribute (``emails.value``) is kept by its attribute too."""
     if a is None or b is None:
         return b if a is None else a
-    return a & b
+    return frozenset(p for p in a | b if _keeps(a, p) and _keeps(b, p))
+
+
+def _keeps(paths: frozenset[str], path: str) -> bool:
+    """``path`` is in ``paths``, or it is a sub-attribute whose attribute is."""
+    if path in paths:
+        return True
+    urn, _, name = path.rpartition(":")  # the "." of a URN's "2.0" is no sub-attribute
+    attribute, dot, _ = name.partition(".")
+    return bool(dot) and (f"{urn}:{attribute}" if urn else attribute) in paths
 
 
 def _ref_json(ref: Ref, base_url: str, endpoint: str | None = None) -> dict[str, Any]:
