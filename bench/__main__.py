@@ -21,6 +21,7 @@ from types import FrameType
 
 from bench.audit import AUDIT_SCENARIO_KEYS, format_audit_report, run_audit_bench
 from bench.core import BenchOptions, run_bench
+from bench.ldap import LdapOptions, format_ldap_report, run_ldap_bench
 from bench.load import LoadError
 from bench.report import format_report, format_rest_report
 from bench.rest import LEGACY_PLACEMENTS, REST_SCENARIO_KEYS, RestOptions, run_rest_bench
@@ -30,7 +31,7 @@ from bench.sql import SQL_SCENARIO_KEYS, SqlOptions, format_sql_report, run_sql_
 from bench.tracing import format_tracing_report, run_tracing_bench
 from bench.workers import WORKERS_SCENARIO_KEYS, format_workers_report, run_workers_bench
 
-SUITES = ("memory", "rest", "sql", "tracing", "audit", "workers", "all")
+SUITES = ("memory", "rest", "sql", "tracing", "audit", "workers", "ldap", "all")
 ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS, *SQL_SCENARIO_KEYS)))
 
 
@@ -66,7 +67,8 @@ def parser() -> argparse.ArgumentParser:
         "vs. a hand-written aiohttp proxy; sql: SQL adapter on 1M PostgreSQL rows vs. the "
         "same statements straight to asyncpg; tracing: the gateway with tracing on vs. off; "
         "audit: audit trail on (SQLite, PostgreSQL) vs. off; workers: serve --workers 2 vs. "
-        "one worker; all: memory and rest",
+        "one worker; ldap: 10,000 users provisioned and listed through the LDAP adapter into "
+        "slapd vs. ldap3 direct; all: memory and rest",
     )
     p.add_argument(
         "--duration",
@@ -210,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios = _chosen(p, suite, args.scenarios, AUDIT_SCENARIO_KEYS)
                 audit = run_audit_bench(BenchOptions(scenarios=scenarios, **common), args.dsn)
                 text, failed = format_audit_report(audit), bool(audit.problems())
+            elif suite == "ldap":  # 10,000 users into slapd by default (--users 1000: 1,000)
+                users = args.users if "--users" in (argv or sys.argv) else 10_000
+                ldap = run_ldap_bench(
+                    LdapOptions(users=users, connections=min(args.connections, 8)),
+                    log=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+                text, failed = format_ldap_report(ldap), bool(ldap.problems())
             elif suite == "sql":
                 scenarios = _chosen(p, suite, args.scenarios, SQL_SCENARIO_KEYS)
                 sql_options = SqlOptions(

@@ -74,7 +74,12 @@ def build_runtimes(
         try:
             mapping = load_app_mapping(name, app_config, source)
             inner = build_adapter(
-                name, app_config.adapter, app_config.settings, source=source, mapping=mapping
+                name,
+                app_config.adapter,
+                app_config.settings,
+                source=source,
+                mapping=mapping,
+                unique_group_names=app_config.unique_group_names,
             )
         except ConfigError as exc:
             errors.append(str(exc))
@@ -98,6 +103,12 @@ def build_runtimes(
         if app_config.check_unique_before_create:
             where = f"{source}: apps.{name}.check_unique_before_create"
             errors.extend(f"{where}: {problem}" for problem in service.unique_lookup_problems())
+        if app_config.unique_group_names and not service.can_check_group_names():
+            errors.append(
+                f"{source}: apps.{name}.unique_group_names: the adapter cannot filter Groups "
+                "by displayName eq, so it cannot keep group names unique; declare that filter "
+                "or set unique_group_names: false"
+            )
         limit = app_config.rate_limit
         runtimes[name] = AppRuntime(
             service,

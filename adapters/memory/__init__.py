@@ -39,6 +39,8 @@ from gateway.sdk import (
 
 _TYPES = build_resource_types()
 _USER_NAME = AttrPath("userName")
+#: The attribute naming each type uniquely (a Group's only while unique_group_names).
+_UNIQUE = {"User": "userName", "Group": "displayName"}
 
 
 class MemorySettings(BaseModel):
@@ -74,6 +76,7 @@ class MemoryAdapter(Adapter):
         sort=True,
         versions=True,
         groups=True,
+        skip_members=True,
     )
 
     def __init__(
@@ -85,7 +88,8 @@ class MemoryAdapter(Adapter):
         self._seed = self.settings.seed
         self._store: dict[str, dict[str, _Entry]] = {"User": {}, "Group": {}}
         self._versions = itertools.count(1)
-        self._user_names: dict[str, str] = {}  # lower-case userName -> id
+        # lower-case userName / displayName -> id, per type
+        self._names: dict[str, dict[str, str]] = {"User": {}, "Group": {}}
 
     async def open(self) -> None:
         if self._seed is not None:
@@ -115,8 +119,10 @@ class MemoryAdapter(Adapter):
         except KeyError:
             raise NotFound(f"{resource_type} {id} not found") from None
 
-    def _record(self, resource_type: str, id: str, entry: _Entry) -> Record:
+    def _record(self, resource_type: str, id: str, entry: _Entry, members: bool = True) -> Record:
         record = Record(id, _clone(entry.data), str(entry.version), entry.created, entry.modified)
+        if not members:
+            return record  # the response shows no members (groups): not copied
         if resource_type == "Group":
             record.members = [Ref(mid, kind) for mid, kind in entry.members.items()]
         elif entry.member_of:
@@ -142,8 +148,8 @@ class MemoryAdapter(Adapter):
             view["groups"] = [{"value": gid, "type": "direct"} for gid in entry.member_of]
         return view
 
-    async def get(self, resource_type: str, id: str) -> Record:
-        return self._record(resource_type, id, self._entry(resource_type, id))
+    async def get(self, resource_type: str, id: str, *, members: bool = True) -> Record:
+        return self._record(resource_type, id, self._entry(resource_type, id), members)
 
     async def search(self, query: Query) -> Page:
         rtype = _TYPES[query.resource_type]
@@ -159,7 +165,7 @@ class MemoryAdapter(Adapter):
             ids = [v["id"] for v in views]
         start = query.start_index - 1
         page = ids[start : start + query.count]
-        records = [self._record(query.resource_type, i, store[i]) for i in page]
+        records = [self._record(query.resource_type, i, store[i], query.members) for i in page]
         return Page(records, len(ids))
 
     def _candidates(self, query: Query) -> list[str]:
@@ -172,7 +178,7 @@ class MemoryAdapter(Adapter):
             and f.attr_path == _USER_NAME
             and isinstance(f.value, str)
         ):
-            found = self._user_names.get(compare_key(f.value))
+            found = self._names["User"].get(compare_key(f.value))
             return [found] if found is not None else []
         return list(self._store[query.resource_type])
 
@@ -181,19 +187,22 @@ class MemoryAdapter(Adapter):
     def _check_unique(
         self, resource_type: str, data: MappingABC[str, Any], own: str | None
     ) -> None:
-        if resource_type != "User" or "userName" not in data:
+        attribute = _UNIQUE[resource_type]
+        if attribute not in data or (resource_type == "Group" and not self.unique_group_names):
             return
-        holder = self._user_names.get(compare_key(str(data["userName"])))
+        holder = self._names[resource_type].get(compare_key(str(data[attribute])))
         if holder is not None and holder != own:
-            raise Conflict("userName is already taken")
+            raise Conflict(f"{attribute} is already taken")
 
     def _index(self, resource_type: str, id: str, old: Any, new: Any) -> None:
-        if resource_type != "User" or old == new:
+        """Keep the name index; with duplicate group names allowed, it holds one of them."""
+        names = self._names[resource_type]
+        if old == new:
             return
-        if old is not None:
-            self._user_names.pop(compare_key(str(old)), None)
+        if old is not None and names.get(compare_key(str(old))) == id:
+            del names[compare_key(str(old))]
         if new is not None:
-            self._user_names[compare_key(str(new))] = id
+            names[compare_key(str(new))] = id
 
     @staticmethod
     def _check_members(group_id: str, member_ids: list[str]) -> None:
@@ -223,7 +232,7 @@ class MemoryAdapter(Adapter):
         now = datetime.now(UTC)
         entry = _Entry(_clone(data), next(self._versions), now, now)
         self._store[resource_type][id] = entry
-        self._index(resource_type, id, None, data.get("userName"))
+        self._index(resource_type, id, None, data.get(_UNIQUE[resource_type]))
         self._link(id, entry, list(members))
         return self._record(resource_type, id, entry)
 
@@ -238,8 +247,9 @@ class MemoryAdapter(Adapter):
         entry = self._entry(resource_type, id)
         self._check_version(entry, expected_version)
         self._check_unique(resource_type, changes, id)
-        if "userName" in changes:
-            self._index(resource_type, id, entry.data.get("userName"), changes["userName"])
+        unique = _UNIQUE[resource_type]
+        if unique in changes:
+            self._index(resource_type, id, entry.data.get(unique), changes[unique])
         for key, value in _clone(changes).items():
             if value is None:
                 entry.data.pop(key, None)
@@ -259,7 +269,7 @@ class MemoryAdapter(Adapter):
             group = self._store["Group"][gid]
             self._unlink(gid, group, [id])
             self._touch(group)
-        self._index(resource_type, id, entry.data.get("userName"), None)
+        self._index(resource_type, id, entry.data.get(_UNIQUE[resource_type]), None)
         del self._store[resource_type][id]
 
     @staticmethod

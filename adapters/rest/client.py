@@ -7,7 +7,8 @@ A dry run renders with secrets masked; :meth:`Client.send` renders the same
 request with them and sends it, so a dry run shows what would be sent.
 
 Calls that are safe to repeat are retried (settings ``retry``): a method
-that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``)
+that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``;
+any call declared ``safe_to_repeat``)
 after a broken connection, a timeout, an unusable answer or 429/502/503/504;
 any method, POST included, when the call provably did not reach the app (the
 connection could not be opened) or the app refused it with 429, which says it
@@ -314,7 +315,8 @@ class Client:
             except UpstreamError as exc:
                 sent = not _never_sent(exc)
                 uncertain = uncertain or (write and sent)
-                if (self._repeatable(method) or not sent) and await attempts.again():
+                repeat = self._repeatable(method, request.op) or not sent
+                if repeat and await attempts.again():
                     continue
                 if uncertain:
                     _outcome_unknown(exc)
@@ -322,7 +324,7 @@ class Client:
             if uncertain and method == "DELETE" and answer.status in (404, 410):
                 return answer  # gone: an earlier attempt, whose answer was lost, did it
             uncertain = uncertain or (write and answer.status == 504)  # a proxy gave up
-            if not await self._again(method, answer, attempts):
+            if not await self._again(method, answer, attempts, request.op):
                 break
         try:
             self._check(answer, request.label, record)
@@ -332,17 +334,19 @@ class Client:
             raise
         return answer
 
-    def _repeatable(self, method: str) -> bool:
-        return method in IDEMPOTENT or (method == "PATCH" and self.settings.retry.idempotent_patch)
+    def _repeatable(self, method: str, op: Call) -> bool:
+        if op.safe_to_repeat or method in IDEMPOTENT:
+            return True
+        return method == "PATCH" and self.settings.retry.idempotent_patch
 
-    async def _again(self, method: str, answer: Answer, attempts: Attempts) -> bool:
+    async def _again(self, method: str, answer: Answer, attempts: Attempts, op: Call) -> bool:
         """Wait and say True when ``answer`` is worth another attempt that fits the budget.
 
         429 says the app did not process the call, so any method may be sent again.
         """
         if answer.status not in RETRY_STATUSES:
             return False
-        if answer.status != 429 and not self._repeatable(method):
+        if answer.status != 429 and not self._repeatable(method, op):
             return False
         return await attempts.again(retry_after_seconds(answer.headers.get("Retry-After")))
 
@@ -470,4 +474,6 @@ def _outcome_unknown(exc: ScimError) -> None:
     """An attempt of a write reached the app (or may have) and its answer was lost."""
     exc.detail += "; whether the app made the change is unknown"
     exc.args = (exc.detail,)
+    if isinstance(exc, UpstreamError):  # a create's name is then looked up first (dedupe)
+        exc.outcome_unknown = True
     mark_unknown()

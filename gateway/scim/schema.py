@@ -124,6 +124,21 @@ class Schema:
                 kept[key] = replace(attr, sub_attributes=subs)
         return replace(self, attributes=kept)
 
+    def narrowing(self, values: Mapping[str, Collection[str]]) -> Schema:
+        """Sub-attributes named in ``values`` (``"emails.type"``) get those canonicalValues."""
+        if not values:
+            return self
+        changed: dict[str, Attribute] = {}
+        for key, attr in self.attributes.items():
+            subs = {
+                k: replace(s, canonical_values=tuple(values[f"{key}.{k}"]))
+                if f"{key}.{k}" in values
+                else s
+                for k, s in attr.sub_attributes.items()
+            }
+            changed[key] = replace(attr, sub_attributes=subs)
+        return replace(self, attributes=changed)
+
     def requiring(self, paths: Collection[str]) -> Schema:
         """The attributes (and sub-attributes) named in ``paths`` marked required.
 
@@ -300,6 +315,7 @@ GROUP_SCHEMA = _load("group")
 def build_resource_types(
     supported: Mapping[str, Collection[str] | None] | None = None,
     required: Mapping[str, Collection[str]] | None = None,
+    canonical: Mapping[str, Mapping[str, Collection[str]]] | None = None,
 ) -> dict[str, ResourceType]:
     """The User and Group resource types, each restricted to what an adapter round-trips.
 
@@ -308,10 +324,17 @@ def build_resource_types(
     ``None`` entry keeps the whole RFC schema. A type mapped to an empty
     collection is not offered at all. ``required`` maps a type name to the
     lower-case paths its legacy app requires besides RFC 7643's (a mapping's
-    ``required:``); they are marked required.
+    ``required:``); they are marked required. ``canonical`` maps a type name to
+    lower-case sub-attribute paths and the only values its adapter keeps of them
+    (``Capabilities.canonical_values``), listed as their canonicalValues.
     """
     supported = supported or {}
     required = required or {}
+    canonical = canonical or {}
+
+    def values_within(type_name: str, prefix: str) -> dict[str, Collection[str]]:
+        found = canonical.get(type_name, {})
+        return {p[len(prefix) :]: v for p, v in found.items() if p.startswith(prefix)}
 
     def within(paths: Collection[str], prefix: str) -> Collection[str]:
         return {p[len(prefix) :] for p in paths if p.startswith(prefix)} if prefix else paths
@@ -319,6 +342,7 @@ def build_resource_types(
     def cut(schema: Schema, type_name: str, prefix: str = "") -> Schema:
         paths = supported.get(type_name)
         kept = schema if paths is None else schema.restricted(within(paths, prefix))
+        kept = kept.narrowing(values_within(type_name, prefix))
         return kept.requiring(within(required.get(type_name, ()), prefix))
 
     types: dict[str, ResourceType] = {}
