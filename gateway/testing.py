@@ -320,8 +320,8 @@ class AdapterContract:
         self, adapter: Adapter
     ) -> None:
         self._skip_unless(adapter.capabilities.groups, "groups")
-        one = await adapter.create("Group", self.group_data(9))
-        two = await adapter.create("Group", self.group_data(10))
+        one = await adapter.create("Group", self.group_data(11))
+        two = await adapter.create("Group", self.group_data(12))
         with pytest.raises(Conflict):
             await adapter.update("Group", two.id, {self.group_name_field: self.group_name(one)})
         assert self.group_name(await adapter.get("Group", two.id)) == self.group_name(two)

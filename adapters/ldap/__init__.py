@@ -489,8 +489,15 @@ class LdapAdapter(Adapter):
     def _check_unique(
         self, conn: ldap3.Connection, kind: _Kind, values: dict[str, Any], own: str | None
     ) -> None:
-        """Refuse a value a unique attribute already holds in another entry of the type."""
-        for attribute in kind.section.unique:
+        """Refuse a value a unique attribute already holds in another entry of the type
+        (with ``unique_group_names``, a group's name is one: Entra expects 409 on a taken
+        displayName). Compared with the directory's own matching rule (cn: any case)."""
+        unique = list(kind.section.unique)
+        if kind is self.groups and self.unique_group_names:
+            name = self.mapping.legacy_field("Group", "displayname")
+            if name and all(name.lower() != a.lower() for a in unique):
+                unique.append(name)
+        for attribute in unique:
             value = next((v for k, v in values.items() if k.lower() == attribute.lower()), None)
             texts = _ldap_values(value)
             if not texts:

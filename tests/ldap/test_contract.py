@@ -20,6 +20,7 @@ from .conftest import Directory, open_adapter
 
 class InetOrgPersonEntries:
     user_name_field = "uid"
+    group_name_field = "cn"
 
     def user_data(self, n: int) -> dict[str, Any]:
         return {
