@@ -73,6 +73,10 @@ class Authenticator:
     async def authenticate(self, header: str | None) -> Principal:
         if not header or not header.strip():
             raise Unauthorized("authentication required", schemes=self._schemes)
+        if not header.isascii():
+            # Bearer tokens and Basic's base64 are ASCII (RFC 6750, 7617). Other bytes
+            # arrive as lone surrogates, which no hash or comparison takes: refuse them.
+            raise self._refuse("the Authorization header holds bytes that are not ASCII")
         scheme, _, rest = header.strip().partition(" ")
         if scheme.lower() == "basic":
             return self._check_basic(rest.strip())

@@ -26,6 +26,7 @@ from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.guard import GuardState
+from gateway.http.connections import guard_connections
 from gateway.logs import configure_logging
 from gateway.registry import build_adapter
 from gateway.render import (
@@ -80,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _supervise(args, host, port, start_line)
     if args.worker:  # one of `serve --workers`: shares the port, stops with its supervisor
         app.cleanup_ctx.append(exit_with_supervisor)
+    guard_connections(app, settings.server)  # per process: header timeout, connection caps
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
         web.run_app(

@@ -311,6 +311,10 @@ class AppConfig(_Strict, MaskedFields):
     #: unknown (timeout, dropped connection), the next create of the same name
     #: looks first anyway (gateway/dedupe.py).
     check_unique_before_create: bool = False
+    #: Write userName and displayName in NFKC without invisible characters or padding,
+    #: and compare them case-folded for uniqueness (look-alike names are one name;
+    #: docs/security.md). Off: names are stored and compared as sent.
+    normalize_names: bool = True
     #: A group's displayName names one group only (case-insensitive): a create or rename
     #: to a taken name is 409 uniqueness, as Entra ID expects. Every built-in adapter
     #: enforces it; false lets an app hold groups of the same name.
@@ -362,6 +366,12 @@ class ServerConfig(_Strict):
     tls: TlsConfig | None = None
     #: Log lines as JSON objects (one per line, with trace ids) or as plain text.
     log_format: Literal["json", "text"] = "json"
+    #: Seconds a new connection has to send its first request's headers (slowloris).
+    header_timeout: float = Field(10.0, gt=0)
+    #: Open connections at once, in all and from one peer address; more are closed at
+    #: once (gateway/http/connections.py, docs/security.md).
+    max_connections: int = Field(512, ge=1)
+    max_connections_per_peer: int = Field(128, ge=1)
 
 
 class AuditConfig(_Strict):

@@ -19,6 +19,7 @@
     ├── PayloadTooLarge            413
     ├── TooManyRequests            429  (Retry-After)
     ├── NotImplementedByServer     501
+    ├── StoreUnavailable           503  the gateway's own state store (Retry-After)
     └── UpstreamError              502  the legacy app answered something we cannot use
         ├── UpstreamUnavailable    503  (Retry-After)
         └── UpstreamTimeout        504
@@ -171,6 +172,25 @@ class TooManyRequests(ScimError):
 
 class NotImplementedByServer(ScimError):
     status = 501
+
+
+class StoreUnavailable(ScimError):
+    """The gateway's state store (audit trail, guard, journal) cannot be used right now.
+
+    Not an upstream error: the legacy app was not asked. IdPs retry a 503 with
+    Retry-After, where a 500 would count as a failure of the account."""
+
+    status = 503
+
+    def __init__(
+        self, detail: str = "the gateway's state store is unavailable", *, retry_after: int = 10
+    ) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class UpstreamError(ScimError):

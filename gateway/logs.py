@@ -8,6 +8,7 @@ ids, status and timing, never values, never the query string.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from datetime import UTC, datetime
@@ -55,7 +56,10 @@ class JsonFormatter(logging.Formatter):
                 line["trace_id"], line["span_id"] = trace_id, span_id
         if record.exc_info and record.exc_info[0] is not None:
             line["error_type"] = record.exc_info[0].__name__  # the type only: no message
-        return orjson.dumps(line, default=str).decode()
+        try:
+            return orjson.dumps(line, default=str).decode()
+        except TypeError:  # a lone surrogate (undecodable request bytes) in a value
+            return json.dumps(line, default=str)  # escapes it as \udcff instead
 
 
 class TextFormatter(logging.Formatter):

@@ -39,7 +39,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.guard import Guard
-from gateway.operation import Operation, bound, current
+from gateway.operation import NULL_RECORDER, Operation, bound, current
 from gateway.scim.filter import (
     bind_filter,
     compile_filter,
@@ -51,6 +51,7 @@ from gateway.scim.filter import (
     split_conjuncts,
     uses_logic,
 )
+from gateway.scim.normalize import clean_name
 from gateway.scim.patch import PatchOp, apply_patch, parse_patch
 from gateway.scim.query import ListParams
 from gateway.scim.resource import check_required, normalize_resource, project, shown
@@ -451,7 +452,7 @@ class ScimService:
     def _creation(
         self, rtype: ResourceType, body: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        resource = normalize_resource(body, rtype)
+        resource = self.clean_names(normalize_resource(body, rtype), rtype)
         check_required(resource, rtype)
         members = [str(m["value"]) for m in resource.get("members", ()) if "value" in m]
         return resource, self.to_legacy(resource, rtype), list(dict.fromkeys(members))
@@ -460,10 +461,20 @@ class ScimService:
         self, rtype: ResourceType, current: Mapping[str, Any], body: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The resource a PUT body makes of ``current`` (checked, not yet saved)."""
-        new = normalize_resource(body, rtype)
+        new = self.clean_names(normalize_resource(body, rtype), rtype)
         check_required(new, rtype)
         self._check_immutable(rtype, current, new)
         return new
+
+    def clean_names(self, resource: dict[str, Any], rtype: ResourceType) -> dict[str, Any]:
+        """userName / displayName in their clean form (gateway/scim/normalize.py), when
+        the app's ``normalize_names`` is on."""
+        key = _UNIQUE.get(rtype.name)
+        if self.config.normalize_names and key is not None:
+            value = resource.get(key)
+            if isinstance(value, str):
+                resource[key] = clean_name(value)
+        return resource
 
     @staticmethod
     def patched(
@@ -490,8 +501,8 @@ class ScimService:
         self, rtype: ResourceType, body: Mapping[str, Any], base_url: str
     ) -> dict[str, Any]:
         op = self._operation("create", rtype)
-        op.name_from(body)
         resource, data, members = self._creation(rtype, body)
+        op.name_from(resource)  # as written: attribute names match in any case, last wins
         op.set_changed((k for k in resource if k not in _NOT_CHANGES), resource)
         unique = _unique_name(rtype, resource)
         key = None if unique is None else name_key(self.app, rtype.name, unique[1])
@@ -564,7 +575,7 @@ class ScimService:
         )
         current = await self._current(rtype, id, base_url, if_match)
         op.name_from(current)
-        patched = self.patched(rtype, current, ops)
+        patched = self.clean_names(self.patched(rtype, current, ops), rtype)
         return await self._save(rtype, id, current, patched, base_url, if_match, want_result)
 
     async def delete(self, rtype: ResourceType, id: str, *, if_match: str | None = None) -> None:
@@ -574,6 +585,9 @@ class ScimService:
             current = await self._current(rtype, id, "", if_match)
             op.name_from(current)
             expected = _version_of(current)
+        elif op.recorder is not NULL_RECORDER:
+            # The audit names what was deleted (``audit list --user`` finds it): one read.
+            op.name_from(await self._current(rtype, id, "", None))
         if self.guard is not None:
             await self.guard.check(op, "delete", rtype.name, id)
         await op.open()

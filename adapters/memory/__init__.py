@@ -22,6 +22,7 @@ from scim2_models.path import AttrPath, CompareOperator, Comparison
 
 from gateway.mapping import Mapping
 from gateway.scim.filter import compile_filter, sort_resources
+from gateway.scim.normalize import compare_key
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import (
     Adapter,
@@ -177,7 +178,7 @@ class MemoryAdapter(Adapter):
             and f.attr_path == _USER_NAME
             and isinstance(f.value, str)
         ):
-            found = self._names["User"].get(f.value.lower())
+            found = self._names["User"].get(compare_key(f.value))
             return [found] if found is not None else []
         return list(self._store[query.resource_type])
 
@@ -189,7 +190,7 @@ class MemoryAdapter(Adapter):
         attribute = _UNIQUE[resource_type]
         if attribute not in data or (resource_type == "Group" and not self.unique_group_names):
             return
-        holder = self._names[resource_type].get(str(data[attribute]).lower())
+        holder = self._names[resource_type].get(compare_key(str(data[attribute])))
         if holder is not None and holder != own:
             raise Conflict(f"{attribute} is already taken")
 
@@ -198,10 +199,10 @@ class MemoryAdapter(Adapter):
         names = self._names[resource_type]
         if old == new:
             return
-        if old is not None and names.get(str(old).lower()) == id:
-            del names[str(old).lower()]
+        if old is not None and names.get(compare_key(str(old))) == id:
+            del names[compare_key(str(old))]
         if new is not None:
-            names[str(new).lower()] = id
+            names[compare_key(str(new))] = id
 
     @staticmethod
     def _check_members(group_id: str, member_ids: list[str]) -> None:

@@ -64,6 +64,7 @@ from adapters.sql.values import Column, Unfit, as_moment, from_column, to_column
 from gateway.config import ConfigError
 from gateway.mapping import Mapping
 from gateway.mapping.engine import TemplateMapping
+from gateway.scim.normalize import compare_key
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import (
     ALL_OPERATORS,
@@ -742,7 +743,8 @@ class SqlAdapter(Adapter):
                 continue
             column = store.columns[unique.column]
             bound = to_column(value, column.type)
-            lock = f"scim-gateway:{store.resource_type}:{unique.column}:{str(bound).lower()}"
+            key = compare_key(bound) if isinstance(bound, str) else str(bound).lower()
+            lock = f"scim-gateway:{store.resource_type}:{unique.column}:{key}"
             yield unique, column, bound, lock
 
     def _unique_locks(self, store: Store, values: dict[str, Any]) -> list[str]:

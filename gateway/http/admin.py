@@ -16,7 +16,8 @@ section the calls answer 403.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -24,9 +25,10 @@ from aiohttp import web
 
 from gateway.auth import Authenticator, Principal
 from gateway.config import AuthConfig
-from gateway.errors import Forbidden, InvalidSyntax, InvalidValue, NotFound
+from gateway.errors import Forbidden, InvalidSyntax, InvalidValue, NotFound, ScimError
 from gateway.guard_control import GuardError, StoreGuardControl
-from gateway.http.views import AppRuntime
+from gateway.http.views import RECORDER, SERVICES, AppRuntime
+from gateway.operation import NULL_RECORDER, Operation
 from gateway.state import AuditLog, Filters
 from gateway.state.export import EXPORT_FORMATS, export_lines, filters_from
 
@@ -51,11 +53,48 @@ def add_admin_routes(
     app.router.add_post("/admin/guard/{app}/release", guard_release)
 
 
-async def _admin(request: web.Request) -> Principal:
+#: The ``app`` of an admin event that concerns no app (reading the audit trail).
+ADMIN_APP = "admin"
+
+
+@asynccontextmanager
+async def admin_event(
+    request: web.Request, action: str, *, app: str | None = None
+) -> AsyncIterator[Operation]:
+    """Record an operator's action in the audit trail, as one event named ``admin.<action>``.
+
+    For every admin surface (these routes, a console): the caller sets ``op.client``
+    to the admin credential's name once known, and awaits ``op.open()`` before a
+    change (the open-before-write promise). The event is closed with the status of
+    the answer: 200, or the error's (a refused attempt is recorded too).
+    """
+    op = Operation(
+        app=app or ADMIN_APP,
+        method=request.method,
+        path=request.path,
+        remote=request.remote,
+        user_agent=request.headers.get("User-Agent"),
+        recorder=request.app.get(RECORDER, NULL_RECORDER),
+    )
+    op.describe(f"admin.{action}")
+    try:
+        yield op
+    except ScimError as exc:
+        await op.close(exc.status, exc.scim_type)
+        raise
+    except BaseException:
+        await op.close(500)
+        raise
+    await op.close(200)
+
+
+async def _admin(request: web.Request, op: Operation | None = None) -> Principal:
     auth = request.app[ADMIN_AUTH]
     if auth is None:
         raise Forbidden("no admin credentials are configured (the admin: section)")
     principal = await auth.authenticate(request.headers.get("Authorization"))
+    if op is not None:
+        op.client = principal.name
     if principal.read_only and request.method not in ("GET", "HEAD"):
         raise Forbidden(f"the credential {principal.name!r} is read-only")
     return principal
@@ -88,35 +127,37 @@ def _filters(request: web.Request) -> Filters:
 
 
 async def audit_page(request: web.Request) -> web.Response:
-    await _admin(request)
-    log = _audit_log(request)
-    limit = _int(request, "limit", 100, 1, MAX_LIMIT)
-    cursor = _int(request, "cursor", 0, 0, 2**62)
-    events, next_cursor = await log.list(_filters(request), after=cursor, limit=limit)
-    body = {"events": events, "next_cursor": next_cursor}
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    async with admin_event(request, "audit-read") as op:
+        await _admin(request, op)
+        log = _audit_log(request)
+        limit = _int(request, "limit", 100, 1, MAX_LIMIT)
+        cursor = _int(request, "cursor", 0, 0, 2**62)
+        events, next_cursor = await log.list(_filters(request), after=cursor, limit=limit)
+        body = {"events": events, "next_cursor": next_cursor}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 async def audit_export(request: web.Request) -> web.StreamResponse:
-    await _admin(request)
-    log = _audit_log(request)
-    form = request.query.get("format", "jsonl")
-    if form not in EXPORT_FORMATS:
-        raise InvalidValue(f"format must be one of {', '.join(EXPORT_FORMATS)}")
-    filters = _filters(request)
-    response = web.StreamResponse(headers={"Content-Type": EXPORT_FORMATS[form]})
-    await response.prepare(request)
-    async for line in export_lines(log, filters, form):
-        await response.write(line.encode())
-    await response.write_eof()
-    return response
+    async with admin_event(request, "audit-export") as op:
+        await _admin(request, op)
+        log = _audit_log(request)
+        form = request.query.get("format", "jsonl")
+        if form not in EXPORT_FORMATS:
+            raise InvalidValue(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+        filters = _filters(request)
+        response = web.StreamResponse(headers={"Content-Type": EXPORT_FORMATS[form]})
+        await response.prepare(request)
+        async for line in export_lines(log, filters, form):
+            await response.write(line.encode())
+        await response.write_eof()
+        return response
 
 
 # -- the deprovisioning guard ------------------------------------------------------------
 
 
 async def guard_status(request: web.Request) -> web.Response:
-    await _admin(request)
+    await _admin(request)  # a read of the guard's counters: not an event of its own
     try:
         state = await request.app[GUARDS].status(request.match_info["app"])
     except GuardError as exc:
@@ -125,13 +166,19 @@ async def guard_status(request: web.Request) -> web.Response:
 
 
 async def guard_release(request: web.Request) -> web.Response:
-    await _admin(request)
-    minutes = _minutes(await request.read())
-    try:
-        state = await request.app[GUARDS].release(request.match_info["app"], minutes)
-    except GuardError as exc:
-        raise NotFound(str(exc)) from None
-    return web.json_response(state.to_json())
+    app = request.match_info["app"]
+    guards = request.app[GUARDS]
+    # Only a configured app names the event (others are refused with 404 below).
+    known = app if app in request.app[SERVICES] else None
+    async with admin_event(request, "guard-release", app=known) as op:
+        await _admin(request, op)
+        minutes = _minutes(await request.read())
+        await op.open()  # on record before the guard lets anything through
+        try:
+            state = await guards.release(app, minutes)
+        except GuardError as exc:
+            raise NotFound(str(exc)) from None
+        return web.json_response(state.to_json())
 
 
 def _minutes(raw: bytes) -> float | None:

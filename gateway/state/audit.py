@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
@@ -64,7 +65,14 @@ PUBLIC_NAMES = tuple("values" if name == "change_values" else name for name in P
 
 
 def event_row(op: Operation, event_id: str) -> Row:
-    """The stored form of an operation: names and ids only, never values or secrets."""
+    """The stored form of an operation: names and ids only, never values or secrets.
+
+    Storable whatever the request held (see :func:`storable`).
+    """
+    return storable(_fields(op, event_id))
+
+
+def _fields(op: Operation, event_id: str) -> Row:
     return {
         "event_id": event_id,
         "time": iso(op.started),
@@ -93,7 +101,80 @@ def event_row(op: Operation, event_id: str) -> Row:
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    except TypeError:  # a lone surrogate (an undecodable header byte) somewhere inside
+        return orjson.dumps(_clean_json(value), option=orjson.OPT_SORT_KEYS, default=str).decode()
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+# -- making a row storable ---------------------------------------------------------------
+# Whatever a client sends (bytes that are not UTF-8 in a header, NUL in a JSON string, a
+# megabyte of User-Agent) must not make an event unstorable: SQLite's driver and orjson
+# refuse lone surrogates, PostgreSQL refuses NUL, and one such row used to fail the whole
+# group commit it was in. So every text is cleaned and bounded before it is queued.
+
+#: The longest text a column keeps (characters); longer ones are cut, marked with "…".
+MAX_TEXT = 1024
+TEXT_LIMITS = {"path": 2048, "user_agent": 512, "name": 512}
+#: JSON columns longer than this are replaced by a marker (cutting JSON would break it).
+MAX_JSON = 65_536
+_JSON_COLUMNS = ("changed", "extra", "change_values")
+#: What replaces NUL and undecodable bytes.
+REPLACEMENT = "\ufffd"
+
+
+#: NUL and lone surrogates (aiohttp keeps an undecodable header byte as U+DC80..U+DCFF).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """``value`` without lone surrogates (undecodable bytes) or NUL: each becomes U+FFFD."""
+    if value.isascii():
+        return value.replace("\x00", REPLACEMENT) if "\x00" in value else value
+    return _UNSTORABLE.sub(REPLACEMENT, value)
+
+
+def bounded(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def storable(row: Row) -> Row:
+    """``row`` with every text cleaned (:func:`clean_text`) and bounded in length."""
+    for name, value in row.items():
+        if not isinstance(value, str):
+            continue
+        if name in _JSON_COLUMNS:
+            if len(value) > MAX_JSON:
+                row[name] = "[]" if name == "changed" else _json({"truncated": len(value)})
+            continue  # made by _json: already clean
+        row[name] = bounded(clean_text(value), TEXT_LIMITS.get(name, MAX_TEXT))
+    return row
+
+
+#: Columns a bare row keeps: generated ids, config names and the outcome, nothing a
+#: client wrote. A row that fails even when cleaned is stored bare rather than lost.
+_BARE = frozenset(
+    {"event_id", "time", "app", "client", "method", "operation", "resource_type", "outcome"}
+    | {"status", "scim_type", "duration_ms", "trace_id", "instance_id", "seq", "prev_hash"}
+    | {"hash", "changed", "extra", "change_values"}
+)
+
+
+def bare(row: Row) -> Row:
+    """The row with every client-written text dropped (``path`` kept as ``-``)."""
+    out: Row = {k: (v if k in _BARE else None) for k, v in row.items()}
+    out.update(path="-", changed="[]", change_values=None, extra=_json({"stored": "bare"}))
+    return out
 
 
 #: What a masked value reads as; ``password`` is always masked.
@@ -208,7 +289,7 @@ class AuditLog:
         if opens:
             yield self._insert([{**row, "outcome": "pending"} for row in opens])
         if closes:
-            yield from self._chain(closes, opened)
+            yield from self._chain(closes, opened, late=True)
 
     def _insert(self, rows: list[Row]) -> Statement:
         """Insert new rows (pending ones have no seq, prev_hash or hash yet)."""
@@ -225,8 +306,13 @@ class AuditLog:
         assert rows, "audit_head is created by migration 1"
         return int(rows[0]["seq"]), str(rows[0]["hash"])
 
-    def _chain(self, rows: Iterable[Row], pending: set[str]) -> Body[int]:
-        """Append ``rows`` to the chain; how many (a pending one finalized meanwhile is not)."""
+    def _chain(self, rows: Iterable[Row], pending: set[str], *, late: bool = False) -> Body[int]:
+        """Append ``rows`` to the chain; how many.
+
+        A pending row finalized meanwhile (as "unknown", by a replica that took this
+        process for dead while it was paused or cut off) is skipped, or with ``late``
+        (a close that knows the real outcome) appended as a new event that names it.
+        """
         rows = list(rows)
         # The head first: once it is locked no one else finalizes, so what is still pending
         # now stays so until this transaction ends. Then statements per batch, not per event.
@@ -238,7 +324,9 @@ class AuditLog:
         fresh: list[Row] = []
         for row in rows:
             if row["event_id"] in pending and row["event_id"] not in still:
-                continue  # already finalized as "unknown" by a replica that took us for dead
+                if not late:
+                    continue
+                row = _late(row)
             linked = {**row, "seq": seq + 1, "prev_hash": prev}
             linked["hash"] = chain_hash(linked, prev)
             if row["event_id"] in still:
@@ -373,6 +461,13 @@ class AuditLog:
             )
             await tx.execute("DELETE FROM audit_event WHERE seq IS NOT NULL AND seq <= ?", last)
             return point
+
+
+def _late(row: Row) -> Row:
+    """The close of an event already finalized as "unknown": a new event naming it."""
+    extra = orjson.loads(row["extra"])
+    extra["finalizes"] = row["event_id"]
+    return {**row, "event_id": f"{row['event_id']}-late", "extra": _json(extra)}
 
 
 def _link_problem(row: Row, seq: int, prev: str) -> str | None:

@@ -16,6 +16,8 @@ errors name the backend, not the URL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import re
 import sqlite3
 import time
@@ -30,8 +32,28 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from gateway.errors import StoreUnavailable
+
 Row = dict[str, Any]
 T = TypeVar("T")
+log = logging.getLogger("gateway.state")
+
+#: Driver errors that mean "the store cannot be used now" (down, full, unreachable,
+#: locked, its tables gone): they become :class:`StoreUnavailable`, a 503 with
+#: Retry-After. Not a refused value (integrity, data): that is the row's fault.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    sqlite3.OperationalError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.ReadOnlySQLTransactionError,
+)
 
 
 class StateError(Exception):
@@ -104,6 +126,25 @@ class Database(ABC):
     dialect: str
     #: True when every process sharing the store runs on this host (SQLite).
     single_host: bool
+    #: True from a failure that made the store unavailable to the next success.
+    down: bool = False
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailable:
+        """``exc`` as a 503; the first of an episode is logged (the type only: a driver's
+        message may quote values), the rest are not."""
+        if not self.down:
+            self.down = True
+            log.error(
+                "state: the %s store is unavailable (%s); answering 503 until it is back",
+                self.dialect,
+                type(exc).__name__,
+            )
+        return StoreUnavailable()
+
+    def available(self) -> None:
+        if self.down:
+            self.down = False
+            log.warning("state: the %s store is available again", self.dialect)
 
     @abstractmethod
     async def connect(self) -> None: ...
@@ -271,23 +312,39 @@ class SqliteDatabase(Database):
             tx = _SqliteTx(self)
             try:
                 yield tx
-            except BaseException:
                 if tx.begun:
-                    await self.call(_rollback)
+                    await self.call(lambda c: c.execute("COMMIT"))
+            except UNAVAILABLE as exc:
+                await self._rollback(tx)
+                raise self.unavailable(exc) from exc
+            except BaseException:
+                await self._rollback(tx)
                 raise
-            if tx.begun:
-                await self.call(lambda c: c.execute("COMMIT"))
+        self.available()
+
+    async def _rollback(self, tx: _SqliteTx) -> None:
+        if tx.begun:
+            with contextlib.suppress(*UNAVAILABLE):
+                await self.call(_rollback)
 
     async def run(self, body: Body[T]) -> T:
         async with self._lock:
-            return await self.call(lambda c: _sqlite_body(c, body))
+            try:
+                result = await self.call(lambda c: _sqlite_body(c, body))
+            except UNAVAILABLE as exc:
+                raise self.unavailable(exc) from exc
+        self.available()
+        return result
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
         assert self._read_thread is not None and self._reader is not None, "not connected"
         reader = self._reader
-        return await asyncio.get_running_loop().run_in_executor(
-            self._read_thread, _sqlite_fetch, reader, sql, args
-        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._read_thread, _sqlite_fetch, reader, sql, args
+            )
+        except UNAVAILABLE as exc:
+            raise self.unavailable(exc) from exc
 
     async def lock_migrations(self, tx: Tx) -> None:
         """Nothing to add: ``BEGIN IMMEDIATE`` already holds the file's write lock."""
@@ -368,12 +425,19 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         assert self._pool is not None, "not connected"
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PostgresTx(conn)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield _PostgresTx(conn)
+        except UNAVAILABLE as exc:
+            raise self.unavailable(exc) from exc
+        self.available()
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
         assert self._pool is not None, "not connected"
-        return [dict(r) for r in await self._pool.fetch(_numbered(sql), *args)]
+        try:
+            return [dict(r) for r in await self._pool.fetch(_numbered(sql), *args)]
+        except UNAVAILABLE as exc:
+            raise self.unavailable(exc) from exc
 
     async def lock_migrations(self, tx: Tx) -> None:
         # Released at commit; replicas starting together apply migrations one at a time.

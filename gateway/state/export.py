@@ -45,9 +45,22 @@ def jsonl(event: Mapping[str, Any]) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value``, with a leading ``'`` when a spreadsheet would take it for a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_line(values: list[Any]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
+    # CRLF (RFC 4180): the writer then quotes a cell holding CR as well as LF, so no
+    # value can start a row of its own in a spreadsheet.
+    csv.writer(out, lineterminator="\r\n").writerow([safe_cell(v) for v in values])
     return out.getvalue()
 
 

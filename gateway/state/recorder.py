@@ -23,17 +23,37 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gateway.errors import StoreUnavailable
 from gateway.operation import Operation
-from gateway.state.audit import ALWAYS_MASKED, AuditLog, event_row, masked_values
+from gateway.state.audit import ALWAYS_MASKED, AuditLog, bare, event_row, masked_values
 from gateway.state.db import Row
 from gateway.telemetry import span
 
 log = logging.getLogger("gateway.audit")
 
 
-def _failed(count: int, exc: Exception) -> None:
-    # The type only: a driver message may quote the statement's values.
-    log.error("audit: a write of %d event(s) failed: %s", count, type(exc).__name__)
+class _Episode:
+    """Write failures are logged once per episode (the first), and the recovery once:
+    a store that is down for an hour must not write a line per request."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        self.held = 0
+
+    def failed(self, count: int, exc: BaseException) -> None:
+        if not self.failing:
+            # The type only: a driver message may quote the statement's values.
+            log.error(
+                "audit: a write of %d event(s) failed: %s; closes are kept and retried",
+                count,
+                type(exc.__cause__ or exc).__name__,
+            )
+        self.failing = True
+
+    def landed(self) -> None:
+        if self.failing:
+            log.warning("audit: the store takes writes again; the events held back are stored")
+        self.failing = False
 
 
 #: Seconds between retention runs, when retention_days is set.
@@ -41,10 +61,20 @@ PRUNE_EVERY = 3600.0
 #: Closes alone wait this long (or for CLOSE_BATCH of them, or an open) to share a commit.
 CLOSE_LINGER = 0.05
 CLOSE_BATCH = 512
+#: Closes that could not be stored are retried after this many seconds, doubling to
+#: RETRY_MAX while the store keeps failing.
+RETRY_FIRST = 0.1
+RETRY_MAX = 5.0
+#: Attempts of the last flush when the process stops (what is left pending becomes
+#: "unknown" at the next start; closes of reads are lost).
+STOP_ATTEMPTS = 3
 
 
-class AuditUnavailable(RuntimeError):
-    """The pending event could not be stored, so the write must not go ahead."""
+_UNWRITABLE = "the audit trail cannot be written right now"
+
+
+class AuditUnavailable(StoreUnavailable):
+    """The pending event could not be stored, so the write must not go ahead (503)."""
 
 
 @dataclass
@@ -88,6 +118,9 @@ class AuditRecorder:
         self._open_lock, self._close_lock = asyncio.Lock(), asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self._episode = _Episode()
+        self._retry_delay = 0.0
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
         recovered = await self.log.recover()
@@ -107,12 +140,22 @@ class AuditRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._closing = True
+        self._stop.set()
         self._open_wake.set()
         self._close_wake.set()
         self._urgent.set()
         for task in tasks[:2]:
             await task
-        await self.flush()
+        for attempt in range(STOP_ATTEMPTS):
+            await self.flush()
+            if not self._closes.rows:
+                return
+            await asyncio.sleep(RETRY_FIRST * 2**attempt)
+        log.error(
+            "audit: stopping with %d close(s) not stored; their pending events become "
+            "unknown at the next start",
+            len(self._closes.rows),
+        )
 
     # -- the Recorder protocol -------------------------------------------------------------
 
@@ -165,7 +208,10 @@ class AuditRecorder:
         while not self._closing:
             await self._close_wake.wait()
             self._close_wake.clear()
-            if not self._urgent.is_set():
+            if self._retry_delay:  # the store failed: give it time, keep queueing
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self._retry_delay)
+            elif not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), CLOSE_LINGER)
             if not self._closing:
@@ -177,22 +223,42 @@ class AuditRecorder:
         await self._flush_opens()
         await self._flush_closes()
 
+    async def _write(self, opens: list[Row], closes: list[Row], opened: set[str]) -> None:
+        if self.log.store.lease_stale():  # after a pause: a lease before any write
+            async with self.log.db.transaction() as tx:
+                await self.log.store.renew(tx)
+        await self.log.write(opens, closes, opened)
+
     async def _flush_opens(self) -> None:
         async with self._open_lock:  # one transaction at a time; the next takes all queued
             batch, self._opens = self._opens, _Opens()
             if not batch.rows:
                 return
             try:
-                await self.log.write(batch.rows, [], set())
+                await self._write(batch.rows, [], set())
             except Exception as exc:
-                _failed(len(batch.rows), exc)
-                for done in batch.waiting:
-                    if not done.done():
-                        done.set_exception(AuditUnavailable("the audit trail is unavailable"))
+                self._episode.failed(len(batch.rows), exc)
+                await self._opens_alone(batch)
                 return
+            self._episode.landed()
             for done in batch.waiting:
                 if not done.done():
                     done.set_result(None)
+
+    async def _opens_alone(self, batch: _Opens) -> None:
+        """After a failed batch, each open alone: one bad row fails no other request."""
+        alone = len(batch.rows) > 1  # one row alone already failed
+        for row, done in zip(batch.rows, batch.waiting, strict=True):
+            try:
+                if not alone:
+                    raise AuditUnavailable(_UNWRITABLE)
+                await self._write([row], [], set())
+            except Exception:
+                if not done.done():
+                    done.set_exception(AuditUnavailable(_UNWRITABLE))
+                continue
+            if not done.done():
+                done.set_result(None)
 
     async def _flush_closes(self) -> None:
         async with self._close_lock:
@@ -205,9 +271,38 @@ class AuditRecorder:
                     if done.exception() is not None:
                         batch.opened.discard(event_id)  # no pending row: record it afresh
             try:
-                await self.log.write([], batch.rows, batch.opened)
+                await self._write([], batch.rows, batch.opened)
             except Exception as exc:
-                _failed(len(batch.rows), exc)
+                self._episode.failed(len(batch.rows), exc)
+                if not await self._closes_alone(batch):
+                    self._hold(batch)
+                    return
+            self._episode.landed()
+            self._retry_delay = 0.0
+
+    async def _closes_alone(self, batch: _Closes) -> bool:
+        """Each close alone, bare if it fails even so; False (and the rest kept in
+        ``batch``) when a bare row fails too: then it is the store, not a row."""
+        while batch.rows:
+            row = batch.rows[0]
+            opened = {row["event_id"]} & batch.opened
+            try:
+                await self._write([], [row], opened)
+            except Exception:
+                try:
+                    await self._write([], [bare(row)], opened)
+                except Exception:
+                    return False
+                log.error("audit: event %s could only be stored bare", row["event_id"])
+            batch.rows.pop(0)
+        return True
+
+    def _hold(self, batch: _Closes) -> None:
+        """Queue a failed batch again, before what came meanwhile, and retry later."""
+        self._closes.rows[:0] = batch.rows
+        self._closes.opened |= batch.opened
+        self._retry_delay = min(RETRY_MAX, max(RETRY_FIRST, self._retry_delay * 2))
+        self._close_wake.set()
 
     async def _maintain(self) -> None:
         period = max(0.5, self.log.store.lease_seconds / 3)
@@ -215,7 +310,7 @@ class AuditRecorder:
         while True:
             await asyncio.sleep(period)
             try:
-                recovered = await self.log.recover()
+                recovered = await self.log.recover()  # renews (or re-takes) the lease
                 if recovered:
                     log.warning("audit: %d event(s) of stopped processes marked unknown", recovered)
                 if self._retention_days and time.monotonic() >= next_prune:

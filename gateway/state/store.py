@@ -9,6 +9,7 @@ pid is gone. Other features find the live instances here too.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 
 from gateway.state.db import Database, Tx, open_database
 from gateway.state.migrations import migrate
+
+log = logging.getLogger("gateway.state")
 
 _SECOND: list[tuple[int, str]] = [(-1, "")]  # the last second formatted (events come in bursts)
 
@@ -48,6 +51,8 @@ class StateStore:
         self.instance_id = uuid.uuid4().hex
         self.schema_version = 0
         self._host = socket.gethostname()
+        #: time.monotonic() of the last renewal of the lease.
+        self.renewed = 0.0
 
     async def open(self, *, lease: bool = True) -> None:
         """Connect and migrate; with ``lease``, also register this process (a server)."""
@@ -66,24 +71,50 @@ class StateStore:
         await self.db.close()
 
     async def _register(self) -> None:
-        now = time.time()
         async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO instance_lease (instance_id, host, pid, started, expires) "
-                "VALUES (?, ?, ?, ?, ?)",
-                self.instance_id,
-                self._host,
-                os.getpid(),
-                iso(now),
-                now + self.lease_seconds,
-            )
+            await self._insert_lease(tx)
+        self.renewed = time.monotonic()
 
-    async def renew(self, tx: Tx) -> None:
+    async def _insert_lease(self, tx: Tx) -> None:
+        now = time.time()
         await tx.execute(
+            "INSERT INTO instance_lease (instance_id, host, pid, started, expires) "
+            "VALUES (?, ?, ?, ?, ?)",
+            self.instance_id,
+            self._host,
+            os.getpid(),
+            iso(now),
+            now + self.lease_seconds,
+        )
+
+    async def renew(self, tx: Tx) -> bool:
+        """Extend this process's lease, or take a new one if it was lost; False if lost.
+
+        A lease is lost when the process could not renew it in time (paused, cut off
+        from the store): a replica then deleted it and finalized this process's pending
+        events as "unknown". Writing on without a lease would let that happen again.
+        """
+        changed = await tx.execute(
             "UPDATE instance_lease SET expires = ? WHERE instance_id = ?",
             time.time() + self.lease_seconds,
             self.instance_id,
         )
+        self.renewed = time.monotonic()
+        if changed:
+            return True
+        log.warning(
+            "state: this instance's lease (%s) was lost, probably after a pause longer than "
+            "lease_seconds (%s s); taking a new one",
+            self.instance_id,
+            self.lease_seconds,
+        )
+        await self._insert_lease(tx)
+        return False
+
+    def lease_stale(self) -> bool:
+        """True when the lease may have expired since it was last renewed."""
+        held = self.renewed > 0  # a tool's store (open(lease=False)) holds none
+        return held and time.monotonic() - self.renewed > self.lease_seconds / 2
 
     async def live_instances(self, tx: Tx) -> set[str]:
         """Instance ids whose lease holds (this one included); expired leases are deleted."""

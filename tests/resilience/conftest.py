@@ -8,6 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from fault_support import APP, REST, ClientFactory, Clock, Rig, RigFactory
 from rest_support import API_KEY, ServerFactory
+from state.conftest import settings_with, state_pg_dsn, state_url  # noqa: F401 - state stores
 from support import TOKEN
 
 from adapters.rest import RestAdapter

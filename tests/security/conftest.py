@@ -28,6 +28,7 @@ from rest_support import Recorder
 from security.hostile import ACME_KEY, Client, ClientFactory, acme_settings
 from security.sinks import Sinks, log_texts
 from sql.conftest import payroll, payroll_schema, pg_dsn  # noqa: F401 - PostgreSQL fixtures
+from state.conftest import settings_with, state_pg_dsn, state_url  # noqa: F401 - state stores
 from support import OTHER_TOKEN, TOKEN, digest
 
 from gateway.app import create_app

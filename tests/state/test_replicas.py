@@ -224,5 +224,7 @@ async def test_without_its_store_the_guard_refuses_and_sends_nothing(
     finally:
         await store.close()
     resp = await scim.delete(f"{BASE}/Users/{ids[0]}")
-    assert (resp.status, (await resp.json())["status"]) == (500, "500")
+    # The store cannot be used: 503 with Retry-After (IdPs retry it), never a plain 500.
+    assert (resp.status, (await resp.json())["status"]) == (503, "503")
+    assert resp.headers["Retry-After"].isdigit()
     assert lax.seen.paths("DELETE") == [] and list(lax.users) == ids
