@@ -22,6 +22,7 @@ from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.guard import GuardState
 from gateway.logs import configure_logging
+from gateway.ops_cli import add_ops_commands
 from gateway.render import NoDryRun, describe_error, format_calls, render_calls
 from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
@@ -318,6 +319,7 @@ def parser() -> argparse.ArgumentParser:
     new.set_defaults(func=cmd_token_new)
     _guard_parser(sub)
     add_audit_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
+    add_ops_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
     return top
 
 

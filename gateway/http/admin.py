@@ -25,8 +25,10 @@ from aiohttp import web
 from gateway.auth import Authenticator, Principal
 from gateway.config import AuthConfig
 from gateway.errors import Forbidden, InvalidSyntax, InvalidValue, NotFound
+from gateway.guard import GuardState
 from gateway.guard_control import GuardError, StoreGuardControl
-from gateway.http.views import AppRuntime
+from gateway.http.views import RECORDER, AppRuntime
+from gateway.operation import NULL_RECORDER, Operation
 from gateway.state import AuditLog, Filters
 from gateway.state.export import EXPORT_FORMATS, export_lines, filters_from
 
@@ -125,13 +127,40 @@ async def guard_status(request: web.Request) -> web.Response:
 
 
 async def guard_release(request: web.Request) -> web.Response:
-    await _admin(request)
+    who = await _admin(request)
     minutes = _minutes(await request.read())
     try:
-        state = await request.app[GUARDS].release(request.match_info["app"], minutes)
+        state = await release_guard(request.app, who, request.match_info["app"], minutes)
     except GuardError as exc:
         raise NotFound(str(exc)) from None
     return web.json_response(state.to_json())
+
+
+async def release_guard(
+    app: web.Application, who: Principal, target: str, minutes: float | None
+) -> GuardState:
+    """The one way an operator releases a guard (this endpoint and the console): recorded
+    in the audit trail with the operator's name before the release takes effect."""
+    guards = app[GUARDS]
+    await guards.status(target)  # GuardError for an app without a guard, before recording
+    op = Operation(
+        target,
+        "POST",
+        f"/admin/guard/{target}/release",
+        client=who.name,
+        action="guard_release",
+        recorder=app.get(RECORDER, NULL_RECORDER),
+    )
+    if minutes is not None:
+        op.extra["minutes"] = f"{minutes:g}"
+    await op.open()  # durable first: a release no one can trace must not happen
+    try:
+        state = await guards.release(target, minutes)
+    except BaseException:
+        await op.close(500)
+        raise
+    await op.close(200)
+    return state
 
 
 def _minutes(raw: bytes) -> float | None:
