@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Page, async_playwright
 from support import TOKEN, digest
 
 from gateway.app import create_app
@@ -57,6 +59,7 @@ class Setup:
     config: Path
     gateway: Client
     acme: Acme
+    legacy: TestServer
 
     async def scim(self, method: str, path: str, body: Any = None) -> Any:
         resp = await self.gateway.request(method, f"{SCIM}{path}", json=body)
@@ -141,4 +144,53 @@ async def setup(
         create_app(settings, source=str(config)), headers={"Authorization": f"Bearer {TOKEN}"}
     )
     async with aiohttp.ClientSession(headers={"X-Api-Key": ACME_KEY}) as http:
-        yield Setup(config, client, Acme(http, acme_url))
+        yield Setup(config, client, Acme(http, acme_url), legacy)
+
+
+# -- the browser ----------------------------------------------------------------------------
+
+ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts" / "console"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test, so the page fixture knows it failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "no chromium: ./dev test installs Debian's package (apt-get install chromium)"
+    return found
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        # Root in a container: chromium's sandbox needs user namespaces it may not have.
+        launched = await pw.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh browser context; a screenshot in test-artifacts/console/ when the test fails."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 800})
+    opened = await context.new_page()
+    opened.set_default_timeout(10_000)
+    try:
+        yield opened
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shot = ARTIFACTS / f"{request.node.name}.png"
+            await opened.screenshot(path=str(shot), full_page=True)
+        await context.close()

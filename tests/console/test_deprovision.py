@@ -38,7 +38,8 @@ async def test_sweep_deletes_only_users_inactive_for_the_set_days(setup: Setup) 
     old, fresh, back = [await setup.user(n) for n in ("old", "fresh", "back")]
     for user in (old, back):
         await setup.scim("DELETE", f"/Users/{user}")
-    reactivate = {"schemas": [PATCH_URN], "Operations": [{"op": "replace", "value": {"active": True}}]}
+    back_on = {"op": "replace", "value": {"active": True}}
+    reactivate = {"schemas": [PATCH_URN], "Operations": [back_on]}
     await setup.scim("PATCH", f"/Users/{back}", reactivate)  # the IdP took it back
     await setup.settle()
     await age(setup, 31)
@@ -78,5 +79,5 @@ async def test_a_delete_after_days_without_deactivate_is_a_config_error() -> Non
             }
         }
     }
-    with pytest.raises(ConfigError, match="apps.a.deprovision: Value error, delete_after_days"):
+    with pytest.raises(ConfigError, match=r"apps\.a\.deprovision: Value error, delete_after_days"):
         parse_settings(raw)

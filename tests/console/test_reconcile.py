@@ -3,6 +3,7 @@ finds exactly the planted orphans, drift and missing accounts."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -83,10 +84,8 @@ async def test_a_stopped_run_resumes_where_it_stopped_and_finds_the_same(setup: 
         if done == 2:
             raise KeyboardInterrupt  # as an operator's Ctrl-C
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         await reconciler.run(progress=stop_after_two)
-    except KeyboardInterrupt:
-        pass
     resumed = await reconciler.run(resume=True, progress=lambda done, total: seen.append(done))
     assert seen[:3] == [1, 2, 3]  # the resumed run went on at the third account
     assert resumed.counts == {"orphan": 2, "drift": 1, "missing": 1}

@@ -23,9 +23,8 @@ async def test_the_review_lists_every_account_with_groups_provisioner_and_state(
     setup: Setup,
 ) -> None:
     ann = await setup.user("ann")
-    await setup.scim(
-        "POST", "/Groups", {"schemas": [GROUP_URN], "displayName": "Ops", "members": [{"value": ann}]}
-    )
+    group = {"schemas": [GROUP_URN], "displayName": "Ops", "members": [{"value": ann}]}
+    await setup.scim("POST", "/Groups", group)
     await setup.acme.call("POST", "/accounts", {"account": {"login": "=HYPERLINK(1)"}})
     await setup.settle()
     code, out = await setup.cli("access-review", "--app", "acme")
@@ -80,7 +79,7 @@ async def test_by_default_successful_reads_are_not_recorded_and_refused_ones_are
 ) -> None:
     user = await setup.user("cat")
     assert (await setup.gateway.get(f"{SCIM}/Users/{user}")).status == 200
-    assert (await setup.gateway.get(f"{SCIM}/Users?filter=userName eq \"cat\"")).status == 200
+    assert (await setup.gateway.get(f'{SCIM}/Users?filter=userName eq "cat"')).status == 200
     missing = await setup.gateway.get(f"{SCIM}/Users/acc_999999")
     refused = await setup.gateway.get(f"{SCIM}/Users", headers={"Authorization": "Bearer no"})
     assert (missing.status, refused.status) == (404, 401)
