@@ -94,3 +94,22 @@ async def test_a_stopped_run_resumes_where_it_stopped_and_finds_the_same(setup: 
 async def test_an_unknown_app_is_an_error_with_exit_code_2(setup: Setup) -> None:
     code, _ = await setup.cli("reconcile", "--app", "nope")
     assert code == 2
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only() -> None:
+    from gateway.ops_cli import Bar
+
+    tty, pipe = Terminal(), io.StringIO()
+    for out in (tty, pipe):
+        bar = Bar("reconcile acme", out)
+        bar(500, 1000)
+        bar(1000, 1000)
+        bar.end()
+    assert tty.getvalue().endswith(f"\rreconcile acme [{'#' * 30}] 1000/1000\n")
+    assert f"[{'#' * 15}{'.' * 15}] 500/1000" in tty.getvalue()
+    assert pipe.getvalue() == ""
