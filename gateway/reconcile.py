@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.scim.filter import bind_filter, parse_filter
 from gateway.sdk import Query
 from gateway.service import ScimService
 from gateway.state.db import Row
@@ -32,6 +33,8 @@ from gateway.state.ledger import accounts, fingerprint
 from gateway.state.store import StateStore, iso
 
 KINDS = ("orphan", "drift", "missing")
+#: Runs kept per app (their findings stay readable in the console and for --resume).
+KEEP_RUNS = 5
 FINDING_FIELDS = ("kind", "resource_type", "id", "name", "detail")
 REVIEW_FIELDS = (
     "resource_type",
@@ -73,20 +76,45 @@ class RunResult:
         return not any(self.counts.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Where a walk through an app stands: accounts read, and the last id (keyset paging)."""
+
+    position: int = 0
+    last_id: str | None = None
+
+
+def keyset(service: ScimService, resource_type: str) -> bool:
+    """Whether the adapter can page by ``id gt <last>`` sorted by id: every page then costs
+    the same, where an offset costs more the deeper it goes (1M rows: 1 s a page)."""
+    caps = service.caps
+    return caps.sort and caps.can_filter(resource_type, "id", "gt")
+
+
 async def pages(
-    service: ScimService, resource_type: str, start: int, page: int
-) -> AsyncIterator[tuple[int, int, list[dict[str, Any]]]]:
-    """(position after the page, total, the page as SCIM resources), from ``start``."""
+    service: ScimService, resource_type: str, start: Mark, page: int
+) -> AsyncIterator[tuple[Mark, int, list[dict[str, Any]]]]:
+    """(where the walk stands after the page, total, the page as SCIM resources)."""
     rtype = service.types[resource_type]
     size = min(page, service.caps.max_page_size)
-    position = start
+    by_id = keyset(service, resource_type)
+    mark = start
     while True:
-        query = Query(resource_type, None, None, False, position + 1, size)
+        if by_id:
+            node = None
+            if mark.last_id is not None:
+                node = bind_filter(parse_filter(f"id gt {json.dumps(mark.last_id)}"), rtype)
+            query = Query(resource_type, node, "id", False, 1, size)
+        else:
+            query = Query(resource_type, None, None, False, mark.position + 1, size)
         result = await service.adapter.search(query)
         resources = [service.to_scim(rtype, r, "") for r in result.records]
-        position += len(resources)
-        yield position, result.total, resources
-        if not resources or position >= result.total:
+        # By id, the total counts what is left from this page on.
+        total = mark.position + result.total if by_id else result.total
+        last = resources[-1]["id"] if resources else mark.last_id
+        mark = Mark(mark.position + len(resources), last)
+        yield mark, total, resources
+        if not resources or mark.position >= total:
             return
 
 
@@ -128,6 +156,7 @@ class Reconciler:
         """Record a new run; its id."""
         run_id = uuid.uuid4().hex
         async with self.store.db.transaction() as tx:
+            await self._forget_old_runs(tx)
             await tx.execute(
                 "INSERT INTO reconcile_run (run_id, app, started, resource_type, position, done) "
                 "VALUES (?, ?, ?, ?, 0, 0)",
@@ -138,6 +167,15 @@ class Reconciler:
             )
         return run_id
 
+    async def _forget_old_runs(self, tx: Any) -> None:
+        """Keep the app's latest KEEP_RUNS runs; older ones' rows go."""
+        rows = await tx.fetch(
+            "SELECT run_id FROM reconcile_run WHERE app = ? ORDER BY started DESC", self.app
+        )
+        for row in rows[KEEP_RUNS - 1 :]:
+            for table in ("reconcile_seen", "reconcile_finding", "reconcile_run"):
+                await tx.execute(f"DELETE FROM {table} WHERE run_id = ?", row["run_id"])
+
     async def _resumable(self) -> str | None:
         async with self.store.db.transaction() as tx:
             row = await tx.fetchrow(
@@ -147,37 +185,40 @@ class Reconciler:
             )
         return None if row is None else str(row["run_id"])
 
-    async def _position(self, run_id: str, rtype: str) -> int | None:
+    async def _position(self, run_id: str, rtype: str) -> Mark | None:
         """Where this run stands in ``rtype``; None when that type is already done."""
         async with self.store.db.transaction() as tx:
             row = await tx.fetchrow(
-                "SELECT resource_type, position FROM reconcile_run WHERE run_id = ?", run_id
+                "SELECT resource_type, position, last_id FROM reconcile_run WHERE run_id = ?",
+                run_id,
             )
         assert row is not None
         order = self.resource_types()
         if order.index(row["resource_type"]) > order.index(rtype):
             return None
-        return int(row["position"]) if row["resource_type"] == rtype else 0
+        if row["resource_type"] != rtype:
+            return Mark()
+        return Mark(int(row["position"]), row["last_id"])
 
     async def _walk(self, run_id: str, rtype: str, progress: Progress | None) -> int:
         start = await self._position(run_id, rtype)
         if start is None:
             return 0
         read = 0
-        async for position, total, resources in pages(self.service, rtype, start, self.page):
+        async for mark, total, resources in pages(self.service, rtype, start, self.page):
             ledger = await accounts(self.store, self.app, rtype, [r["id"] for r in resources])
             findings = [f for r in resources if (f := _compare(rtype, r, ledger.get(r["id"])))]
-            await self._save_page(run_id, rtype, position, total, list(ledger), findings)
+            await self._save_page(run_id, rtype, mark, total, list(ledger), findings)
             read += len(resources)
             if progress is not None:
-                progress(position, total)
+                progress(mark.position, total)
         return read
 
     async def _save_page(
         self,
         run_id: str,
         rtype: str,
-        position: int,
+        mark: Mark,
         total: int,
         seen: list[str],
         findings: list[Finding],
@@ -191,10 +232,11 @@ class Reconciler:
             )
             await _insert_findings(tx, run_id, findings)
             await tx.execute(
-                "UPDATE reconcile_run SET resource_type = ?, position = ?, total = ? "
-                "WHERE run_id = ?",
+                "UPDATE reconcile_run SET resource_type = ?, position = ?, last_id = ?, "
+                "total = ? WHERE run_id = ?",
                 rtype,
-                position,
+                mark.position,
+                mark.last_id,
                 total,
                 run_id,
             )
@@ -295,7 +337,7 @@ async def review(
     for rtype in ("User", "Group"):
         if rtype not in service.types:
             continue
-        async for _, _, resources in pages(service, rtype, 0, page):
+        async for _, _, resources in pages(service, rtype, Mark(), page):
             ids = [r["id"] for r in resources]
             ledger = await accounts(store, service.app, rtype, ids) if store is not None else {}
             for resource in resources:
@@ -305,7 +347,7 @@ async def review(
 async def _memberships(service: ScimService, page: int) -> dict[str, list[str]]:
     """Member id -> group names (held in memory: one entry per membership)."""
     found: dict[str, list[str]] = {}
-    async for _, _, resources in pages(service, "Group", 0, page):
+    async for _, _, resources in pages(service, "Group", Mark(), page):
         for group in resources:
             members = group.get("members") or []
             if not members:  # list answers may leave members out: read the group

@@ -14,6 +14,9 @@ from gateway.state.audit import chain_hash, public
 from gateway.state.db import Row
 from gateway.state.store import StateStore
 
+#: The apps page looks for each app's last error among this many latest events.
+RECENT = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class AppView:
@@ -73,10 +76,15 @@ async def last_errors(app: web.Application) -> dict[str, Row]:
         return {}
     found: dict[str, Row] = {}
     async with store.db.transaction() as tx:
+        top = await tx.fetchrow("SELECT MAX(id) AS id FROM audit_event")
+        # Only the latest events: there is no index by app (it would cost every audit write),
+        # and a page view must not scan a trail of millions.
+        floor = (top["id"] or 0) - RECENT if top is not None else 0
         for name in app[SERVICES]:
             row = await tx.fetchrow(
-                "SELECT * FROM audit_event WHERE app = ? AND outcome IN ('failed', 'unknown') "
-                "ORDER BY id DESC LIMIT 1",
+                "SELECT * FROM audit_event WHERE id > ? AND app = ? "
+                "AND outcome IN ('failed', 'unknown') ORDER BY id DESC LIMIT 1",
+                floor,
                 name,
             )
             if row is not None:

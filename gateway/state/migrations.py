@@ -140,6 +140,7 @@ def _ledger(real: str) -> tuple[str, ...]:
             started TEXT NOT NULL,
             resource_type TEXT NOT NULL,
             position INTEGER NOT NULL,
+            last_id TEXT,
             total INTEGER,
             done INTEGER NOT NULL
         )""",

@@ -7,12 +7,16 @@ import contextlib
 import csv
 import io
 import json
+from pathlib import Path
+from typing import Any
 
-from console.conftest import GROUP_URN, Setup
+from console.conftest import GROUP_URN, USER_URN, Setup
+from support import TOKEN
 
-from gateway.app import STORE
+from gateway.app import STORE, create_app
+from gateway.config import parse_settings
 from gateway.http.views import SERVICES
-from gateway.reconcile import Reconciler
+from gateway.reconcile import Reconciler, keyset
 
 
 async def provision(setup: Setup) -> dict[str, str]:
@@ -113,3 +117,37 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only() -> None:
     assert tty.getvalue().endswith(f"\rreconcile acme [{'#' * 30}] 1000/1000\n")
     assert f"[{'#' * 15}{'.' * 15}] 500/1000" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+async def test_an_adapter_that_filters_id_gt_is_paged_by_id_and_resumes_by_id(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    raw = {
+        "apps": {
+            "crm": {"adapter": "memory", "auth": {"tokens": [{"name": "idp", "secret": TOKEN}]}}
+        },
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+    }
+    client = await aiohttp_client(
+        create_app(parse_settings(raw)), headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    for n in range(5):
+        body = {"schemas": [USER_URN], "userName": f"user{n}"}
+        assert (await client.post("/apps/crm/scim/v2/Users", json=body)).status == 201
+    service = client.app[SERVICES]["crm"].service
+    assert service.ledger is not None
+    await service.ledger.flush()
+    assert keyset(service, "User")
+    reconciler = Reconciler(service, client.app[STORE], page=2)
+    marks: list[int] = []
+
+    def stop_at_four(done: int, total: int) -> None:
+        marks.append(done)
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with contextlib.suppress(KeyboardInterrupt):
+        await reconciler.run(progress=stop_at_four)
+    result = await reconciler.run(resume=True, progress=lambda done, total: marks.append(done))
+    assert marks == [2, 4, 5, 0]  # users from the fifth on; then the (empty) groups
+    assert (result.read, result.clean) == (1, True)
