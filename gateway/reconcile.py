@@ -9,10 +9,10 @@ differs from the account ledger (gateway/state/ledger.py) into three kinds:
 * missing: provisioned here, still live in the ledger, and gone from the app.
 
 Pages are read by id (``id gt`` the last one, sorted by id) where the adapter can
-filter and sort so, else by offset. Memory stays bounded by one page: the run's position, the ledger accounts it has
-seen and its findings are rows in the state store (``reconcile_*`` tables), so a
-run that stops can be resumed where it stopped, and "missing" is one query at the
-end. The access review walks the app the same way and adds the ledger's who/when.
+filter and sort so, else by offset. Memory stays bounded by one page: the run's
+position, the ledger accounts it has seen and its findings are rows in the state
+store (``reconcile_*`` tables), so a run that stops can be resumed where it stopped,
+and "missing" is one query at the end. The access review walks the app the same way and adds the ledger's who/when.
 """
 
 from __future__ import annotations
