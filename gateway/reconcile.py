@@ -12,7 +12,8 @@ Pages are read by id (``id gt`` the last one, sorted by id) where the adapter ca
 filter and sort so, else by offset. Memory stays bounded by one page: the run's
 position, the ledger accounts it has seen and its findings are rows in the state
 store (``reconcile_*`` tables), so a run that stops can be resumed where it stopped,
-and "missing" is one query at the end. The access review walks the app the same way and adds the ledger's who/when.
+and "missing" is one query at the end. The access review walks the app the same way
+and adds the ledger's who and when.
 """
 
 from __future__ import annotations
