@@ -651,17 +651,16 @@ class ScimService:
             if added:
                 async with steps.step("add_members"):
                     await self.adapter.add_members(id, added)
-            if not want_result:
-                if self.ledger is not None and planned:
-                    written = None if record is None else self.to_scim(rtype, record, base_url)
-                    self._note(rtype, id, written, new)
-                return None
-            if record is None or added or removed:
+            if want_result and (record is None or added or removed):
                 record = await self.adapter.get(rtype.name, id)
-        result = self.to_scim(rtype, record, base_url)
-        if self.ledger is not None and planned:
+        # Noted once the transaction committed: a rolled-back write is not in the ledger.
+        noting = self.ledger is not None and bool(planned)
+        result = None
+        if record is not None and (want_result or noting):
+            result = self.to_scim(rtype, record, base_url)
+        if noting:
             self._note(rtype, id, result, new)
-        return result
+        return result if want_result else None
 
     # -- bulk --------------------------------------------------------------------------
 
