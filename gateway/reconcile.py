@@ -281,17 +281,13 @@ class Reconciler:
         last = ("", "", "")
         while True:
             async with self.store.db.transaction() as tx:
+                # A row-value comparison: both backends walk the primary key with it.
                 rows = await tx.fetch(
                     "SELECT * FROM reconcile_finding WHERE run_id = ? AND "
-                    "(kind > ? OR (kind = ? AND (resource_type > ? OR "
-                    "(resource_type = ? AND scim_id > ?)))) "
+                    "(kind, resource_type, scim_id) > (?, ?, ?) "
                     "ORDER BY kind, resource_type, scim_id LIMIT ?",
                     run_id,
-                    last[0],
-                    last[0],
-                    last[1],
-                    last[1],
-                    last[2],
+                    *last,
                     batch,
                 )
             for r in rows:

@@ -157,7 +157,7 @@ def _ledger(real: str) -> tuple[str, ...]:
             scim_id TEXT NOT NULL,
             name TEXT,
             detail TEXT,
-            PRIMARY KEY (run_id, resource_type, scim_id)
+            PRIMARY KEY (run_id, kind, resource_type, scim_id)
         )""",
     )
 
