@@ -6,10 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
+from typing import Any
 
+import yaml
 from console.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, SCIM, Setup
 
-from gateway.app import STORE
+from gateway.app import STORE, create_app
+from gateway.config import load_settings
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -80,3 +84,30 @@ async def test_pages_refuse_a_wrong_token_and_an_operator_cannot_start_a_reconci
 async def test_a_login_redirect_never_leaves_the_console(setup: Setup) -> None:
     page = await setup.gateway.get("/console/login?next=//evil.example/x")
     assert 'name="next" value="/console/"' in await page.text()
+
+
+async def test_behind_tls_the_session_cookie_is_secure(
+    setup: Setup, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    raw = yaml.safe_load(setup.config.read_text("utf-8"))
+    raw["server"] = {"trusted_proxies": ["127.0.0.1/32"]}  # a TLS-terminating proxy
+    config = tmp_path / "behind-tls.yaml"
+    config.write_text(yaml.safe_dump(raw), "utf-8")
+    client = await aiohttp_client(create_app(load_settings(config), source=str(config)))
+    tls = {"X-Forwarded-Proto": "https"}
+    form = await client.get("/console/login", headers=tls)
+    login_cookie = form.cookies["scim_console_login"]
+    assert login_cookie["secure"] and login_cookie["httponly"]
+    signed_in = await client.post(
+        "/console/login",
+        data={"csrf": login_cookie.value, "token": ADMIN_TOKEN, "next": "/console/"},
+        headers={**tls, "Cookie": f"scim_console_login={login_cookie.value}"},
+        allow_redirects=False,
+    )
+    assert signed_in.status == 303
+    session = signed_in.cookies["scim_console"]
+    assert (bool(session["secure"]), session["samesite"], session["path"]) == (
+        True,
+        "Strict",
+        "/console/",
+    )
