@@ -1,4 +1,4 @@
-"""``python -m bench [memory|rest|sql|tracing|audit|all]``: run a suite, print its table.
+"""``python -m bench [memory|rest|sql|tracing|audit|workers|all]``: run a suite, print its table.
 
 ``memory`` (the default) is the gateway on the memory adapter vs. fixed answers
 (:mod:`bench.core`); ``rest`` is the gateway on the REST adapter vs. a
@@ -7,7 +7,9 @@ gateway on the SQL adapter vs. the same statements sent straight to asyncpg, on
 1,000,000 payroll rows in PostgreSQL (:mod:`bench.sql`); ``tracing`` is the
 gateway with tracing on vs. off (:mod:`bench.tracing`); ``audit`` is the gateway
 on the memory adapter with the audit trail on (SQLite, PostgreSQL) vs. off
-(:mod:`bench.audit`); ``all`` runs memory and rest, one after the other.
+(:mod:`bench.audit`); ``workers`` is ``serve --workers 2`` vs. one worker,
+unpinned, with their audit trails checked after (:mod:`bench.workers`);
+``all`` runs memory and rest, one after the other.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from bench.scenarios import SCENARIO_KEYS
 from bench.servers import ServerError
 from bench.sql import SQL_SCENARIO_KEYS, SqlOptions, format_sql_report, run_sql_bench
 from bench.tracing import format_tracing_report, run_tracing_bench
+from bench.workers import WORKERS_SCENARIO_KEYS, format_workers_report, run_workers_bench
 
-SUITES = ("memory", "rest", "sql", "tracing", "audit", "all")
+SUITES = ("memory", "rest", "sql", "tracing", "audit", "workers", "all")
 ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS, *SQL_SCENARIO_KEYS)))
 
 
@@ -62,7 +65,8 @@ def parser() -> argparse.ArgumentParser:
         help="memory: memory adapter vs. fixed answers (default); rest: REST adapter to Acme HR "
         "vs. a hand-written aiohttp proxy; sql: SQL adapter on 1M PostgreSQL rows vs. the "
         "same statements straight to asyncpg; tracing: the gateway with tracing on vs. off; "
-        "audit: audit trail on (SQLite, PostgreSQL) vs. off; all: memory and rest",
+        "audit: audit trail on (SQLite, PostgreSQL) vs. off; workers: serve --workers 2 vs. "
+        "one worker; all: memory and rest",
     )
     p.add_argument(
         "--duration",
@@ -123,6 +127,12 @@ def parser() -> argparse.ArgumentParser:
         "SCIM_GATEWAY_BENCH_PG_DSN, else postgresql://postgres@127.0.0.1:5432/test)",
     )
     p.add_argument(
+        "--sampling",
+        type=float,
+        default=0.1,
+        help="tracing suite: share of requests traced with tracing on (0.1; 1 = always)",
+    )
+    p.add_argument(
         "--rows",
         type=_positive,
         default=1_000_000,
@@ -168,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "tracing": SCENARIO_KEYS,
             "sql": SQL_SCENARIO_KEYS,
             "audit": AUDIT_SCENARIO_KEYS,
+            "workers": WORKERS_SCENARIO_KEYS,
         }.get(args.suite, REST_SCENARIO_KEYS)
         unknown = [k for k in args.scenarios if k not in keys]
         if unknown:
@@ -185,8 +196,16 @@ def main(argv: list[str] | None = None) -> int:
                 traced = run_tracing_bench(
                     BenchOptions(scenarios=scenarios, **common),
                     log=lambda line: print(line, file=sys.stderr, flush=True),
+                    sampling=args.sampling,
                 )
                 text, failed = format_tracing_report(traced), bool(traced.problems())
+            elif suite == "workers":
+                scenarios = _chosen(p, suite, args.scenarios, WORKERS_SCENARIO_KEYS)
+                workers = run_workers_bench(
+                    BenchOptions(scenarios=scenarios, **common),
+                    log=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+                text, failed = format_workers_report(workers), bool(workers.problems())
             elif suite == "audit":
                 scenarios = _chosen(p, suite, args.scenarios, AUDIT_SCENARIO_KEYS)
                 audit = run_audit_bench(BenchOptions(scenarios=scenarios, **common), args.dsn)

@@ -173,15 +173,19 @@ def _rest_cells(report: RestReport, row: Row) -> list[str]:
     ]
 
 
-def format_rest_table(report: RestReport) -> str:
-    return _table(REST_COLUMNS, [_rest_cells(report, r) for r in report.rows])
+def format_rest_table(report: RestReport, rows: list[Row] | None = None) -> str:
+    chosen = report.rows if rows is None else rows
+    return _table(REST_COLUMNS, [_rest_cells(report, r) for r in chosen])
 
 
 def _closing_note(report: RestReport) -> str:
     if not report.rows:
         return "closing note: no scenario was measured"
     ratios = ", ".join(f"{r.scenario.label} {r.ratio:.2f}" for r in report.rows)
-    parts = [f"closing note: gateway/proxy throughput ratio: {ratios}"]
+    parts = [f"closing note: gateway (rest adapter)/proxy throughput ratio: {ratios}"]
+    if report.memory_rows:
+        memory = ", ".join(f"{r.scenario.label} {r.ratio:.2f}" for r in report.memory_rows)
+        parts.append(f"gateway (memory adapter)/proxy: {memory};")
     cpu = [(r, _cpu_ratio(report, r)) for r in report.rows]
     if all(x is not None for _, x in cpu):
         times = ", ".join(f"{r.scenario.key} {x:.2f}x" for r, x in cpu)
@@ -199,6 +203,8 @@ def format_rest_report(report: RestReport) -> str:
         "scim-gateway REST benchmark: gateway (scim-gateway serve, rest adapter, "
         "mappings/acme-hr) vs. proxy (bench.proxy: bare aiohttp, hand-written translation), "
         "both in front of Acme HR",
+        "  gateway:  the shipped defaults: audit trail on (SQLite beside the config), JSON access "
+        "log on (log_level INFO), tracing off, one worker",
         f"  loader:   {report.loader}",
         f"  timing:   {sum(slices)} s measured per scenario and target, {_runs(slices)}, "
         f"after {o.warmup} s of discarded warm-up each",
@@ -222,6 +228,14 @@ def format_rest_report(report: RestReport) -> str:
         "as each wake-up serves more requests);",
         "errors = unexpected statuses + socket errors.",
     ]
+    if report.memory_rows:
+        lines += [
+            "",
+            "The gateway on the memory adapter (no legacy app behind it; shipped defaults: audit "
+            "and access log on) vs. the same proxy (which still calls Acme HR):",
+            "",
+            format_rest_table(report, report.memory_rows),
+        ]
     lines += [f"note: {note}" for note in report.notes]
     problems = report.problems()
     if problems:

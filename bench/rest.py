@@ -82,7 +82,9 @@ from bench.servers import (
     auth_headers,
     gateway_command,
     make_token,
+    seed_users,
     server_env,
+    start_gateway,
 )
 from bench.stats import RunResult
 
@@ -104,6 +106,8 @@ class RestOptions(BenchOptions):
     #: Legacy calls the proxy keeps in flight at once; 0: unbounded (the gateway's app
     #: setting max_concurrency is 8 by default: give 8 to take its limiter out of the ratio).
     proxy_limit: int = 0
+    #: Also measure the gateway on the memory adapter (no legacy app) against the proxy.
+    memory_row: bool = True
 
 
 def build_rest_scenarios(filter_user_name: str) -> list[Scenario]:
@@ -153,7 +157,7 @@ def write_rest_gateway_config(workdir: Path, digest: str, port: int) -> Path:
     settings = yaml.safe_load((MAPPING_DIR / "rest.yaml").read_text("utf-8"))
     config = {
         "server": {"host": HOST, "port": port},
-        "log_level": "WARNING",
+        "log_level": "INFO",  # the shipped default: the access log on (audit on too)
         "apps": {
             APP: {
                 "adapter": "rest",
@@ -576,9 +580,13 @@ class RestReport:
     accounts_after: int
     revision: str = ""
     notes: list[str] = field(default_factory=list)
+    #: The gateway on the memory adapter (its "gateway" side) next to the same proxy.
+    memory_rows: list[Row] = field(default_factory=list)
+    memory_cpu: dict[tuple[str, str], CpuUse] = field(default_factory=dict)
 
     def cpu_of(self, row: Row, target: str) -> CpuUse:
-        return self.cpu.get((row.scenario.key, target), CpuUse(known=False))
+        table = self.memory_cpu if row in self.memory_rows else self.cpu
+        return table.get((row.scenario.key, target), CpuUse(known=False))
 
     def problems(self) -> list[str]:
         shown = self.check.differences[:SHOWN_DIFFERENCES]
@@ -587,7 +595,47 @@ class RestReport:
             out.append(f"equality check: ... and {len(self.check.differences) - len(shown)} more")
         if not self.check.compared:
             out.append("equality check: nothing was compared")
-        return out + [p for row in self.rows for p in row.problems()]
+        rows = [*self.rows, *self.memory_rows]
+        return out + [p for row in rows for p in row.problems()]
+
+
+def _memory_rows(
+    options: RestOptions,
+    workdir: Path,
+    credentials: tuple[str, str],
+    proxy_and_ids: tuple[Server, list[str]],
+    legacy: Server,
+    server_cpus: Collection[int] | None,
+    loader: Loader,
+    log: Log,
+) -> tuple[list[Row], dict[tuple[str, str], CpuUse]]:
+    """The gateway on the memory adapter (no legacy hop) next to the same proxy, same
+    scenarios; it does the gateway's own work alone, so it should be at least as fast."""
+    if not options.memory_row:
+        return [], {}
+    (token, digest), (proxy, proxy_ids) = credentials, proxy_and_ids
+    log("starting the gateway on the memory adapter (shipped defaults, no legacy app)...")
+    memory = start_gateway(workdir, digest, server_cpus, name="gateway-memory")
+    try:
+        ids = seed_users(memory.base_url, token, max(1, options.users))
+        headers = auth_headers(token)
+        targets = {
+            "gateway": Target("gateway", memory.origin, headers, ids[:GET_IDS]),
+            "baseline": Target("baseline", proxy.origin, headers, proxy_ids[:GET_IDS]),
+        }
+        probe = CpuProbe(
+            loader,
+            {"gateway": memory.proc.pid, "baseline": proxy.proc.pid, "legacy": legacy.proc.pid},
+        )
+        scenarios = build_rest_scenarios(seed_user_name(len(ids) // 2))
+        rows = [
+            _measure(scenario, targets, probe, options.warmup, options.slices(), log)
+            for scenario in scenarios
+            if scenario.key in options.scenarios
+        ]
+    finally:
+        memory.stop()
+    return rows, probe.use
 
 
 def rest_cpus(
@@ -651,6 +699,9 @@ def run_rest_bench(options: RestOptions, log: Log = _stderr) -> RestReport:
             if scenario.key in options.scenarios
         ]
         accounts_after = count_accounts(legacy, api_key)
+        memory_rows, memory_cpu = _memory_rows(
+            options, workdir, (token, digest), (proxy, ids), legacy, server_cpus, loader, log
+        )
 
     if options.proxy_limit:
         notes.append(f"the proxy keeps at most {options.proxy_limit} Acme HR calls in flight")
@@ -665,6 +716,8 @@ def run_rest_bench(options: RestOptions, log: Log = _stderr) -> RestReport:
         fallback=isinstance(loader, PythonLoader),
         pinning=pinning,
         rows=rows,
+        memory_rows=memory_rows,
+        memory_cpu=memory_cpu,
         cpu=probe.use,
         check=check,
         accounts_seeded=len(ids),

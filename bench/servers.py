@@ -213,12 +213,13 @@ def write_gateway_config(
 ) -> Path:
     """A temporary gateway config: one app on the memory adapter, our token's digest.
 
-    ``state``: the ``state:`` section (default: none, so the audit trail is in a
-    SQLite file beside the config, as a served gateway has it).
+    The shipped defaults otherwise: the access log on (``log_level: INFO``, into
+    the server's log file) and, with no ``state`` section, the audit trail in a
+    SQLite file beside the config, as a served gateway has it.
     """
     config: dict[str, Any] = {
         "server": {"host": HOST, "port": port},
-        "log_level": "WARNING",
+        "log_level": "INFO",
         "apps": {
             APP: {
                 "adapter": "memory",

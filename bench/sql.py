@@ -69,8 +69,16 @@ LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PAYROLL_SQL = ROOT / "deploy" / "sql" / "payroll.sql"
 APP = "bench"
 FIRST_ID = 100001  # payroll.sql's identity starts here
-SQL_SCENARIO_KEYS = ("filter", "get")
-_TITLES = {"filter": 'GET /Users?filter=userName eq "..."', "get": "GET /Users/{id}"}
+FIRST_GROUP = 501  # org_unit's
+SQL_SCENARIO_KEYS = ("filter", "get", "members")
+_TITLES = {
+    "filter": 'GET /Users?filter=userName eq "..."',
+    "get": "GET /Users/{id}",
+    "members": "GET /Groups/{id} (10,000 members)",
+}
+#: The two targets of a scenario: the gateway, and its baseline in the same run.
+_TARGETS = {"members": ("excludedAttr=members", "members read")}
+BIG_GROUP = 10_000
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,8 @@ class SqlReport:
     def problems(self) -> list[str]:
         found = []
         for row in self.rows:
-            for name, side in (("gateway", row.gateway), ("asyncpg", row.direct)):
+            names = _TARGETS.get(row.key, ("gateway", "asyncpg"))
+            for name, side in zip(names, (row.gateway, row.direct), strict=True):
                 if side.unexpected:
                     found.append(
                         f"{row.key} via {name}: {side.unexpected} unexpected answers "
@@ -206,6 +215,25 @@ async def seed_employees(dsn: str, schema: str, count: int) -> float:
     return time.monotonic() - started
 
 
+async def seed_group(dsn: str, schema: str, members: int) -> None:
+    """Unit ``FIRST_GROUP`` with the first ``members`` employees."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(f'SET search_path TO "{schema}"')
+        await conn.execute(
+            "INSERT INTO org_unit (unit_id, unit_nm) VALUES ($1, 'Big')", FIRST_GROUP
+        )
+        await conn.execute(
+            "INSERT INTO org_unit_member (unit_id, emp_no) "
+            "SELECT $1, g FROM generate_series($2::int, $2::int + $3::int - 1) AS g",
+            FIRST_GROUP,
+            FIRST_ID,
+            members,
+        )
+    finally:
+        await conn.close()
+
+
 def payroll_settings(dsn: str, schema: str, connections: int) -> dict[str, Any]:
     raw: dict[str, Any] = yaml.safe_load((MAPPINGS_DIR / "payroll" / "sql.yaml").read_text())
     raw["dsn"] = "${env:SCIM_GATEWAY_BENCH_DSN}"
@@ -222,6 +250,7 @@ def payroll_settings(dsn: str, schema: str, connections: int) -> dict[str, Any]:
 class Statements:
     lookup: str  # $1: the userName, then limit and offset
     by_id: str  # $1: the id
+    group_by_id: str  # $1: the unit id
 
 
 async def adapter_statements(settings: dict[str, Any]) -> Statements:
@@ -235,7 +264,8 @@ async def adapter_statements(settings: dict[str, Any]) -> Statements:
         user = build_resource_types()["User"]
         node = bind_filter(parse_filter('userName eq "x"'), user)
         store, where, params, order_by = adapter.build_search(Query("User", node))
-        return Statements(store.search_sql(where, order_by, len(params.values)), store.get_sql())
+        lookup = store.search_sql(where, order_by, len(params.values))
+        return Statements(lookup, store.get_sql(), adapter.stores["Group"].get_sql())
     finally:
         await adapter.aclose()
 
@@ -285,6 +315,8 @@ async def drive(call: Call, workers: int, seconds: float, into: Latencies | None
 def _calls(
     key: str, users: int, http: aiohttp.ClientSession, base: str, pool: Any, sql: Statements
 ) -> tuple[Call, Call]:
+    group_id = FIRST_GROUP
+
     def number() -> int:
         return random.randint(1, users)
 
@@ -313,8 +345,22 @@ def _calls(
         row = await pool.fetchrow(sql.by_id, FIRST_ID + number() - 1)
         return None if row is not None else "no row"
 
+    async def group(query: str, members: int) -> str | None:
+        async with http.get(f"{base}/Groups/{group_id}{query}") as resp:
+            body = await resp.json(content_type=None)
+            found = len(body.get("members", ()))
+            return None if (resp.status, found) == (200, members) else f"{resp.status}, {found}"
+
+    async def group_excluding_members() -> str | None:
+        return await group("?excludedAttributes=members", 0)
+
+    async def group_with_members() -> str | None:
+        return await group("", min(BIG_GROUP, users))
+
     if key == "filter":
         return gateway_filter, direct_filter
+    if key == "members":  # after (members not read) next to before (read, as Entra never needs)
+        return group_excluding_members, group_with_members
     return gateway_get, direct_get
 
 
@@ -338,8 +384,12 @@ async def measure(
         for key in options.scenarios:
             via_gateway, direct = _calls(key, options.users, http, base, pool, sql)
             row = SqlRow(key, Latencies(), Latencies(), "")
-            args = ["emp1", 100, 0] if key == "filter" else [FIRST_ID]
-            row.plan = await plan_of(pool, sql.lookup if key == "filter" else sql.by_id, args)
+            plans: dict[str, tuple[str, list[Any]]] = {
+                "filter": (sql.lookup, ["emp1", 100, 0]),
+                "members": (sql.group_by_id, [FIRST_GROUP]),
+            }
+            statement, args = plans.get(key, (sql.by_id, [FIRST_ID]))
+            row.plan = await plan_of(pool, statement, args)
             for call in (via_gateway, direct):
                 await drive(call, options.connections, options.warmup, None)
             rounds = _rounds(options)
@@ -409,6 +459,8 @@ def run_sql_bench(options: SqlOptions, log: Callable[[str], None] = print) -> Sq
         log(f"seeding {options.users:,} employees into {schema} ...")
         seconds = asyncio.run(seed_employees(dsn, schema, options.users))
         log(f"seeded in {seconds:.1f} s")
+        if "members" in options.scenarios:
+            asyncio.run(seed_group(dsn, schema, min(BIG_GROUP, options.users)))
         settings = payroll_settings(dsn, schema, options.connections)
         sql = asyncio.run(adapter_statements({**settings, "dsn": dsn}))
         token, digest = make_token()
@@ -440,8 +492,9 @@ def format_sql_report(report: SqlReport) -> str:
     ]
     lines = list(head)
     for row in report.rows:
-        for name, side in (("gateway (HTTP)", row.gateway), ("asyncpg direct", row.direct)):
-            title = _TITLES[row.key] if name.startswith("gateway") else ""
+        first, second = _TARGETS.get(row.key, ("gateway (HTTP)", "asyncpg direct"))
+        for name, side in ((first, row.gateway), (second, row.direct)):
+            title = _TITLES[row.key] if side is row.gateway else ""
             lines.append(
                 f"{title:<36} {name:<16} {side.rps:>8.0f} "
                 f"{side.percentile(50) * 1e3:>8.2f} {side.percentile(99) * 1e3:>8.2f}"
@@ -451,7 +504,7 @@ def format_sql_report(report: SqlReport) -> str:
             if row.direct.percentile(50)
             else 0.0
         )
-        lines.append(f"{'':<36} {'p50 ratio':<16} {'':>8} {ratio:>8.1f}x")
+        lines.append(f"{'':<36} {'p50 ratio':<16} {'':>8} {ratio:>8.2f}x")
         lines.append(f"{'':<36} plan: {row.plan}")
     problems = report.problems()
     lines += ["", "problems: " + ("; ".join(problems) if problems else "none")]

@@ -18,10 +18,9 @@ from gateway.http.middleware import scim_errors
 from gateway.http.observe import METRICS, metrics_view, observe
 from gateway.http.proxies import proxy_middleware
 from gateway.http.views import PUBLIC_URL, RECORDER, SERVICES, AppRuntime, dispatch
-from gateway.limits import BoundedAdapter, Limiter
+from gateway.limits import GuardedAdapter, Limiter
 from gateway.mapping.engine import MappingError, TemplateMapping, load_mapping, resolve_mapping_dir
 from gateway.metrics import Metrics
-from gateway.observed import ObservedAdapter
 from gateway.ratelimit import RateLimiter
 from gateway.registry import build_adapter
 from gateway.service import ScimService
@@ -29,7 +28,7 @@ from gateway.state import StateStore, build_audit, running, state_url
 from gateway.state.guard import StateGuardStore
 from gateway.state.ledger import Ledger
 from gateway.state.unknown import StateUnknownCreates
-from gateway.telemetry import Telemetry
+from gateway.telemetry import Telemetry, adopt_global_tracing
 from gateway.wrapping import unwrap
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
@@ -78,7 +77,12 @@ def build_runtimes(
         try:
             mapping = load_app_mapping(name, app_config, source)
             inner = build_adapter(
-                name, app_config.adapter, app_config.settings, source=source, mapping=mapping
+                name,
+                app_config.adapter,
+                app_config.settings,
+                source=source,
+                mapping=mapping,
+                unique_group_names=app_config.unique_group_names,
             )
         except ConfigError as exc:
             errors.append(str(exc))
@@ -86,12 +90,13 @@ def build_runtimes(
         breaker = None
         if app_config.breaker.enabled:
             breaker = CircuitBreaker(name, app_config.breaker)
-        bounded = BoundedAdapter(
+        adapter = GuardedAdapter(
             inner,
             Limiter(app_config.max_concurrency, app_config.max_queue, app_config.call_timeout),
             breaker,
+            kind=app_config.adapter,
+            metrics=metrics,
         )
-        adapter = ObservedAdapter(bounded, app_config.adapter, metrics)
         guard = None
         if app_config.guard is not None:
             guard = Guard(name, app_config.guard, guard_store)
@@ -101,6 +106,12 @@ def build_runtimes(
         if app_config.check_unique_before_create:
             where = f"{source}: apps.{name}.check_unique_before_create"
             errors.extend(f"{where}: {problem}" for problem in service.unique_lookup_problems())
+        if app_config.unique_group_names and not service.can_check_group_names():
+            errors.append(
+                f"{source}: apps.{name}.unique_group_names: the adapter cannot filter Groups "
+                "by displayName eq, so it cannot keep group names unique; declare that filter "
+                "or set unique_group_names: false"
+            )
         limit = app_config.rate_limit
         runtimes[name] = AppRuntime(
             service,
@@ -165,6 +176,7 @@ def create_app(
     in it, shared by every replica; ``guard_store`` and ``unknown_creates`` win.
     """
     telemetry = telemetry or Telemetry()
+    adopt_global_tracing()
     metrics = Metrics(telemetry.metric_readers, telemetry.resource)
     proxies = settings.server.trusted_proxies
     # The proxy middleware clones the request: it goes first, outside the others.
@@ -193,8 +205,8 @@ def create_app(
     app[BREAKERS] = breakers = {
         name: breaker
         for name, runtime in runtimes.items()
-        if (bounded := unwrap(runtime.service.adapter, BoundedAdapter)) is not None
-        and (breaker := bounded.breaker) is not None
+        if (guarded := unwrap(runtime.service.adapter, GuardedAdapter)) is not None
+        and (breaker := guarded.breaker) is not None
     }
     metrics.watch_breakers(lambda: {n: STATE_LEVELS[b.state] for n, b in breakers.items()})
 

@@ -5,29 +5,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import secrets
+import ssl
 import sys
+import urllib.request
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from gateway.app import build_runtimes, create_app
+from gateway.app import build_runtimes, create_app, load_app_mapping
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.demo.run import make_demo, serve
 from gateway.errors import ScimError
 from gateway.guard import GuardState
 from gateway.logs import configure_logging
 from gateway.ops_cli import add_ops_commands
-from gateway.render import NoDryRun, describe_error, format_calls, render_calls
+from gateway.registry import build_adapter
+from gateway.render import (
+    NoDryRun,
+    describe_error,
+    format_calls,
+    format_search,
+    render_calls,
+    render_search,
+)
+from gateway.scaffold import ScaffoldError, scaffold
 from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
+from gateway.workers import Supervisor, bind, exit_with_supervisor, worker_count
 
 
 def _load(path: str) -> Settings:
@@ -59,13 +74,121 @@ def cmd_serve(args: argparse.Namespace) -> int:
         telemetry.shutdown()
         return 2
     host = args.host or settings.server.host
-    port = args.port if args.port is not None else settings.server.port
+    port = _port(args.port, settings)
+    start_line = _start_line(settings, host, port, tls=ssl_context is not None)
+    if args.workers > 1 and not args.worker:
+        telemetry.shutdown()  # the workers export their own
+        return _supervise(args, host, port, start_line)
+    if args.worker:  # one of `serve --workers`: shares the port, stops with its supervisor
+        app.cleanup_ctx.append(exit_with_supervisor)
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
-        web.run_app(app, host=host, port=port, access_log=None, print=None, ssl_context=ssl_context)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            reuse_port=args.worker,
+            access_log=None,
+            print=None if args.worker else start_line,  # the supervisor printed it
+            ssl_context=ssl_context,
+        )
+    except (OSError, StateError, ConfigError) as exc:
+        print(f"scim-gateway serve: {_start_failure(exc, host, port)}", file=sys.stderr)
+        return 2
     finally:
         telemetry.shutdown()  # flush the spans still queued
     return 0
+
+
+def _port(given: int | None, settings: Settings) -> int:
+    """--port, else $SCIM_GATEWAY_PORT, else server.port: one rule for serve and health."""
+    if given is not None:
+        return given
+    from_env = os.environ.get("SCIM_GATEWAY_PORT")
+    if from_env:
+        try:
+            return int(from_env)
+        except ValueError:
+            raise SystemExit(f"SCIM_GATEWAY_PORT is not a port number: {from_env!r}") from None
+    return settings.server.port
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """The container's health check: /healthz (or /readyz) of the gateway this config serves,
+    on the configured port, over TLS when the server has it. Exit 0 when it answers 200."""
+    settings = _load(args.config)
+    host = settings.server.host
+    if host in ("", "0.0.0.0", "::"):  # listening everywhere: ask on loopback
+        host = "::1" if host == "::" else "127.0.0.1"
+    scheme = "https" if settings.server.tls else "http"
+    where = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{where}:{_port(args.port, settings)}/{'readyz' if args.ready else 'healthz'}"
+    try:
+        # Its own process on loopback: the certificate names the public host, not 127.0.0.1.
+        context = _loopback_tls() if settings.server.tls else None
+        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as answer:
+            ok = answer.status == 200
+    except (OSError, ValueError) as exc:
+        print(f"health: {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
+
+
+def _loopback_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _version() -> str:
+    try:
+        return version("scim-gateway")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _start_line(settings: Settings, host: str, port: int, *, tls: bool) -> Callable[[str], None]:
+    """What aiohttp calls once the port is bound: one line saying what serves where."""
+
+    def say(_aiohttp_banner: str) -> None:
+        scheme = "https" if tls else "http"
+        where = f"[{host}]" if ":" in host else host
+        apps = ", ".join(settings.apps)
+        print(
+            f"scim-gateway {_version()} serving {len(settings.apps)} app(s) ({apps}) "
+            f"on {scheme}://{where}:{port} (pid {os.getpid()})",
+            flush=True,
+        )
+
+    return say
+
+
+def _start_failure(exc: OSError | StateError | ConfigError, host: str, port: int) -> str:
+    """What failed at start: a taken port, a state store that cannot open (one line each),
+    an adapter whose backend does not match its settings (its problems, one per line)."""
+    if isinstance(exc, ConfigError):
+        return f"configuration error:\n{exc}"
+    if isinstance(exc, StateError):
+        return f"the state store cannot be used: {exc}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port}: the port is in use"
+    return f"cannot start: {exc.strerror or exc}"
+
+
+def _supervise(
+    args: argparse.Namespace, host: str, port: int, start_line: Callable[[str], None]
+) -> int:
+    """``serve --workers N``: bind once, then run N workers on the socket (gateway/workers.py)."""
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        print(f"scim-gateway serve: {_start_failure(exc, host, port)}", file=sys.stderr)
+        return 2
+    start_line("")
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", args.config]
+    command += ["--host", host, "--port", str(port), "--worker"]
+    return Supervisor(command, sock, args.workers).run()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -77,8 +200,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
-    print(f"{args.config}: OK ({len(settings.apps)} app(s): {', '.join(settings.apps)})")
+    if args.online:
+        problems = asyncio.run(online_problems(settings, args.config))
+        if problems:
+            print("check --online found problems:\n" + "\n".join(problems), file=sys.stderr)
+            return 2
+    online = ", each reached online" if args.online else ""
+    print(f"{args.config}: OK ({len(settings.apps)} app(s): {', '.join(settings.apps)}{online})")
     return 0
+
+
+async def online_problems(settings: Settings, source: str) -> list[str]:
+    """Each app's adapter, opened against its backend: what does not match the settings."""
+    problems: list[str] = []
+    for name, app in settings.apps.items():
+        where = f"{source}: apps.{name}"
+        mapping = load_app_mapping(name, app, source)
+        adapter = build_adapter(name, app.adapter, app.settings, source=source, mapping=mapping)
+        try:
+            problems += [f"{where}.settings.{problem}" for problem in await adapter.check()]
+        except ScimError as exc:  # unreachable, refused, timed out
+            problems.append(f"{where}: cannot reach the app: {exc.detail or type(exc).__name__}")
+        except ConfigError as exc:  # an adapter whose open() refuses what it found
+            problems += [f"{source}: {line}" for line in str(exc).splitlines()]
+    return problems
 
 
 def _read_json(path: str | None) -> Any:
@@ -106,11 +251,15 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 2
     body, current = _read_json(args.body), _read_json(args.current)
     try:
+        if args.method.upper() == "GET":
+            search = asyncio.run(render_search(service, args.path))
+            sys.stdout.write(format_search(search, service.config.max_filter_scan))
+            return 0
         calls = render_calls(service, args.method, args.path, body, current)
     except ScimError as exc:
         print(describe_error(exc), file=sys.stderr)
         return 2
-    except NoDryRun as exc:
+    except (NoDryRun, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     sys.stdout.write(format_calls(calls))
@@ -243,33 +392,79 @@ def _guard_parser(sub: Any) -> None:
         command.set_defaults(func=cmd_guard)
 
 
+def cmd_new_adapter(args: argparse.Namespace) -> int:
+    try:
+        root = scaffold(args.name, Path(args.dir))
+    except ScaffoldError as exc:
+        print(f"scim-gateway new-adapter: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {root}: run `pytest` there for the contract suite; docs/adapters.md is the guide")
+    return 0
+
+
+def _config_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"),
+        help="the config file (default: %(default)s, from $SCIM_GATEWAY_CONFIG when set)",
+    )
+
+
+def _workers(text: str) -> int:
+    try:
+        return worker_count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of processes (at least 1), or auto") from None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="scim-gateway", description=__doc__)
+    top.add_argument("--version", action="version", version=f"scim-gateway {_version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument(
-        "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
-    )
+    _config_option(serve)
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=int, help="default: $SCIM_GATEWAY_PORT, else server.port")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes answering on the port (default 1; auto: one per core)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # see workers.py
     serve.set_defaults(func=cmd_serve)
 
+    health = sub.add_parser(
+        "health", help="ask the gateway this config serves for /healthz (exit 0 when healthy)"
+    )
+    _config_option(health)
+    health.add_argument("--port", type=int, help="default: $SCIM_GATEWAY_PORT, else server.port")
+    health.add_argument("--ready", action="store_true", help="ask /readyz instead")
+    health.add_argument("--timeout", type=float, default=2.0, help="seconds (default: 2)")
+    health.set_defaults(func=cmd_health)
+
     check = sub.add_parser("check", help="validate a config file and its adapters' settings")
+    _config_option(check)
     check.add_argument(
-        "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
+        "--online",
+        action="store_true",
+        help="also connect to each app: the columns (SQL) and endpoints (REST) named exist",
     )
     check.set_defaults(func=cmd_check)
 
     render = sub.add_parser(
         "render", help="print the legacy calls a SCIM request would make, without sending them"
     )
-    render.add_argument(
-        "--config", "-c", default=os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml")
-    )
+    _config_option(render)
     render.add_argument("--app", required=True, help="the app, as named under apps:")
-    render.add_argument("--method", required=True, help="POST, PUT, PATCH or DELETE")
-    render.add_argument("--path", required=True, help="/Users, /Groups/{id}, ...")
+    render.add_argument("--method", required=True, help="GET, POST, PUT, PATCH or DELETE")
+    render.add_argument(
+        "--path",
+        required=True,
+        help='/Users, /Groups/{id}, ...; GET: /Users?filter=userName eq "x"',
+    )
     render.add_argument("--body", help="the SCIM request body: a JSON file, or - for stdin")
     render.add_argument("--current", help="PUT/PATCH: the resource as it is now (a JSON file)")
     render.set_defaults(func=cmd_render)
@@ -317,6 +512,12 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--name", required=True, help="the credential's name, shown in the audit")
     new.add_argument("--read-only", action="store_true", help="the token may only read")
     new.set_defaults(func=cmd_token_new)
+    scaffold = sub.add_parser(
+        "new-adapter", help="write a template adapter package that passes the contract suite"
+    )
+    scaffold.add_argument("name", help="the adapter's name and Python package (e.g. my_crm)")
+    scaffold.add_argument("--dir", default=".", help="the folder to write it in (default: .)")
+    scaffold.set_defaults(func=cmd_new_adapter)
     _guard_parser(sub)
     add_audit_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
     add_ops_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))

@@ -7,12 +7,14 @@ never written back or printed. Errors name the file and the key.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
+import types
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -56,7 +58,13 @@ class _Strict(BaseModel):
 
 
 def _secret(value: Any) -> Any:
-    return resolve_secret(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    resolved = resolve_secret(value)
+    if not resolved.strip():
+        # An empty variable (a Secret left blank) must not become a token anyone can send.
+        raise ValueError("is empty (an unset or blank secret reference?)")
+    return resolved
 
 
 def _hex_digest(value: str | None) -> str | None:
@@ -320,6 +328,10 @@ class AppConfig(_Strict, MaskedFields):
     #: unknown (timeout, dropped connection), the next create of the same name
     #: looks first anyway (gateway/dedupe.py).
     check_unique_before_create: bool = False
+    #: A group's displayName names one group only (case-insensitive): a create or rename
+    #: to a taken name is 409 uniqueness, as Entra ID expects. Every built-in adapter
+    #: enforces it; false lets an app hold groups of the same name.
+    unique_group_names: bool = True
     #: The mass-deprovisioning guard; None: off.
     guard: GuardConfig | None = None
     #: Requests per client (credential) beyond this get 429 with Retry-After; None: no limit.
@@ -479,7 +491,46 @@ def load_settings(path: str | Path) -> Settings:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    if isinstance(raw, dict) and isinstance(raw.get("apps"), dict):
+        for name, app in raw["apps"].items():
+            if isinstance(app, dict) and isinstance(app.get("settings"), dict):
+                app["settings"] = _settings_from_file(app["settings"], path, name)
     return parse_settings(raw, source=str(path))
+
+
+def _settings_from_file(settings: dict[str, Any], path: Path, app: str) -> dict[str, Any]:
+    """``settings: {file: rest.yaml, ...}``: the file's mapping, with the other keys over it.
+
+    A relative name is looked up next to the config file, then like a ``mapping:``
+    folder (the shipped mappings/, the repository), so a mapping pack is used as shipped.
+    """
+    if "file" not in settings:
+        return settings
+    name, overrides = settings["file"], {k: v for k, v in settings.items() if k != "file"}
+    where = f"{path}: apps.{app}.settings.file"
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: must be a file name")
+    found = _settings_file(Path(name).expanduser(), path.parent)
+    if found is None:
+        raise ConfigError(f"{where}: no such file {name!r} (relative to {path.parent})")
+    try:
+        loaded = yaml.safe_load(found.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {found}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: {found} is not valid YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{where}: {found} must hold a mapping of settings")
+    return {**loaded, **overrides}
+
+
+def _settings_file(name: Path, config_dir: Path) -> Path | None:
+    from gateway.mapping.engine import MAPPINGS_DIR  # not at import time: it imports us
+
+    candidates = [name] if name.is_absolute() else [config_dir / name]
+    if not name.is_absolute():
+        candidates += [MAPPINGS_DIR / name, MAPPINGS_DIR.parent / name]
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -499,5 +550,50 @@ def parse_settings(raw: Any, *, source: str = "<config>") -> Settings:
     try:
         return Settings.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
-        lines = [f"{source}: {_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(describe_errors(exc, Settings, f"{source}: ")) from None
+
+
+def describe_errors(exc: ValidationError, model: type[BaseModel], prefix: str) -> str:
+    """One line per problem: ``prefix`` + the key + pydantic's message, made readable.
+
+    Our validators' messages lose pydantic's "Value error, " prefix; an unknown key
+    gets the closest known key of its section ("did you mean 'adapter'?").
+    """
+    lines = []
+    for error in exc.errors():
+        loc, message = error["loc"], error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden" and loc:
+            message += _closest(str(loc[-1]), _fields_at(model, loc[:-1]))
+        lines.append(f"{prefix}{_where(loc)}: {message}")
+    return "\n".join(lines)
+
+
+def _closest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    close = close or [k for k in known if k.lower() == key.lower()][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _fields_at(model: Any, loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a section at ``loc`` of ``model`` accepts ([] when it cannot be told)."""
+    current = _model_in(model)
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = _model_in(field.annotation) if field is not None else None
+        else:  # a dict's key or a list's index: the values' type
+            args = get_args(current)
+            current = _model_in(args[-1]) if args else None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """``X | None`` -> X; anything else as it is."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else None
+    return annotation

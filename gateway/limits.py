@@ -9,7 +9,7 @@ unknown, which the message says.
 
 An adapter that makes one SCIM operation's calls a transaction
 (``Capabilities.transactions``) holds a backend connection from the first call
-to the commit, so its :meth:`~BoundedAdapter.transaction` takes one slot and
+to the commit, so its :meth:`~GuardedAdapter.transaction` takes one slot and
 one ``call_timeout`` for the whole operation, and the calls inside take none:
 were each to wait for a slot of its own while the transaction holds a
 connection, ``max_concurrency`` transactions could each hold a connection and
@@ -33,16 +33,20 @@ A write abandoned at ``call_timeout`` is recorded with the outcome ``unknown``
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from contextvars import ContextVar
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from contextvars import ContextVar, Token
+from types import TracebackType
 
-from gateway import operation
+from gateway import operation, telemetry
 from gateway.breaker import BreakerOpen, CircuitBreaker, Verdict
 from gateway.errors import ScimError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.metrics import Metrics
 from gateway.operation import Operation
-from gateway.retry import deadline as call_deadline
+from gateway.retry import reset_deadline, set_deadline
 from gateway.sdk import Adapter
+from gateway.telemetry import error_type, is_failure
 from gateway.wrapping import WRITES, Call, WrappedAdapter
 
 
@@ -61,26 +65,21 @@ class Limiter:
         self._waiting = 0
         self.call_timeout = call_timeout
 
-    @asynccontextmanager
-    async def slot(self, what: str) -> AsyncIterator[None]:
-        if self._slots.locked() and self._waiting >= self._max_queue:
+    async def acquire(self) -> None:
+        """A slot, or QueueFull when ``max_queue`` callers wait already."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: taken without a wait
+            return
+        if self._waiting >= self._max_queue:
             raise QueueFull("the app is busy; try again shortly", retry_after=1)
         self._waiting += 1
         try:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
-        try:
-            async with asyncio.timeout(self.call_timeout) as limit:
-                with call_deadline(limit.when() or 0.0):  # retries inside must end before it
-                    yield
-        except TimeoutError:
-            raise CallTimeout(
-                f"the app did not answer {what} within {self.call_timeout:g} s; "
-                "the outcome is unknown"
-            ) from None
-        finally:
-            self._slots.release()
+
+    def release(self) -> None:
+        self._slots.release()
 
 
 @asynccontextmanager
@@ -130,7 +129,7 @@ def mark_unknown() -> None:
 
 
 #: How a call is named in a 503/504 detail ("the app is busy: a create waited ...").
-_WHAT: dict[Call, str] = {
+_WHAT: dict[str, str] = {
     "get": "a read",
     "search": "a search",
     "create": "a create",
@@ -144,45 +143,33 @@ _WHAT: dict[Call, str] = {
 _HELD: ContextVar[frozenset[Limiter]] = ContextVar("scim_gateway_held_slots", default=frozenset())
 
 
-class BoundedAdapter(WrappedAdapter):
-    """Wraps an adapter so every call goes through a :class:`Limiter`."""
+class GuardedAdapter(WrappedAdapter):
+    """Wraps an adapter so every call passes one :class:`_CallGuard`.
+
+    The guard does, in this order and once: the call's span (while tracing is
+    on), the breaker's consent, a slot of the :class:`Limiter` (none inside a
+    transaction that holds one), the ``call_timeout``; on the way out the
+    breaker hears how the call ended and the call's latency (queue wait
+    included) and error type go to the metrics.
+    """
 
     def __init__(
-        self, inner: Adapter, limiter: Limiter, breaker: CircuitBreaker | None = None
+        self,
+        inner: Adapter,
+        limiter: Limiter,
+        breaker: CircuitBreaker | None = None,
+        *,
+        kind: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(inner)
         self.breaker = breaker
+        self.kind = kind or type(inner).__name__
+        self.metrics = metrics
         self._limiter = limiter
 
     def around(self, call: Call, resource_type: str | None) -> AbstractAsyncContextManager[None]:
-        """A slot for one call; none inside a transaction that holds one already."""
-        if self._limiter in _HELD.get():
-            return nullcontext()
-        return self._guarded(_WHAT[call], write=call in WRITES)
-
-    @asynccontextmanager
-    async def _guarded(self, what: str, *, write: bool) -> AsyncIterator[None]:
-        """The breaker's consent, then a slot; the call's end is reported to the breaker."""
-        breaker = self.breaker
-        probe = False
-        if breaker is not None:
-            try:
-                probe = breaker.admit()
-            except BreakerOpen:
-                _note("breaker", "open")
-                raise
-        error: BaseException | None = None
-        try:
-            async with self._limiter.slot(what):
-                yield
-        except BaseException as exc:
-            error = exc
-            if write and isinstance(exc, CallTimeout):
-                mark_unknown()
-            raise
-        finally:
-            if breaker is not None:
-                breaker.record(probe, _verdict(error))
+        return _CallGuard(self, call, resource_type, self._limiter not in _HELD.get())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -191,10 +178,141 @@ class BoundedAdapter(WrappedAdapter):
             async with self.inner.transaction():  # a slot per call, or the one held
                 yield
             return
-        async with self._guarded("a write", write=True):
+        async with _CallGuard(self, "transaction", None, True):
             token = _HELD.set(held | {self._limiter})
             try:
                 async with self.inner.transaction():
                     yield
             finally:
                 _HELD.reset(token)
+
+
+class _CallGuard:
+    """One adapter call's passage: a plain object, entered and left once."""
+
+    __slots__ = (
+        "_adapter",
+        "_call",
+        "_deadline",
+        "_probe",
+        "_resource_type",
+        "_slot",
+        "_span",
+        "_start",
+        "_timer",
+    )
+
+    def __init__(
+        self, adapter: GuardedAdapter, call: Call | str, resource_type: str | None, slot: bool
+    ) -> None:
+        self._adapter = adapter
+        self._call = call
+        self._resource_type = resource_type
+        self._slot = slot
+        self._probe = False
+        self._span: AbstractContextManager[object] | None = None
+        self._timer: asyncio.Timeout | None = None
+        self._deadline: Token[float | None] | None = None
+        self._start = 0.0
+
+    async def __aenter__(self) -> None:
+        adapter = self._adapter
+        self._start = time.perf_counter()
+        if telemetry.TRACER is not None and self._call != "transaction":
+            self._span = telemetry.span(
+                f"adapter.{self._call}",
+                **{
+                    "scim.app": adapter.app,
+                    "scim.resource_type": self._resource_type,
+                    "adapter": adapter.kind,
+                },
+            )
+            self._span.__enter__()
+        try:
+            if self._slot:
+                await self._enter_slot()
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+
+    async def _enter_slot(self) -> None:
+        adapter, limiter = self._adapter, self._adapter._limiter
+        if adapter.breaker is not None:
+            try:
+                self._probe = adapter.breaker.admit()
+            except BreakerOpen:
+                _note("breaker", "open")
+                self._slot = False  # nothing to give back
+                raise
+        try:
+            await limiter.acquire()
+        except BaseException as exc:
+            self._report(exc)
+            self._slot = False
+            raise
+        timer = self._timer = asyncio.timeout(limiter.call_timeout)
+        await timer.__aenter__()
+        self._deadline = set_deadline(timer.when() or 0.0)  # retries inside end before it
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        error = exc
+        try:
+            if self._slot:
+                error = await self._leave_slot(exc_type, exc, tb)
+        finally:
+            self._finish(error)
+        if error is not exc and error is not None:
+            raise error from None
+
+    async def _leave_slot(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> BaseException | None:
+        """Leave the timeout and the slot; the error the call ends with (a CallTimeout
+        when the timeout cut it off)."""
+        limiter = self._adapter._limiter
+        error = exc
+        try:
+            if self._deadline is not None:
+                reset_deadline(self._deadline)
+            if self._timer is not None:
+                await self._timer.__aexit__(exc_type, exc, tb)
+        except TimeoutError:
+            what = _WHAT.get(self._call, "a write")
+            error = CallTimeout(
+                f"the app did not answer {what} within {limiter.call_timeout:g} s; "
+                "the outcome is unknown"
+            )
+            if self._call in WRITES or self._call == "transaction":
+                mark_unknown()
+        finally:
+            limiter.release()
+        self._report(error)
+        return error
+
+    def _report(self, error: BaseException | None) -> None:
+        """The breaker hears how a call it let pass ended."""
+        breaker = self._adapter.breaker
+        if breaker is not None:
+            breaker.record(self._probe, _verdict(error))
+
+    def _finish(self, error: BaseException | None) -> None:
+        """The call's metrics and the end of its span."""
+        adapter = self._adapter
+        if adapter.metrics is not None and self._call != "transaction":
+            failure = error_type(error) if error is not None and is_failure(error) else None
+            adapter.metrics.adapter_call(
+                adapter.app, self._call, time.perf_counter() - self._start, failure
+            )
+        if self._span is not None:
+            if error is None:
+                self._span.__exit__(None, None, None)
+            else:
+                self._span.__exit__(type(error), error, error.__traceback__)

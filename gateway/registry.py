@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.config import ConfigError
+from gateway.config import ConfigError, describe_errors
 from gateway.mapping import Mapping
 from gateway.sdk import Adapter
 
@@ -31,8 +31,17 @@ def build_adapter(
     *,
     source: str = "<config>",
     mapping: Mapping | None = None,
+    unique_group_names: bool = True,
 ) -> Adapter:
     """Instantiate the adapter ``name`` for ``app``; settings errors name the key."""
+    adapter = _instantiate(app, name, settings, source, mapping)
+    adapter.unique_group_names = unique_group_names
+    return adapter
+
+
+def _instantiate(
+    app: str, name: str, settings: dict[str, Any], source: str, mapping: Mapping | None
+) -> Adapter:
     adapters = available_adapters()
     if name not in adapters:
         known = ", ".join(sorted(adapters)) or "none installed"
@@ -46,9 +55,5 @@ def build_adapter(
     try:
         parsed = model.model_validate(settings)
     except ValidationError as exc:
-        lines = [
-            f"{source}: apps.{app}.settings.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(describe_errors(exc, model, f"{source}: apps.{app}.settings.")) from None
     return cls(parsed, app=app, mapping=mapping)

@@ -6,6 +6,9 @@ the mapping, the change and member deltas: :meth:`ScimService.creation`,
 side is the adapter's ``describe_*`` methods, which build their calls with
 the code that sends them. Nothing is sent. A PUT or PATCH needs the
 resource as it is now (``current``), since the change is computed from it.
+A GET with a filter (``/Users?filter=...``) shows the search the adapter would
+start with: the pushed-down query parameters, or the SQL statement and its
+values, and whether the gateway checks part of the filter itself.
 Write-only values (``password``) are replaced by ``****`` before the
 mapping sees them, so they never reach the output.
 """
@@ -14,17 +17,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from gateway.errors import InvalidSyntax, ScimError
+from gateway.scim.filter import bind_filter, parse_filter, sort_key_path
 from gateway.scim.patch import parse_patch
+from gateway.scim.query import parse_list_params
 from gateway.scim.resource import normalize_resource
 from gateway.scim.schema import Resolved, ResourceType
-from gateway.sdk import LegacyCall
+from gateway.sdk import Adapter, LegacyCall
 from gateway.service import ScimService
+from gateway.wrapping import WrappedAdapter
 
-__all__ = ["MASK", "NoDryRun", "describe_error", "format_calls", "render_calls"]
+__all__ = [
+    "MASK",
+    "NoDryRun",
+    "Search",
+    "describe_error",
+    "format_calls",
+    "format_search",
+    "render_calls",
+    "render_search",
+]
 
 MASK = "****"
 
@@ -78,6 +94,69 @@ def render_calls(
         return calls
     except NotImplementedError:
         raise NoDryRun(f"the app's adapter ({service.config.adapter}) has no dry run") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """The first call of a search, and the part of the filter the gateway checks itself."""
+
+    calls: list[LegacyCall]
+    checked_in_gateway: str | None = None
+
+
+async def render_search(service: ScimService, path: str) -> Search:
+    """The search ``GET path`` (``/Users?filter=userName eq "x"``) would start with.
+
+    The adapter is opened for it (the SQL adapter needs its columns) and closed again;
+    nothing is written.
+    """
+    base, _, text = path.partition("?")
+    parts = [unquote(p) for p in base.split("/") if p]
+    if len(parts) != 1:
+        raise InvalidSyntax('a GET dry run lists a type: /Users?filter=userName eq "x"')
+    rtype = service.resource_type(parts[0])
+    config = service.config
+    params = parse_list_params(
+        dict(parse_qsl(text, keep_blank_values=True)),
+        default_count=config.default_count,
+        max_count=config.max_count,
+    )
+    node = None
+    if params.filter is not None:
+        parsed = parse_filter(
+            params.filter, max_length=config.max_filter_length, max_depth=config.max_filter_depth
+        )
+        node = bind_filter(parsed, rtype)
+    sort_by = sort_key_path(params.sort_by, rtype) if params.sort_by else None
+    query, in_gateway = service.planned_search(
+        rtype, node, sort_by, params.descending, params.start_index, params.count
+    )
+    adapter = _innermost(service.adapter)
+    await adapter.open()
+    try:
+        calls = await adapter.describe_search(query)
+    except NotImplementedError:
+        raise NoDryRun(f"the app's adapter ({config.adapter}) has no dry run of a search") from None
+    finally:
+        await adapter.aclose()
+    return Search(calls, params.filter if in_gateway else None)
+
+
+def _innermost(adapter: Adapter) -> Adapter:
+    """The app's own adapter, without the gateway's limits and telemetry around it."""
+    while isinstance(adapter, WrappedAdapter):
+        adapter = adapter.inner
+    return adapter
+
+
+def format_search(search: Search, max_scan: int) -> str:
+    text = format_calls(search.calls) if search.calls else "no call: no record can match\n"
+    if search.checked_in_gateway is not None:
+        text += (
+            f"\n# the adapter cannot answer the whole filter: the gateway checks "
+            f"{search.checked_in_gateway!r} on the candidates (at most {max_scan})\n"
+        )
+    return text
 
 
 def _write_only(rtype: ResourceType, key: Any) -> bool:

@@ -8,7 +8,7 @@ how long to wait (``Retry-After`` on a 429 or 503), that wait is used instead.
 Two limits bound the retries of one call: the attempts and a time budget of
 their own, and the deadline of the adapter call they belong to
 (``call_timeout``, which :class:`gateway.limits.Limiter` publishes through
-:func:`deadline`). A wait that would end past either is not taken; the caller
+:func:`set_deadline`). A wait that would end past either is not taken; the caller
 answers with the failure at once instead of waiting for nothing.
 
 Time and randomness come from a :class:`Pacing`, so tests replace them and
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
@@ -35,14 +34,14 @@ def _loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
-@contextmanager
-def deadline(when: float) -> Iterator[None]:
-    """Publish the end of the current adapter call (event-loop time) to the retries inside."""
-    token = _DEADLINE.set(when)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
+def set_deadline(when: float) -> Token[float | None]:
+    """Publish the end of the current adapter call (event-loop time) to the retries inside;
+    give the token back to :func:`reset_deadline` when the call ends."""
+    return _DEADLINE.set(when)
+
+
+def reset_deadline(token: Token[float | None]) -> None:
+    _DEADLINE.reset(token)
 
 
 @dataclass(frozen=True, slots=True)

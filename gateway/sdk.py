@@ -8,7 +8,9 @@ keeps (the contract suite in :mod:`gateway.testing` checks them):
 
 * ``get``/``update``/``delete`` on an unknown id raise :class:`NotFound`.
 * ``create``/``update`` that would break a uniqueness rule raise :class:`Conflict`
-  and change nothing.
+  and change nothing. A group's displayName is unique (without regard to case)
+  while ``Adapter.unique_group_names`` is true: the app's setting of that name,
+  on by default, which the gateway sets on the adapter after creating it.
 * ``search`` is only given filters and sorts the adapter declared in its
   :class:`Capabilities`; it returns one page and the total number of matches,
   in a stable order.
@@ -29,6 +31,17 @@ keeps (the contract suite in :mod:`gateway.testing` checks them):
   it back when an exception leaves the block, and declares
   ``Capabilities.transactions``.
 
+Reading ``Query.filter``: :func:`split_conjuncts` gives the terms of its
+top-level ``and``, :func:`filter_leaves` every (path, operator) it tests,
+:func:`eq_value` the value of one ``path eq "value"`` term (what most backends
+can look up directly), and :func:`record_matches` checks a SCIM-shaped record
+against the whole filter (what an adapter cannot push down, it may check this
+way on a bounded set). :func:`eq_filter` builds a filter for the adapter's own
+look-ups.
+
+``check`` (optional) looks at the backend without writing: the columns or
+endpoints the settings name exist (``scim-gateway check --online``).
+
 Optionally, an adapter describes the calls an operation would make without
 making them (``describe_create``, ``describe_update``, ``describe_delete``,
 ``describe_members``, each a list of :class:`LegacyCall` with secrets
@@ -45,6 +58,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import BaseModel
 from scim2_models.path import FilterNode
 
@@ -61,6 +75,8 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.mapping import IdentityMapping, Mapping
+from gateway.scim.filter import compile_filter, filter_leaves, parse_filter, split_conjuncts
+from gateway.scim.schema import build_resource_types
 from gateway.steps import partial_failure
 
 __all__ = [
@@ -84,7 +100,12 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "eq_filter",
+    "eq_value",
+    "filter_leaves",
     "partial_failure",
+    "record_matches",
+    "split_conjuncts",
 ]
 
 ALL_OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"})
@@ -143,6 +164,9 @@ class Query:
     descending: bool = False
     start_index: int = 1
     count: int = 100
+    #: False when the response shows no ``members`` (groups) or ``groups`` (users): an
+    #: adapter that declares ``Capabilities.skip_members`` then does not read them.
+    members: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +214,10 @@ class Capabilities:
     attributes: dict[str, frozenset[str] | None] = field(default_factory=dict)
     max_page_size: int = 1000
     transactions: bool = False
+    #: ``get(..., members=False)`` and ``Query.members`` are understood: the adapter then
+    #: skips reading a group's members (a user's groups), which the response will not show.
+    #: The gateway passes ``members=`` only to adapters that declare this.
+    skip_members: bool = False
 
     def can_filter(self, resource_type: str, path: str, op: str) -> bool:
         if resource_type not in self.filter_attributes:
@@ -205,6 +233,9 @@ class Adapter(ABC):
 
     settings_model: ClassVar[type[BaseModel] | None] = None
     capabilities: Capabilities = Capabilities()
+    #: A group's displayName is taken by one group at most (case-insensitive): a create
+    #: or rename to a taken one raises :class:`Conflict`. The app's ``unique_group_names``.
+    unique_group_names: bool = True
 
     def __init__(
         self,
@@ -225,6 +256,18 @@ class Adapter(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once at shut-down."""
 
+    async def check(self) -> list[str]:
+        """``scim-gateway check --online``: reach the backend and compare it with the settings.
+
+        Returns the problems found, each naming its settings key (``users.list: ...``);
+        may raise :class:`UpstreamError` and its kinds when the backend cannot be reached.
+        Never writes. The default opens and closes the adapter; adapters that can look
+        deeper (columns, endpoints) override it.
+        """
+        await self.open()
+        await self.aclose()
+        return []
+
     def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The scope of one SCIM write operation (optional hook; the default does nothing).
 
@@ -238,7 +281,9 @@ class Adapter(ABC):
         return contextlib.nullcontext()
 
     @abstractmethod
-    async def get(self, resource_type: str, id: str) -> Record: ...
+    async def get(self, resource_type: str, id: str) -> Record:
+        """One record. Adapters declaring ``Capabilities.skip_members`` also take a keyword
+        ``members: bool = True``; with False they may leave ``members``/``groups`` None."""
 
     @abstractmethod
     async def search(self, query: Query) -> Page: ...
@@ -286,6 +331,12 @@ class Adapter(ABC):
     def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
         raise NotImplementedError
 
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The first call of a search (``render`` of a GET with a filter), showing what is
+        pushed down. Async and called on an opened adapter: it may need what ``open`` learnt
+        (the SQL adapter's columns)."""
+        raise NotImplementedError
+
     def describe_members(
         self,
         group_id: str,
@@ -296,3 +347,33 @@ class Adapter(ABC):
     ) -> list[LegacyCall]:
         """``current``: the group's members when known; else the calls reading them come first."""
         raise NotImplementedError
+
+
+# -- reading and building filters ---------------------------------------------------
+
+
+def eq_filter(path: str, value: str) -> FilterNode:
+    """The filter ``path eq "value"`` (the value quoted as a JSON string, so any text is safe)."""
+    text = f"{path} eq {orjson.dumps(value).decode()}"
+    return parse_filter(text, max_length=len(text))
+
+
+def eq_value(node: FilterNode | None, path: str) -> Any:
+    """The value of a top-level ``path eq value`` term of ``node`` (``path`` in any case);
+    None when the filter has no such term. Other terms still have to hold."""
+    if node is None:
+        return None
+    wanted = path.lower()
+    for term in split_conjuncts(node):
+        leaves = filter_leaves(term)
+        value = getattr(term, "value", None)
+        if leaves == [(wanted, "eq")] and hasattr(term, "attr_path") and value is not None:
+            return value
+    return None
+
+
+def record_matches(node: FilterNode | None, resource: dict[str, Any], resource_type: str) -> bool:
+    """Whether a SCIM-shaped ``resource`` (with its ``id``) passes the filter ``node``."""
+    if node is None:
+        return True
+    return compile_filter(node, build_resource_types()[resource_type])(resource)

@@ -54,7 +54,7 @@ from gateway.scim.filter import (
 )
 from gateway.scim.patch import PatchOp, apply_patch, parse_patch
 from gateway.scim.query import ListParams
-from gateway.scim.resource import check_required, normalize_resource, project
+from gateway.scim.resource import check_required, normalize_resource, project, shown
 from gateway.scim.schema import (
     BULK_REQUEST_URN,
     BULK_RESPONSE_URN,
@@ -149,6 +149,10 @@ class ScimService:
                     "so the gateway cannot look for an existing one before a create"
                 )
         return problems
+
+    def can_check_group_names(self) -> bool:
+        """Whether the adapter can look a group up by name (unique_group_names needs it)."""
+        return "Group" not in self.types or self.caps.can_filter("Group", "displayname", "eq")
 
     def _operation(
         self, action: str | None = None, rtype: ResourceType | None = None, id: str | None = None
@@ -269,10 +273,28 @@ class ScimService:
     # -- reading -----------------------------------------------------------------------
 
     async def get(
-        self, rtype: ResourceType, id: str, base_url: str, projection: Projection = Projection()
+        self,
+        rtype: ResourceType,
+        id: str,
+        base_url: str,
+        projection: Projection = Projection(),
+        *,
+        shown: Projection | None = None,
     ) -> dict[str, Any]:
-        record = await self.adapter.get(rtype.name, id)
+        """The resource, projected by ``projection``; ``shown``: the projection the caller
+        applies itself (members are read only when either shows them)."""
+        if self._reads_members(rtype, shown or projection):
+            record = await self.adapter.get(rtype.name, id)
+        else:  # Entra's group lookups exclude members: a big group is not read at all
+            record = await self.adapter.get(rtype.name, id, members=False)  # type: ignore[call-arg]
         return self.shape(rtype, self.to_scim(rtype, record, base_url), projection)
+
+    def _reads_members(self, rtype: ResourceType, projection: Projection) -> bool:
+        """False when the adapter may skip the members (groups) the response will not show."""
+        if not self.caps.skip_members:
+            return True
+        name = "members" if rtype.name == "Group" else "groups"
+        return shown(rtype, name, projection.attributes, projection.excluded)
 
     @staticmethod
     def shape(
@@ -306,7 +328,9 @@ class ScimService:
                 shape = sorted({f"{path} {op}" for path, op in filter_leaves(node)})
                 self._operation().extra.setdefault("filter", ", ".join(shape))
             start = offset + 1
-            found, matched = await self._search_one(rtype, node, params, start, remaining, base_url)
+            found, matched = await self._search_one(
+                rtype, node, params, start, remaining, base_url, projection
+            )
             total += matched
             resources.extend(self.shape(rtype, r, projection) for r in found)
             remaining -= len(found)
@@ -332,31 +356,47 @@ class ScimService:
         start: int,
         count: int,
         base_url: str,
+        projection: Projection = Projection(),
     ) -> tuple[list[dict[str, Any]], int]:
         sort_by = sort_key_path(params.sort_by, rtype) if params.sort_by else None
-        if node is None or self._pushable(rtype, node):
-            query = Query(
-                rtype.name,
-                node,
-                sort_by if self.caps.sort else None,
-                params.descending,
-                start,
-                min(count, self.caps.max_page_size),
-            )
+        query, in_gateway = self.planned_search(
+            rtype,
+            node,
+            sort_by,
+            params.descending,
+            start,
+            count,
+            members=self._reads_members(rtype, projection),
+        )
+        if node is None or not in_gateway:
             page = await self.adapter.search(query)
             return self.to_scim_page(rtype, page.records, base_url), page.total
-        return await self._search_in_gateway(rtype, node, params, start, count, base_url)
+        return await self._search_in_gateway(rtype, node, query, params, start, count, base_url)
 
-    async def _search_in_gateway(
+    def planned_search(
         self,
         rtype: ResourceType,
-        node: FilterNode,
-        params: ListParams,
+        node: FilterNode | None,
+        sort_by: str | None,
+        descending: bool,
         start: int,
         count: int,
-        base_url: str,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Push the conjuncts the adapter can answer; evaluate the rest over a bounded set.
+        *,
+        members: bool = True,
+    ) -> tuple[Query, bool]:
+        """The query a search gives the adapter, and whether the gateway then evaluates the
+        whole filter over its answer (the dry run shows both). ``members``: whether groups'
+        members are wanted (the gateway's own evaluation always reads them)."""
+        if node is None or self._pushable(rtype, node):
+            sort = sort_by if self.caps.sort else None
+            page_size = min(count, self.caps.max_page_size)
+            query = Query(rtype.name, node, sort, descending, start, page_size, members=members)
+            return query, False
+        limit = self.config.max_filter_scan
+        return Query(rtype.name, self._narrowed(rtype, node), count=limit + 1), True
+
+    def _narrowed(self, rtype: ResourceType, node: FilterNode) -> FilterNode:
+        """The conjuncts of ``node`` the adapter can answer (or that they imply), and-ed.
 
         A conjunct the adapter cannot answer may still imply one it can (Entra's
         ``emails[type eq "work"].value eq "x"`` implies ``emails.value eq "x"``): that one
@@ -376,11 +416,21 @@ class ScimService:
         if not pushed:
             leaves = ", ".join(sorted({p for p, _ in filter_leaves(node)}))
             raise InvalidFilter(f"this app cannot filter on {leaves}")
-        narrowed = (
-            pushed[0] if len(pushed) == 1 else LogicalExpr(LogicalOperator.and_, tuple(pushed))
-        )
+        return pushed[0] if len(pushed) == 1 else LogicalExpr(LogicalOperator.and_, tuple(pushed))
+
+    async def _search_in_gateway(
+        self,
+        rtype: ResourceType,
+        node: FilterNode,
+        narrowed: Query,
+        params: ListParams,
+        start: int,
+        count: int,
+        base_url: str,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Ask the adapter for the ``narrowed`` candidates; evaluate ``node`` over them."""
         limit = self.config.max_filter_scan
-        page: Page = await self.adapter.search(Query(rtype.name, narrowed, count=limit + 1))
+        page: Page = await self.adapter.search(narrowed)
         if page.total > limit:
             raise InvalidFilter(
                 f"the filter matches more than {limit} candidates before the part "

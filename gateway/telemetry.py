@@ -1,8 +1,14 @@
 """OpenTelemetry: set up from the standard ``OTEL_*`` variables, and the span helpers.
 
 Nothing is exported unless the environment asks for it: with no OTLP endpoint
-and no ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` the API stays a no-op
-(spans cost a few microseconds and record nothing). ``OTEL_SDK_DISABLED=true``
+and no ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` tracing is *off*, and
+off means no OpenTelemetry call on the request path at all: no span (not even a
+no-op one), no context extraction, no propagation. Tracing is on once a
+provider is installed (:func:`install_tracing`, done by :func:`setup_from_env`,
+or adopted by :func:`adopt_global_tracing` when someone else installed one);
+then a request whose trace is not sampled pays for its server span only: the
+spans below it are skipped while the current span does not record, and the
+legacy call still carries the caller's ``traceparent``. ``OTEL_SDK_DISABLED=true``
 turns everything off whatever else is set. The SDK itself reads the service
 name, resource attributes, sampler, endpoints and batch settings; this module
 only decides whether to install it and which OTLP protocol to speak.
@@ -26,16 +32,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
-import aiohttp
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from yarl import URL
 
@@ -43,14 +48,19 @@ from gateway.errors import ScimError
 from gateway.operation import Operation
 
 __all__ = [
+    "NO_SPAN",
+    "TRACER",
     "Telemetry",
     "TypesOnly",
-    "client_trace_configs",
+    "adopt_global_tracing",
     "current_ids",
     "error_type",
     "from_env",
+    "install_tracing",
     "instrument_asyncpg",
     "is_failure",
+    "legacy_call_span",
+    "legacy_call_status",
     "mark_error",
     "metric_reader",
     "operation_attributes",
@@ -65,9 +75,31 @@ SERVICE_NAME = "scim-gateway"
 _TRUE = {"true", "1", "yes", "on"}
 
 
+#: The gateway's tracer while tracing is on; None (the default) means off.
+TRACER: trace.Tracer | None = None
+
+
 def tracer() -> trace.Tracer:
-    """The gateway's tracer; a proxy until (and unless) a provider is installed."""
-    return trace.get_tracer("scim-gateway")
+    """The gateway's tracer; a no-op one while tracing is off."""
+    return TRACER if TRACER is not None else trace.NoOpTracer()
+
+
+def install_tracing(provider: trace.TracerProvider) -> None:
+    """Make ``provider`` the process's (OpenTelemetry allows one) and turn tracing on."""
+    global TRACER
+    trace.set_tracer_provider(provider)
+    TRACER = trace.get_tracer_provider().get_tracer(SERVICE_NAME)
+
+
+def adopt_global_tracing() -> bool:
+    """Turn tracing on if a real provider was installed globally by other code
+    (``opentelemetry-instrument``, a test); read once, at start-up, not per request."""
+    global TRACER
+    if TRACER is None:
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+            TRACER = provider.get_tracer(SERVICE_NAME)
+    return TRACER is not None
 
 
 @dataclass
@@ -231,7 +263,7 @@ def setup_from_env() -> Telemetry:
     """
     telemetry = from_env()
     if telemetry.tracer_provider is not None:
-        trace.set_tracer_provider(telemetry.tracer_provider)
+        install_tracing(telemetry.tracer_provider)
         instrument_asyncpg()
     return telemetry
 
@@ -263,15 +295,52 @@ def _without_query(url: URL) -> str:
     return str(url.with_query(None).with_fragment(None).with_user(None).with_password(None))
 
 
-def client_trace_configs() -> list[aiohttp.TraceConfig]:
-    """For a legacy app's ``ClientSession``: one CLIENT span per call, ``traceparent`` sent.
+@contextmanager
+def legacy_call_span(method: str, url: URL, headers: dict[str, str]) -> Iterator[Span]:
+    """The CLIENT span of one HTTP call to a legacy app; W3C context goes into ``headers``.
 
-    The official aiohttp client instrumentation, given a URL filter that drops
-    the query string (a legacy search puts the filter's values there).
+    Only called while tracing is on. Under a span that does not record (its trace
+    was not sampled) no span is made, but the caller's context still travels on.
+    The span shows the URL without its query and records a failure by the
+    exception's type, never its message (it may quote a URL with its query).
     """
-    from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+    parent = trace.get_current_span()
+    if TRACER is None or _unsampled(parent):
+        propagate.inject(headers)
+        yield parent
+        return
+    attributes: dict[str, AttributeValue] = {
+        "http.request.method": method,
+        "url.full": _without_query(url),
+        "server.address": url.host or "",
+    }
+    if url.port is not None:
+        attributes["server.port"] = url.port
+    with TRACER.start_as_current_span(
+        method,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        propagate.inject(headers)
+        try:
+            yield current
+        except BaseException as exc:
+            kind = type(exc.__cause__ or exc)  # the transport's own error, not our wrapper
+            name = f"{kind.__module__}.{kind.__qualname__}"
+            current.add_event("exception", {"exception.type": name, "exception.escaped": "False"})
+            current.set_attribute("error.type", kind.__qualname__)
+            current.set_status(Status(StatusCode.ERROR))
+            raise
 
-    return [create_trace_config(url_filter=_without_query)]
+
+def legacy_call_status(current: Span, status: int) -> None:
+    """The legacy app's answer on its call's span (5xx marks the span an error)."""
+    if current.is_recording():
+        current.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            current.set_status(Status(StatusCode.ERROR))
 
 
 def error_type(exc: BaseException) -> str:
@@ -293,15 +362,45 @@ def mark_error(target: Span, exc: BaseException) -> None:
         target.set_status(Status(StatusCode.ERROR, error_type(exc)))
 
 
-@contextmanager
-def span(name: str, **attributes: AttributeValue | None) -> Iterator[Span]:
+class _NoSpan:
+    """What :func:`span` gives while nothing is traced: a reusable do-nothing context."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return INVALID_SPAN
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+NO_SPAN = _NoSpan()
+
+
+def span(name: str, **attributes: AttributeValue | None) -> AbstractContextManager[Span]:
     """A child span of the current one, e.g. ``with span("audit.write", **{"scim.app": app})``.
 
     Attributes whose value is None are left out. An exception that passes
-    through is recorded by type (see :func:`mark_error`) and re-raised.
+    through is recorded by type (see :func:`mark_error`) and re-raised. While
+    tracing is off, or under a span that does not record (not sampled), it is
+    :data:`NO_SPAN`: no OpenTelemetry call at all.
     """
+    if TRACER is None or _unsampled(trace.get_current_span()):
+        return NO_SPAN
+    return _span(TRACER, name, attributes)
+
+
+def _unsampled(parent: Span) -> bool:
+    """``parent`` belongs to a trace that is not recorded (a root span is up to the sampler)."""
+    return not parent.is_recording() and parent.get_span_context().is_valid
+
+
+@contextmanager
+def _span(
+    tracer: trace.Tracer, name: str, attributes: Mapping[str, AttributeValue | None]
+) -> Iterator[Span]:
     attrs = {k: v for k, v in attributes.items() if v is not None}
-    with tracer().start_as_current_span(
+    with tracer.start_as_current_span(
         name, attributes=attrs, record_exception=False, set_status_on_exception=False
     ) as current:
         try:
@@ -333,14 +432,28 @@ def operation_attributes(op: Operation) -> dict[str, AttributeValue]:
     return attrs
 
 
-@contextmanager
-def operation_span(op: Operation) -> Iterator[Span]:
+def operation_span(op: Operation) -> AbstractContextManager[Span]:
     """The span of one SCIM operation; gives ``op`` its trace and span ids.
 
     Its name and attributes are set when it ends, from what the operation
-    learnt (action, resource type, status), so close ``op`` inside it.
+    learnt (action, resource type, status), so close ``op`` inside it. While
+    tracing is off: :data:`NO_SPAN`. Under a span that does not record, the
+    operation still learns the (unsampled) trace id, for its logs and audit.
     """
-    with tracer().start_as_current_span(
+    if TRACER is None:
+        return NO_SPAN
+    parent = trace.get_current_span()
+    if _unsampled(parent):
+        context = parent.get_span_context()
+        op.trace_id = trace.format_trace_id(context.trace_id)
+        op.span_id = trace.format_span_id(context.span_id)
+        return NO_SPAN
+    return _operation_span(TRACER, op)
+
+
+@contextmanager
+def _operation_span(tracer: trace.Tracer, op: Operation) -> Iterator[Span]:
+    with tracer.start_as_current_span(
         "scim operation", record_exception=False, set_status_on_exception=False
     ) as current:
         context = current.get_span_context()
@@ -362,6 +475,8 @@ def operation_span(op: Operation) -> Iterator[Span]:
 
 def current_ids() -> tuple[str | None, str | None]:
     """The trace and span id of the running span, as hex, for a log line."""
+    if TRACER is None:
+        return None, None
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None, None

@@ -12,9 +12,10 @@
             await adapter.aclose()
 
 Override :meth:`AdapterContract.user_data` / :meth:`AdapterContract.group_data`
-and set ``user_name_field`` when the adapter's records are not SCIM-shaped.
-Tests for capabilities the adapter does not declare skip themselves. The suite needs pytest with
-asyncio support (pytest-aiohttp or pytest-asyncio in auto mode).
+and set ``user_name_field`` / ``group_name_field`` when the adapter's records are
+not SCIM-shaped. Tests for capabilities the adapter does not declare skip
+themselves. The suite needs pytest with asyncio support: pytest-aiohttp or
+pytest-asyncio with ``asyncio_mode = "auto"`` (docs/adapters.md shows the settings).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ class AdapterContract:
 
     def user_name_change(self, user_name: str) -> dict[str, Any]:
         return {self.user_name_field: user_name}
+
+    #: The record field holding a group's displayName (``name`` in many legacy apps).
+    group_name_field = "displayName"
+
+    def group_name(self, record: Record) -> str:
+        return str(record.data[self.group_name_field])
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -255,6 +262,18 @@ class AdapterContract:
         group = await adapter.create("Group", self.group_data(3), members=[user.id])
         assert await self._member_ids(adapter, group.id) == {user.id}
 
+    async def test_a_read_without_members_still_reads_the_group(self, adapter: Adapter) -> None:
+        self._skip_unless(adapter.capabilities.groups, "groups")
+        self._skip_unless(adapter.capabilities.skip_members, "skip_members")
+        user = await adapter.create("User", self.user_data(60))  # numbers no other test uses:
+        group = await adapter.create("Group", self.group_data(9), members=[user.id])  # shared apps
+        # Declared: get() takes members=False (the sdk's Adapter.get says so).
+        found: Record = await adapter.get("Group", group.id, members=False)  # type: ignore[call-arg]
+        assert found.id == group.id  # members may be left unread (None), or come anyway
+        page = await adapter.search(Query("Group", count=10, members=False))
+        assert group.id in {r.id for r in page.records}
+        assert await self._member_ids(adapter, group.id) == {user.id}  # a full read still has it
+
     async def test_a_deleted_user_leaves_its_groups(self, adapter: Adapter) -> None:
         self._skip_unless(adapter.capabilities.groups, "groups")
         keep = await adapter.create("User", self.user_data(46))
@@ -281,3 +300,32 @@ class AdapterContract:
         await adapter.delete("Group", group.id)
         with pytest.raises(NotFound):
             await adapter.get("Group", group.id)
+
+    # -- group names (unique_group_names, on by default) --------------------------------
+
+    async def test_a_taken_group_name_raises_conflict_and_creates_nothing(
+        self, adapter: Adapter
+    ) -> None:
+        self._skip_unless(adapter.capabilities.groups, "groups")
+        assert adapter.unique_group_names, "group names are unique unless the app says otherwise"
+        first = await adapter.create("Group", self.group_data(7))
+        taken = {**self.group_data(8), self.group_name_field: self.group_name(first).upper()}
+        with pytest.raises(Conflict):
+            await adapter.create("Group", taken)
+        page = await adapter.search(Query("Group", count=1000))
+        names = [self.group_name(r).lower() for r in page.records]
+        assert names.count(self.group_name(first).lower()) == 1
+
+    async def test_renaming_a_group_to_a_taken_name_raises_conflict_and_changes_nothing(
+        self, adapter: Adapter
+    ) -> None:
+        self._skip_unless(adapter.capabilities.groups, "groups")
+        one = await adapter.create("Group", self.group_data(9))
+        two = await adapter.create("Group", self.group_data(10))
+        with pytest.raises(Conflict):
+            await adapter.update("Group", two.id, {self.group_name_field: self.group_name(one)})
+        assert self.group_name(await adapter.get("Group", two.id)) == self.group_name(two)
+        # Its own name again (in another case) is no conflict.
+        renamed = self.group_name(two).upper()
+        await adapter.update("Group", two.id, {self.group_name_field: renamed})
+        assert self.group_name(await adapter.get("Group", two.id)) == renamed

@@ -39,9 +39,9 @@ class WrappedAdapter(Adapter):
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self.inner.transaction()
 
-    async def get(self, resource_type: str, id: str) -> Record:
-        async with self.around("get", resource_type):
-            return await self.inner.get(resource_type, id)
+    async def get(self, resource_type: str, id: str, **options: Any) -> Record:
+        async with self.around("get", resource_type):  # options: members=False (skip_members)
+            return await self.inner.get(resource_type, id, **options)
 
     async def search(self, query: Query) -> Page:
         async with self.around("search", query.resource_type):

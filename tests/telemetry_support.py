@@ -26,7 +26,7 @@ from gateway.demo.legacy_app import create_legacy_app
 from gateway.demo.run import PATCH_URN, USER_URN, Demo, demo_settings
 from gateway.http.views import RECORDER
 from gateway.operation import Recorder as OperationRecorder
-from gateway.telemetry import TypesOnly
+from gateway.telemetry import TypesOnly, adopt_global_tracing, install_tracing
 
 TOKEN = "gw-T0ken-very-secret-4711"
 LEGACY_KEY = "acme-K3y-very-secret-0815"
@@ -125,7 +125,8 @@ def collected_spans() -> Iterator[InMemorySpanExporter]:
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(TypesOnly(_MEMORY)))  # as serve does
-        trace.set_tracer_provider(provider)
+        install_tracing(provider)
+    adopt_global_tracing()
     _MEMORY.clear()
     _MEMORY.collecting = True
     try:

@@ -1,4 +1,4 @@
-"""CircuitBreaker's states on a hand-moved clock, and BoundedAdapter reporting calls to it."""
+"""CircuitBreaker's states on a hand-moved clock, and GuardedAdapter reporting calls to it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from adapters.memory import MemoryAdapter
 from gateway.breaker import BreakerOpen, CircuitBreaker
 from gateway.config import BreakerConfig
 from gateway.errors import InvalidValue, UpstreamError, UpstreamUnavailable
-from gateway.limits import BoundedAdapter, Limiter, QueueFull
+from gateway.limits import GuardedAdapter, Limiter, QueueFull
 from gateway.operation import Operation, bound
 
 
@@ -139,7 +139,7 @@ async def test_only_the_apps_own_failures_count_and_a_refusal_is_noted_on_the_op
     clock = Clock()
     inner = Failing()
     b = breaker(clock, failures=2)
-    adapter = BoundedAdapter(inner, Limiter(4, 4, 5), b)
+    adapter = GuardedAdapter(inner, Limiter(4, 4, 5), b)
     user = await adapter.create("User", {"userName": "one"})
     inner.error = InvalidValue("the app refused a value")
     for _ in range(3):
@@ -160,7 +160,7 @@ async def test_a_full_queue_is_not_held_against_the_app() -> None:
     inner = Failing()
     inner.gate = asyncio.Event()
     b = breaker(Clock(), failures=1)
-    adapter = BoundedAdapter(inner, Limiter(1, 0, 5), b)
+    adapter = GuardedAdapter(inner, Limiter(1, 0, 5), b)
     user = await adapter.create("User", {"userName": "one"})
     held = asyncio.ensure_future(adapter.get("User", user.id))
     await asyncio.sleep(0)

@@ -105,3 +105,69 @@ def test_token_new_prints_a_digest_that_matches_the_token(
     digest = out.split("sha256: ", 1)[1].split()[0]
     assert hashlib.sha256(token.encode()).hexdigest() == digest
     assert len(token) >= 40
+
+
+def test_a_key_typo_says_which_key_was_meant(tmp_path: Path) -> None:
+    path = write(tmp_path, {"apps": {"crm": app(adaptor="memory", breaker={"failurs": 3})}})
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    lines = str(err.value).splitlines()
+    assert f"{path}: apps.crm.adaptor: Extra inputs are not permitted; did you mean 'adapter'?" in (
+        lines
+    )
+    assert any(
+        line.endswith("breaker.failurs: Extra inputs are not permitted; did you mean 'failures'?")
+        for line in lines
+    )
+
+
+def test_a_top_level_typo_and_an_adapter_settings_typo_say_what_was_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, {"servr": {}, "apps": {"crm": app()}})
+    with pytest.raises(ConfigError, match=r"servr: .*; did you mean 'server'\?"):
+        load_settings(path)
+    rest = {"base_url": "http://127.0.0.1:1", "timeot": {"total": 3}}
+    path = write(tmp_path, {"apps": {"crm": app(adapter="rest", settings=rest)}})
+    assert main(["check", "--config", str(path)]) == 2
+    assert "apps.crm.settings.timeot: Extra inputs are not permitted; did you mean 'timeout'?" in (
+        capsys.readouterr().err
+    )
+
+
+def test_our_validators_messages_lose_pydantics_value_error_prefix(tmp_path: Path) -> None:
+    path = write(tmp_path, {"apps": {"crm": app(auth={"tokens": [{"name": "x", "sha256": "zz"}]})}})
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert str(err.value) == (
+        f"{path}: apps.crm.auth.tokens.0.sha256: must be a hex SHA-256 digest (64 characters)"
+    )
+
+
+def test_adapter_settings_can_come_from_a_file_next_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "packs" / "memory.yaml").write_text("max_resources: 7\n")
+    path = write(tmp_path, {"apps": {"crm": app(settings={"file": "packs/memory.yaml"})}})
+    assert load_settings(path).apps["crm"].settings == {"max_resources": 7}
+    over = app(settings={"file": "packs/memory.yaml", "max_resources": 9})
+    path = write(tmp_path, {"apps": {"crm": over}})
+    assert load_settings(path).apps["crm"].settings == {"max_resources": 9}
+
+
+def test_a_shipped_mapping_pack_is_used_as_shipped(tmp_path: Path) -> None:
+    from gateway.mapping.engine import MAPPINGS_DIR
+
+    rest = app(adapter="rest", mapping="acme-hr", settings={"file": "acme-hr/rest.yaml"})
+    settings = load_settings(write(tmp_path, {"apps": {"acme": rest}}))
+    shipped = yaml.safe_load((MAPPINGS_DIR / "acme-hr" / "rest.yaml").read_text("utf-8"))
+    assert settings.apps["acme"].settings == shipped
+
+
+def test_a_missing_settings_file_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, {"apps": {"crm": app(settings={"file": "nope.yaml"})}})
+    with pytest.raises(ConfigError, match=r"apps\.crm\.settings\.file: no such file 'nope.yaml'"):
+        load_settings(path)
+    (tmp_path / "list.yaml").write_text("- a\n")
+    path = write(tmp_path, {"apps": {"crm": app(settings={"file": "list.yaml"})}})
+    with pytest.raises(ConfigError, match=r"settings\.file: .*list.yaml must hold a mapping"):
+        load_settings(path)

@@ -1,8 +1,10 @@
 """deploy/: the Dockerfile, the compose stack and the gateway config they share.
 
-No Docker engine runs these tests, so they read the files: the compose file
-parses and wires the gateway to Jaeger, PostgreSQL and Acme HR; the image is
-multi-stage, non-root and health-checked; the config passes `check`.
+No Docker engine runs here. The compose file and the Dockerfile are read; the
+image is then *run*: its final stage's filesystem is laid out at the same paths
+(in a private mount namespace, so /srv, /opt and /data are the test's own), and
+its ENTRYPOINT and CMD run as its user, uid 10001, with its ENV, until /readyz
+answers and its HEALTHCHECK passes; Acme HR and PostgreSQL are real, on loopback.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def test_compose_runs_the_gateway_postgres_jaeger_and_acme_hr() -> None:
     services = compose()["services"]
     assert set(services) == {"gateway", "postgres", "jaeger", "acme-hr"}
     jaeger = services["jaeger"]
-    assert jaeger["image"].startswith("jaegertracing/all-in-one:")
+    assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", jaeger["image"])  # v2, OTLP in
     assert {p.rsplit(":", 1)[-1] for p in jaeger["ports"]} == {"4317", "4318", "16686"}
     env = services["gateway"]["environment"]
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
@@ -59,19 +61,37 @@ def test_the_image_is_multi_stage_non_root_and_health_checked() -> None:
     assert "COPY --from=build /opt/venv /opt/venv" in text
     (user,) = re.findall(r"^USER (\S+)", text, re.M)
     assert not user.startswith(("0", "root"))
-    assert re.search(r"^HEALTHCHECK .*\n.*/healthz", text, re.M)
+    assert re.search(r'^HEALTHCHECK .*\n +CMD \["scim-gateway", "health"\]$', text, re.M)
     for source in re.findall(r"^COPY (?!--)(\S+(?: \S+)*?) \S+$", text, re.M):
         for path in source.split():
             assert (REPO / path).exists(), path
 
 
+def test_compose_has_no_demo_secrets_and_requires_them() -> None:
+    text = (DEPLOY / "compose.yaml").read_text("utf-8")
+    assert ":-" not in text, "no fallback values: a secret left unset must stop compose"
+    for name in ("SCIM_TOKEN", "ACME_HR_API_KEY", "POSTGRES_PASSWORD"):
+        assert re.search(r"\$\{" + name + r":\?[^}]+\}", text), name
+    assert "gateway-state:/data" in compose()["services"]["gateway"]["volumes"]
+
+
+def test_the_base_image_is_pinned_by_digest() -> None:
+    text = (DEPLOY / "Dockerfile").read_text("utf-8")
+    (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base)
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+
+
 @pytest.mark.parametrize(
     ("app", "settings"), [("acme", "acme-hr/rest.yaml"), ("payroll", "payroll/sql.yaml")]
 )
-def test_the_config_carries_the_shipped_adapter_settings(app: str, settings: str) -> None:
-    config = yaml.safe_load((DEPLOY / "gateway.yaml").read_text("utf-8"))
+def test_the_config_uses_the_shipped_adapter_settings(
+    app: str, settings: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SCIM_TOKEN", "ACME_HR_URL", "ACME_HR_API_KEY", "PAYROLL_DSN"):
+        monkeypatch.setenv(name, "x" * 32)
     shipped = yaml.safe_load((MAPPINGS_DIR / settings).read_text("utf-8"))
-    assert config["apps"][app]["settings"] == shipped
+    assert load_settings(DEPLOY / "gateway.yaml").apps[app].settings == shipped
 
 
 def test_the_config_passes_check(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,3 +103,5 @@ def test_the_config_passes_check(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(path)
     assert settings.server.host == "0.0.0.0" and settings.server.log_format == "json"
     assert set(build_runtimes(settings, source=str(path))) == {"acme", "payroll"}
+    assert settings.state.url is not None
+    assert settings.state.url.get_secret_value().startswith("sqlite:////data/")

@@ -1,4 +1,4 @@
-"""BoundedAdapter and transactions: one slot for a whole transaction, a slot per call otherwise."""
+"""GuardedAdapter and transactions: one slot for a whole transaction, a slot per call otherwise."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from adapters.memory import MemoryAdapter
 from gateway.errors import UpstreamTimeout
-from gateway.limits import BoundedAdapter, Limiter, request_deadline
+from gateway.limits import GuardedAdapter, Limiter, request_deadline
 from gateway.operation import Operation, bound
 
 
@@ -39,8 +39,8 @@ class Counting(MemoryAdapter):
             self.in_flight -= 1
 
 
-def bounded(inner: Counting, *, call_timeout: float = 5) -> BoundedAdapter:
-    return BoundedAdapter(
+def bounded(inner: Counting, *, call_timeout: float = 5) -> GuardedAdapter:
+    return GuardedAdapter(
         inner, Limiter(max_concurrency=1, max_queue=10, call_timeout=call_timeout)
     )
 

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime
 
 from adapters.rest.errors import parse_retry_after, retry_after_seconds
-from gateway.retry import Attempts, Backoff, Pacing, deadline
+from gateway.retry import Attempts, Backoff, Pacing, reset_deadline, set_deadline
 
 
 class Clock:
@@ -53,8 +53,11 @@ async def test_a_wait_the_budget_cannot_hold_is_not_taken() -> None:
 
 async def test_the_calls_deadline_shortens_the_budget() -> None:
     clock = Clock()
-    with deadline(clock.now + 3):
+    token = set_deadline(clock.now + 3)
+    try:
         attempts = Attempts(Backoff(attempts=5, base=0.1, cap=1, budget=60), pacing(clock))
+    finally:
+        reset_deadline(token)
     assert attempts.time_left() == 3
     assert not await attempts.again(retry_after=5)
     assert clock.slept == []

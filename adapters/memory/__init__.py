@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -37,12 +38,18 @@ from gateway.sdk import (
 
 _TYPES = build_resource_types()
 _USER_NAME = AttrPath("userName")
+#: The attribute naming each type uniquely (a Group's only while unique_group_names).
+_UNIQUE = {"User": "userName", "Group": "displayName"}
 
 
 class MemorySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: Refuse creates beyond this many resources per type (protects a demo from runaway clients).
     max_resources: int = Field(100_000, ge=1)
+    #: A JSON file of resources the store starts with: ``{"Users": [...], "Groups": [...]}``,
+    #: each in SCIM shape with its ``id`` (a group's ``members`` as ``[{"value": id}]``).
+    #: Every process that opens it starts alike (``serve --workers``, a restart).
+    seed: Path | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +75,7 @@ class MemoryAdapter(Adapter):
         sort=True,
         versions=True,
         groups=True,
+        skip_members=True,
     )
 
     def __init__(
@@ -76,9 +84,31 @@ class MemoryAdapter(Adapter):
         super().__init__(settings or MemorySettings(), app=app, mapping=mapping)
         assert isinstance(self.settings, MemorySettings)
         self._limit = self.settings.max_resources
+        self._seed = self.settings.seed
         self._store: dict[str, dict[str, _Entry]] = {"User": {}, "Group": {}}
         self._versions = itertools.count(1)
-        self._user_names: dict[str, str] = {}  # lower-case userName -> id
+        # lower-case userName / displayName -> id, per type
+        self._names: dict[str, dict[str, str]] = {"User": {}, "Group": {}}
+
+    async def open(self) -> None:
+        if self._seed is not None:
+            self.load_seed(self._seed)
+
+    def load_seed(self, path: Path) -> None:
+        """Add the resources of a seed file (see MemorySettings.seed); ValueError if unusable."""
+        try:
+            data = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"memory adapter seed {path}: cannot read it as JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"memory adapter seed {path}: not a JSON object")
+        for key, rtype in (("Users", "User"), ("Groups", "Group")):
+            for resource in data.get(key) or ():
+                if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
+                    raise ValueError(f"memory adapter seed {path}: each of {key} needs an id")
+                body = {k: v for k, v in resource.items() if k not in ("id", "members", "meta")}
+                members = [m["value"] for m in resource.get("members") or () if "value" in m]
+                self._insert(rtype, resource["id"], body, members)
 
     # -- reading ---------------------------------------------------------------
 
@@ -88,8 +118,10 @@ class MemoryAdapter(Adapter):
         except KeyError:
             raise NotFound(f"{resource_type} {id} not found") from None
 
-    def _record(self, resource_type: str, id: str, entry: _Entry) -> Record:
+    def _record(self, resource_type: str, id: str, entry: _Entry, members: bool = True) -> Record:
         record = Record(id, _clone(entry.data), str(entry.version), entry.created, entry.modified)
+        if not members:
+            return record  # the response shows no members (groups): not copied
         if resource_type == "Group":
             record.members = [Ref(mid, kind) for mid, kind in entry.members.items()]
         elif entry.member_of:
@@ -115,8 +147,8 @@ class MemoryAdapter(Adapter):
             view["groups"] = [{"value": gid, "type": "direct"} for gid in entry.member_of]
         return view
 
-    async def get(self, resource_type: str, id: str) -> Record:
-        return self._record(resource_type, id, self._entry(resource_type, id))
+    async def get(self, resource_type: str, id: str, *, members: bool = True) -> Record:
+        return self._record(resource_type, id, self._entry(resource_type, id), members)
 
     async def search(self, query: Query) -> Page:
         rtype = _TYPES[query.resource_type]
@@ -132,7 +164,7 @@ class MemoryAdapter(Adapter):
             ids = [v["id"] for v in views]
         start = query.start_index - 1
         page = ids[start : start + query.count]
-        records = [self._record(query.resource_type, i, store[i]) for i in page]
+        records = [self._record(query.resource_type, i, store[i], query.members) for i in page]
         return Page(records, len(ids))
 
     def _candidates(self, query: Query) -> list[str]:
@@ -145,7 +177,7 @@ class MemoryAdapter(Adapter):
             and f.attr_path == _USER_NAME
             and isinstance(f.value, str)
         ):
-            found = self._user_names.get(f.value.lower())
+            found = self._names["User"].get(f.value.lower())
             return [found] if found is not None else []
         return list(self._store[query.resource_type])
 
@@ -154,19 +186,22 @@ class MemoryAdapter(Adapter):
     def _check_unique(
         self, resource_type: str, data: MappingABC[str, Any], own: str | None
     ) -> None:
-        if resource_type != "User" or "userName" not in data:
+        attribute = _UNIQUE[resource_type]
+        if attribute not in data or (resource_type == "Group" and not self.unique_group_names):
             return
-        holder = self._user_names.get(str(data["userName"]).lower())
+        holder = self._names[resource_type].get(str(data[attribute]).lower())
         if holder is not None and holder != own:
-            raise Conflict("userName is already taken")
+            raise Conflict(f"{attribute} is already taken")
 
     def _index(self, resource_type: str, id: str, old: Any, new: Any) -> None:
-        if resource_type != "User" or old == new:
+        """Keep the name index; with duplicate group names allowed, it holds one of them."""
+        names = self._names[resource_type]
+        if old == new:
             return
-        if old is not None:
-            self._user_names.pop(str(old).lower(), None)
+        if old is not None and names.get(str(old).lower()) == id:
+            del names[str(old).lower()]
         if new is not None:
-            self._user_names[str(new).lower()] = id
+            names[str(new).lower()] = id
 
     @staticmethod
     def _check_members(group_id: str, member_ids: list[str]) -> None:
@@ -185,12 +220,18 @@ class MemoryAdapter(Adapter):
         store = self._store[resource_type]
         if len(store) >= self._limit:
             raise InvalidValue(f"the memory adapter holds at most {self._limit} {resource_type}s")
+        return self._insert(resource_type, str(uuid.uuid4()), data, members)
+
+    def _insert(
+        self, resource_type: str, id: str, data: dict[str, Any], members: Sequence[str]
+    ) -> Record:
+        if id in self._store[resource_type]:
+            raise Conflict(f"{resource_type} {id} exists already")
         self._check_unique(resource_type, data, None)
-        id = str(uuid.uuid4())
         now = datetime.now(UTC)
         entry = _Entry(_clone(data), next(self._versions), now, now)
-        store[id] = entry
-        self._index(resource_type, id, None, data.get("userName"))
+        self._store[resource_type][id] = entry
+        self._index(resource_type, id, None, data.get(_UNIQUE[resource_type]))
         self._link(id, entry, list(members))
         return self._record(resource_type, id, entry)
 
@@ -205,8 +246,9 @@ class MemoryAdapter(Adapter):
         entry = self._entry(resource_type, id)
         self._check_version(entry, expected_version)
         self._check_unique(resource_type, changes, id)
-        if "userName" in changes:
-            self._index(resource_type, id, entry.data.get("userName"), changes["userName"])
+        unique = _UNIQUE[resource_type]
+        if unique in changes:
+            self._index(resource_type, id, entry.data.get(unique), changes[unique])
         for key, value in _clone(changes).items():
             if value is None:
                 entry.data.pop(key, None)
@@ -226,7 +268,7 @@ class MemoryAdapter(Adapter):
             group = self._store["Group"][gid]
             self._unlink(gid, group, [id])
             self._touch(group)
-        self._index(resource_type, id, entry.data.get("userName"), None)
+        self._index(resource_type, id, entry.data.get(_UNIQUE[resource_type]), None)
         del self._store[resource_type][id]
 
     @staticmethod

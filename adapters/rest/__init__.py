@@ -15,7 +15,13 @@ How SCIM lands on the API:
 * membership: the group's members are read first, so adds and removals are
   idempotent even where the API is not (Redmine answers 422 to adding a
   present member);
-* errors: translated in one place, :mod:`adapters.rest.errors`.
+* errors: translated in one place, :mod:`adapters.rest.errors`;
+* nested legacy fields: a mapping may name ``contact.email``; bodies carry it as
+  ``{"contact": {"email": ...}}`` (see :func:`nested`);
+* group names: with ``unique_group_names`` (the app's setting, on by default) a
+  create or rename first looks the name up, and a taken one is 409 uniqueness;
+* a create whose answer is unusable (the app may have stored the record) has an
+  unknown outcome, remembered like a dropped connection (gateway/dedupe.py).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from yarl import URL
 from adapters.rest.client import MISSING, Answer, Client, Request, Unknown, dig
 from adapters.rest.config import (
     CursorPaging,
+    DeleteCall,
     GroupSettings,
     ListCall,
     MembersRead,
@@ -53,12 +60,14 @@ from adapters.rest.filters import (
     scim_view,
 )
 from adapters.rest.paging import Chunk, Fetch, Window, read_window
+from gateway.limits import mark_unknown
 from gateway.mapping import Mapping
 from gateway.scim.filter import compile_filter, filter_leaves
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import (
     Adapter,
     Capabilities,
+    Conflict,
     InvalidFilter,
     InvalidValue,
     LegacyCall,
@@ -69,6 +78,7 @@ from gateway.sdk import (
     Ref,
     ScimError,
     UpstreamError,
+    eq_filter,
     partial_failure,
 )
 
@@ -114,6 +124,7 @@ class RestAdapter(Adapter):
             sort=False,
             versions=False,
             groups=settings.groups is not None,
+            skip_members=True,
         )
 
     async def open(self) -> None:
@@ -121,6 +132,30 @@ class RestAdapter(Adapter):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    async def check(self) -> list[str]:
+        """List one record of each type and read it back: the list and get endpoints, the
+        auth and the answers' shape are as configured. Writes are never tried."""
+        await self.open()
+        try:
+            return [p for rt in self._sections for p in await self._check_reads(rt)]
+        finally:
+            await self.aclose()
+
+    async def _check_reads(self, resource_type: str) -> list[str]:
+        key = "users" if resource_type == "User" else "groups"
+        section = self._section(resource_type)
+        try:
+            page = await self.search(Query(resource_type, count=1))
+        except ScimError as exc:
+            return [f"{key}.list: {section.list.method} {section.list.path}: {exc.detail}"]
+        if not page.records:
+            return []  # nothing to read back: the get endpoint stays unchecked
+        try:
+            await self.get(resource_type, page.records[0].id)
+        except ScimError as exc:
+            return [f"{key}.get: {section.get.method} {section.get.path}: {exc.detail}"]
+        return []
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -148,8 +183,8 @@ class RestAdapter(Adapter):
         record = Record(
             str(id),
             dict(raw),
-            created=_moment(raw.get(created)) if created else None,
-            last_modified=_moment(raw.get(modified)) if modified else None,
+            created=_moment(dig(raw, created)) if created else None,
+            last_modified=_moment(dig(raw, modified)) if modified else None,
         )
         if isinstance(section, GroupSettings) and isinstance(section.members.read, RefList):
             record.members = _refs(section.members.read, raw, "User", label)
@@ -165,12 +200,14 @@ class RestAdapter(Adapter):
 
     # -- reading -----------------------------------------------------------------------
 
-    async def get(self, resource_type: str, id: str) -> Record:
+    async def get(self, resource_type: str, id: str, *, members: bool = True) -> Record:
+        """One record; ``members=False`` skips the group's separate members read."""
         section = self._section(resource_type)
         answer = await self.client.send(Request(section.get, id=id))
         record = self._answer_record(resource_type, answer, section.get.record)
-        if isinstance(section, GroupSettings) and isinstance(section.members.read, MembersRead):
-            record.members = await self._read_members(section.members.read, id)
+        read = section.members.read if isinstance(section, GroupSettings) else None
+        if members and isinstance(read, MembersRead):
+            record.members = await self._read_members(read, id)
         return record
 
     def _fetcher(self, call: ListCall, params: dict[str, str], id: str | None = None) -> Fetch:
@@ -193,13 +230,14 @@ class RestAdapter(Adapter):
     async def search(self, query: Query) -> Page:
         section = self._section(query.resource_type)
         plan = plan_filter(query.filter, self._params[query.resource_type])
+        members = query.members or _mentions_members(query.filter)
         if plan.ids:
-            return await self._search_by_id(query, plan.ids)
+            return await self._search_by_id(query, plan.ids, members)
         fetch = self._fetcher(section.list, plan.params)
         paging = section.list.paging
         if not plan.residual:
             window = await read_window(paging, fetch, query.start_index, query.count)
-            return await self._page(query.resource_type, window, section.list)
+            return await self._page(query.resource_type, window, section.list, members)
         if isinstance(paging, NoPaging):
             window = await read_window(paging, fetch, 1, 2**31)
         elif not plan.params:
@@ -212,18 +250,21 @@ class RestAdapter(Adapter):
                     f"the filter leaves more than {limit} candidates for this app to check; "
                     "narrow it"
                 )
-        records = (await self._page(query.resource_type, window, section.list)).records
+        page = await self._page(query.resource_type, window, section.list, members)
+        records = page.records
         return self._matching(query, records, plan.residual)
 
-    async def _search_by_id(self, query: Query, ids: list[str]) -> Page:
+    async def _search_by_id(self, query: Query, ids: list[str], members: bool) -> Page:
         """``id eq`` reads that record; the whole filter is then checked on it."""
         found: list[Record] = []
         if len(set(ids)) == 1:
             with contextlib.suppress(NotFound):
-                found = [await self.get(query.resource_type, ids[0])]
+                found = [await self.get(query.resource_type, ids[0], members=members)]
         return self._matching(query, found, [query.filter] if query.filter else [])
 
-    async def _page(self, resource_type: str, window: Window, call: RecordList) -> Page:
+    async def _page(
+        self, resource_type: str, window: Window, call: RecordList, members: bool = True
+    ) -> Page:
         label = f"{call.method} {call.path}"
         records = [self._record(resource_type, raw, label) for raw in window.items]
         if call.read_each:
@@ -231,7 +272,7 @@ class RestAdapter(Adapter):
             complete = []
             for listed in records:
                 with contextlib.suppress(NotFound):
-                    complete.append(await self.get(resource_type, listed.id))
+                    complete.append(await self.get(resource_type, listed.id, members=members))
             records = complete
         return Page(records, window.total)
 
@@ -258,8 +299,13 @@ class RestAdapter(Adapter):
         self, resource_type: str, data: dict[str, Any], *, members: Sequence[str] = ()
     ) -> Record:
         section = self._section(resource_type)
+        if resource_type == "Group":
+            await self._check_group_name(data, None)
         answer = await self.client.send(self._create_request(section, data))
-        record = await self._created(resource_type, section, answer)
+        try:
+            record = await self._created(resource_type, section, answer)
+        except UpstreamError as exc:
+            raise _unknown_outcome(exc) from exc
         if members:
             try:
                 await self._send_members(self._member_requests(record.id, members, (), current=[]))
@@ -302,12 +348,9 @@ class RestAdapter(Adapter):
         if changes:
             body = changes
             if section.update.send == "full" and current is not None:
-                body = {k: v for k, v in current.items() if k != section.id_field}
+                body = copy.deepcopy({k: v for k, v in current.items() if k != section.id_field})
                 for key, value in changes.items():
-                    if value is None:
-                        body.pop(key, None)
-                    else:
-                        body[key] = value
+                    _set_path(body, key, value)
             requests.append(Request(section.update, id=id, record=_writable(section, body)))
         if switch is not None:
             requests.append(Request(switch, id=id))
@@ -322,6 +365,8 @@ class RestAdapter(Adapter):
         expected_version: str | None = None,
     ) -> Record:
         section = self._section(resource_type)
+        if resource_type == "Group":
+            await self._check_group_name(changes, id)
         current = None
         if section.update.send == "full":
             current = (await self.get(resource_type, id)).data
@@ -339,7 +384,34 @@ class RestAdapter(Adapter):
         self, resource_type: str, id: str, *, expected_version: str | None = None
     ) -> None:
         section = self._section(resource_type)
-        await self.client.send(Request(section.delete, id=id))
+        done: list[str] = []
+        for request in _delete_requests(section.delete, id):
+            try:
+                await self.client.send(request)
+            except ScimError as exc:
+                if not done or isinstance(exc, NotFound):
+                    raise
+                failed = "delete" if request.op is section.delete else request.label
+                raise partial_failure(exc, f"{resource_type} {id}", tuple(done), failed) from exc
+            done.append(request.label)
+
+    async def _check_group_name(self, data: dict[str, Any], own_id: str | None) -> None:
+        """409 uniqueness when another group holds the displayName ``data`` gives."""
+        field = self.mapping.legacy_field("Group", "displayname")
+        name = data.get(field) if field and self.unique_group_names else None
+        if not isinstance(name, str) or not name:
+            return
+        query = Query("Group", eq_filter("displayName", name), count=2)
+        try:
+            page = await self.search(query)
+        except InvalidFilter as exc:
+            raise UpstreamError(
+                "cannot check that the group name is free (unique_group_names): "
+                f"{exc.detail}; declare a filter on the group's name in the app's settings"
+            ) from exc
+        taken = [r.id for r in page.records if r.id != own_id]
+        if taken:
+            raise Conflict(f"a Group with this displayName already exists (id {taken[0]})")
 
     async def _send_all(self, requests: list[Request]) -> list[Answer]:
         return [await self.client.send(r) for r in requests]
@@ -454,8 +526,30 @@ class RestAdapter(Adapter):
             requests.append(Request(section.get, id=id))
         return self._render(requests + self._update_requests(section, id, changes, None))
 
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The first request :meth:`search` sends: the filter's pushed-down parameters and
+        the first page (later pages follow what the answers say)."""
+        section = self._section(query.resource_type)
+        plan = plan_filter(query.filter, self._params[query.resource_type])
+        if plan.ids:
+            one = len(set(plan.ids)) == 1
+            return self._render([Request(section.get, id=plan.ids[0])] if one else [])
+        sent: list[Request] = []
+
+        async def fetch(paging: dict[str, str], url: str | None) -> Chunk:
+            sent.append(Request(section.list, params={**plan.params, **paging}, url=url))
+            return Chunk([], 0, None)
+
+        start, count = query.start_index, query.count
+        if plan.residual:  # as search(): candidates, checked here afterwards
+            if not isinstance(section.list.paging, NoPaging) and not plan.params:
+                raise InvalidFilter(f"this app cannot filter on {_leaves(plan.residual)}")
+            start, count = 1, self.config.max_scan + 1
+        await read_window(section.list.paging, fetch, start, count)
+        return self._render(sent[:1])
+
     def describe_delete(self, resource_type: str, id: str) -> list[LegacyCall]:
-        return self._render([Request(self._section(resource_type).delete, id=id)])
+        return self._render(_delete_requests(self._section(resource_type).delete, id))
 
     def describe_members(
         self,
@@ -488,7 +582,49 @@ def _json_or_none(answer: Answer) -> Any:
 
 def _writable(section: ResourceSettings, data: dict[str, Any]) -> dict[str, Any]:
     hidden = frozenset(section.read_only)
-    return {k: v for k, v in data.items() if k not in hidden}
+    return nested({k: v for k, v in data.items() if k not in hidden})
+
+
+def nested(data: dict[str, Any]) -> dict[str, Any]:
+    """Dotted legacy fields as nested objects: ``{"contact.email": x}`` -> ``{"contact":
+    {"email": x}}``; a None stays None there (a merge-patch removal)."""
+    if not any("." in key for key in data):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        _set_path(out, key, value, keep_none=True)
+    return out
+
+
+def _set_path(body: dict[str, Any], key: str, value: Any, *, keep_none: bool = False) -> None:
+    """Set (or with None and not ``keep_none``, remove) the dotted ``key`` in ``body``."""
+    *parents, last = key.split(".")
+    holder = body
+    for part in parents:
+        inner = holder.get(part)
+        if not isinstance(inner, dict):
+            if value is None and not keep_none:
+                return
+            inner = holder[part] = {}
+        holder = inner
+    if value is None and not keep_none:
+        holder.pop(last, None)
+    else:
+        holder[last] = value
+
+
+def _delete_requests(call: DeleteCall, id: str) -> list[Request]:
+    return [*(Request(step, id=id) for step in call.before), Request(call, id=id)]
+
+
+def _unknown_outcome(exc: UpstreamError) -> UpstreamError:
+    """A create the app answered with something unusable: it may have stored the record."""
+    if not exc.outcome_unknown:
+        exc.detail += "; whether the app created the record is unknown"
+        exc.args = (exc.detail,)
+        exc.outcome_unknown = True
+        mark_unknown()
+    return exc
 
 
 def _member_value(value: str, integer: bool) -> Any:
@@ -559,3 +695,8 @@ def _partly_done(exc: ScimError, group_id: str) -> ScimError:
     error.args = (error.detail,)
     error.failed_step, error.steps_done = "add_members", ("create",)
     return error
+
+
+def _mentions_members(node: FilterNode | None) -> bool:
+    """A filter on ``members`` needs them read even when the response leaves them out."""
+    return node is not None and any(p.startswith("members") for p, _ in filter_leaves(node))

@@ -7,7 +7,8 @@ A dry run renders with secrets masked; :meth:`Client.send` renders the same
 request with them and sends it, so a dry run shows what would be sent.
 
 Calls that are safe to repeat are retried (settings ``retry``): a method
-that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``)
+that is idempotent (GET, HEAD, PUT, DELETE; PATCH when ``idempotent_patch``;
+any call declared ``safe_to_repeat``)
 after a broken connection, a timeout, an unusable answer or 429/502/503/504;
 any method, POST included, when the call provably did not reach the app (the
 connection could not be opened) or the app refused it with 429, which says it
@@ -33,11 +34,11 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from adapters.rest.auth import build_auth, host_port
-from adapters.rest.config import PLACEHOLDER, Call, RestSettings
+from adapters.rest.config import PLACEHOLDER, Call, LinkPaging, RestSettings
 from adapters.rest.errors import (
     Redactor,
     malformed,
@@ -45,12 +46,12 @@ from adapters.rest.errors import (
     retry_after_seconds,
     transport_errors,
 )
+from gateway import telemetry
 from gateway.config import resolve_secret
 from gateway.limits import mark_unknown
 from gateway.masking import is_secret_name
 from gateway.retry import Attempts, Pacing
 from gateway.sdk import InvalidValue, LegacyCall, NotFound, ScimError, UpstreamError
-from gateway.telemetry import client_trace_configs
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Request:
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
-    headers: CIMultiDict[str]
+    headers: CIMultiDictProxy[str] | CIMultiDict[str]
     body: bytes
     next_link: str | None
     label: str
@@ -157,6 +158,8 @@ class Client:
         self._base = str(URL(settings.base_url))
         self._origin = URL(settings.base_url).origin()
         self._session: aiohttp.ClientSession | None = None
+        #: Each operation's configured headers, masked and revealed (see _headers).
+        self._header_cache: dict[tuple[int, bool], dict[str, str]] = {}
 
     async def open(self) -> None:
         if self._session is None:
@@ -165,8 +168,6 @@ class Client:
                 connector=connector,
                 timeout=self.timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),  # no session state between calls
-                # A CLIENT span per call, traceparent sent on; the URL without its query.
-                trace_configs=client_trace_configs(),
             )
             # aiohttp quietly sends an idempotent call again when its connection drops
             # (RFC 9112 9.3.1); send() does that itself, knowing that a DELETE whose
@@ -183,6 +184,12 @@ class Client:
 
     def render(self, request: Request, *, reveal: bool = False) -> LegacyCall:
         """The call as it would be sent; with ``reveal`` False, secrets are ``****``."""
+        url, headers, body = self._prepare(request, reveal)
+        headers.update(self.auth.masked())  # the real values are set by send()
+        return LegacyCall(request.op.method, str(url), headers, body)
+
+    def _prepare(self, request: Request, reveal: bool) -> tuple[URL, dict[str, str], Any]:
+        """The URL, the configured headers (secrets revealed or masked) and the body."""
         op = request.op
         if request.url is not None:
             url = self._same_origin(request.url, request.label)
@@ -194,14 +201,23 @@ class Client:
             query.update(request.params)
             if query:
                 url = url.update_query(query)
-        headers = {"Accept": "application/json"}
-        for name, value in {**self.settings.headers, **op.headers}.items():
-            headers[name] = self._secret(value, reveal, name)
-        headers.update(self.auth.masked())  # the real values are set by send()
+        headers = dict(self._headers(op, reveal))
         body = self._body(request)
         if body is not None:
             headers["Content-Type"] = "application/json"
-        return LegacyCall(op.method, str(url), headers, body)
+        return url, headers, body
+
+    def _headers(self, op: Call, reveal: bool) -> dict[str, str]:
+        """The headers configured for ``op``, each secret resolved once (they are fixed
+        at start-up: references are resolved then and never again)."""
+        key = (id(op), reveal)
+        found = self._header_cache.get(key)
+        if found is None:
+            found = {"Accept": "application/json"}
+            for name, value in {**self.settings.headers, **op.headers}.items():
+                found[name] = self._secret(value, reveal, name)
+            self._header_cache[key] = found
+        return found
 
     def _path(self, request: Request) -> str:
         values = {"id": request.id, "member": request.member}
@@ -281,8 +297,16 @@ class Client:
         session = self._session
         if session is None:
             raise RuntimeError("the REST adapter is not open; await adapter.open() first")
-        call = self.render(request, reveal=True)
-        write = call.method not in ("GET", "HEAD")
+        url, headers, body = self._prepare(request, reveal=True)
+        method = request.op.method
+        call = _Prepared(
+            method,
+            url,
+            headers,
+            orjson.dumps(body) if body is not None else None,
+            isinstance(getattr(request.op, "paging", None), LinkPaging),
+        )
+        write = method not in ("GET", "HEAD")
         uncertain = False  # an attempt of this write may have reached the app, unanswered
         attempts = Attempts(self.settings.retry.backoff(), self.pacing)
         while True:
@@ -291,15 +315,16 @@ class Client:
             except UpstreamError as exc:
                 sent = not _never_sent(exc)
                 uncertain = uncertain or (write and sent)
-                if (self._repeatable(call.method) or not sent) and await attempts.again():
+                repeat = self._repeatable(method, request.op) or not sent
+                if repeat and await attempts.again():
                     continue
                 if uncertain:
                     _outcome_unknown(exc)
                 raise
-            if uncertain and call.method == "DELETE" and answer.status in (404, 410):
+            if uncertain and method == "DELETE" and answer.status in (404, 410):
                 return answer  # gone: an earlier attempt, whose answer was lost, did it
             uncertain = uncertain or (write and answer.status == 504)  # a proxy gave up
-            if not await self._again(call.method, answer, attempts):
+            if not await self._again(method, answer, attempts, request.op):
                 break
         try:
             self._check(answer, request.label, record)
@@ -309,17 +334,19 @@ class Client:
             raise
         return answer
 
-    def _repeatable(self, method: str) -> bool:
-        return method in IDEMPOTENT or (method == "PATCH" and self.settings.retry.idempotent_patch)
+    def _repeatable(self, method: str, op: Call) -> bool:
+        if op.safe_to_repeat or method in IDEMPOTENT:
+            return True
+        return method == "PATCH" and self.settings.retry.idempotent_patch
 
-    async def _again(self, method: str, answer: Answer, attempts: Attempts) -> bool:
+    async def _again(self, method: str, answer: Answer, attempts: Attempts, op: Call) -> bool:
         """Wait and say True when ``answer`` is worth another attempt that fits the budget.
 
         429 says the app did not process the call, so any method may be sent again.
         """
         if answer.status not in RETRY_STATUSES:
             return False
-        if answer.status != 429 and not self._repeatable(method):
+        if answer.status != 429 and not self._repeatable(method, op):
             return False
         return await attempts.again(retry_after_seconds(answer.headers.get("Retry-After")))
 
@@ -345,12 +372,12 @@ class Client:
             )
 
     async def _authorized(
-        self, session: aiohttp.ClientSession, call: LegacyCall, label: str, attempts: Attempts
+        self, session: aiohttp.ClientSession, call: _Prepared, label: str, attempts: Attempts
     ) -> Answer:
         """One attempt; a renewable credential the app refuses (401) is renewed once."""
         for renewal in (1, 2):
-            headers = {**call.headers, **await self.auth.headers(session)}
-            # W3C trace context will be injected into ``headers`` here.
+            credentials = await self.auth.headers(session)
+            headers = {**call.headers, **credentials} if credentials else dict(call.headers)
             answer = await self._exchange(session, call, headers, label, attempts.time_left())
             log.debug("%s answered %s", label, answer.status)
             if answer.status == 401 and self.auth.renewable and renewal == 1:
@@ -362,43 +389,79 @@ class Client:
     async def _exchange(
         self,
         session: aiohttp.ClientSession,
-        call: LegacyCall,
+        call: _Prepared,
         headers: dict[str, str],
         label: str,
         time_left: float,
     ) -> Answer:
-        data = orjson.dumps(call.body) if call.body is not None else None
-        limit = self.settings.max_response_size
         # The attempt ends with the retry budget (or the call's deadline) at the latest.
-        timeout = aiohttp.ClientTimeout(
-            total=max(0.001, min(self.timeout.total or time_left, time_left)),
-            connect=self.timeout.connect,
-            sock_read=self.timeout.sock_read,
-        )
+        timeout = self.timeout
+        if timeout.total is None or time_left < timeout.total:
+            timeout = aiohttp.ClientTimeout(
+                total=max(0.001, time_left),
+                connect=timeout.connect,
+                sock_read=timeout.sock_read,
+            )
+        if telemetry.TRACER is None:
+            return await self._answer(session, call, headers, label, timeout)
+        with telemetry.legacy_call_span(call.method, call.url, headers) as span:
+            answer = await self._answer(session, call, headers, label, timeout)
+            telemetry.legacy_call_status(span, answer.status)
+            return answer
+
+    async def _answer(
+        self,
+        session: aiohttp.ClientSession,
+        call: _Prepared,
+        headers: dict[str, str],
+        label: str,
+        limits: aiohttp.ClientTimeout,
+    ) -> Answer:
+        limit = self.settings.max_response_size
         with transport_errors(label, self.where, self.settings.retry_after):
             async with session.request(
                 call.method,
-                URL(call.url, encoded=True),
+                call.url,
                 headers=headers,
-                data=data,
+                data=call.data,
                 allow_redirects=False,
-                timeout=timeout,
+                timeout=limits,
             ) as resp:
-                chunks, size = [], 0
-                async for chunk in resp.content.iter_chunked(65536):
-                    size += len(chunk)
-                    if size > limit:
-                        raise malformed(label, f"larger than {limit} bytes (max_response_size)")
-                    chunks.append(chunk)
-                nxt = resp.links.get("next")
-                link = nxt.get("url") if nxt is not None else None  # resolved against our URL
-                return Answer(
-                    resp.status,
-                    CIMultiDict(resp.headers),
-                    b"".join(chunks),
-                    str(link) if link is not None else None,
-                    label,
-                )
+                body = await _read_bounded(resp, limit, label)
+                link = None
+                if call.link_paging:
+                    nxt = resp.links.get("next")
+                    found = nxt.get("url") if nxt is not None else None  # resolved against ours
+                    link = str(found) if found is not None else None
+                return Answer(resp.status, resp.headers, body, link, label)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A call ready to send: its URL built once, its body encoded once for every attempt."""
+
+    method: str
+    url: URL
+    headers: dict[str, str]
+    data: bytes | None
+    #: Read the next page from the answer's ``Link`` header (link paging only).
+    link_paging: bool
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, label: str) -> bytes:
+    """The answer's body, refused past ``limit`` bytes (max_response_size) before it is read."""
+    length = resp.content_length
+    if length is not None:
+        if length > limit:
+            raise malformed(label, f"larger than {limit} bytes (max_response_size)")
+        return await resp.read()  # no more than Content-Length arrives
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise malformed(label, f"larger than {limit} bytes (max_response_size)")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _never_sent(exc: UpstreamError) -> bool:
@@ -411,4 +474,6 @@ def _outcome_unknown(exc: ScimError) -> None:
     """An attempt of a write reached the app (or may have) and its answer was lost."""
     exc.detail += "; whether the app made the change is unknown"
     exc.args = (exc.detail,)
+    if isinstance(exc, UpstreamError):  # a create's name is then looked up first (dedupe)
+        exc.outcome_unknown = True
     mark_unknown()

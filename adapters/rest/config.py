@@ -33,6 +33,7 @@ __all__ = [
     "Call",
     "CursorPaging",
     "Deactivation",
+    "DeleteCall",
     "Duplicate",
     "FilterParam",
     "GroupSettings",
@@ -258,6 +259,9 @@ class Call(_Model):
     headers: dict[str, RefText] = Field(default_factory=dict)
     #: A fixed JSON body; strings that are exactly a placeholder become that value.
     body: Any = None
+    #: Repeating the call leaves the app as one call would (a suspend or reactivate
+    #: by POST): it is retried like a PUT. GET, PUT and DELETE are retried anyway.
+    safe_to_repeat: bool = False
 
     @field_validator("path")
     @classmethod
@@ -316,6 +320,9 @@ class UpdateCall(WriteCall):
 
 class DeleteCall(Call):
     method: Method = "DELETE"
+    #: Calls made first, in order, each with ``{id}`` (an app that deletes only a
+    #: suspended account: the suspend call). One that fails stops the delete.
+    before: builtins.list[Call] = Field(default_factory=builtins.list)
 
 
 class FilterParam(_Model):

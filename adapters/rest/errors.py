@@ -5,6 +5,8 @@
     404, 410 on a record  -> NotFound 404 (on a list: UpstreamError 502, a wrong path)
     409; a listed status whose body matches duplicate.body_pattern
                           -> Conflict 409 uniqueness
+    409 on a DELETE       -> 409 without scimType: the record is in a state the app will
+                             not delete (declare a pre-step, ``delete.before``)
     other 400, 422        -> InvalidValue 400, with the app's own short message
     401, 403              -> UpstreamError 502 (the app refused the gateway's credentials)
     429, 503              -> UpstreamUnavailable 503 with Retry-After
@@ -15,12 +17,19 @@
 Messages name the call by its template (``PATCH /accounts/{id}``), never by
 its URL, and never hold a credential: texts from the app pass through
 :meth:`Redactor.clean` first. The original exception is chained as the cause.
+
+The app's own reason survives: structured errors (``{"errors": [{"code":
+"TOO_LONG", "field": "employee_ref"}]}``, or one such object) give their codes
+and fields to the detail; plain strings (``["Login has already been taken"]``)
+give their text. Every failed answer is logged with the call's template, the
+status and the app's codes and fields only: a free text may echo a value.
 """
 
 from __future__ import annotations
 
 import email.utils
 import errno
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,11 +41,31 @@ import aiohttp
 import orjson
 
 from adapters.rest.config import Duplicate
-from gateway.sdk import Conflict, InvalidValue, NotFound, UpstreamError, UpstreamTimeout
+from gateway.sdk import (
+    Conflict,
+    InvalidValue,
+    NotFound,
+    ScimError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from gateway.sdk import UpstreamUnavailable as Unavailable
+
+log = logging.getLogger("adapters.rest")
 
 _MESSAGE_LIMIT = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: An app's error code or field name: a short token. Anything else may be a value: dropped.
+_TOKEN = re.compile(r"[A-Za-z0-9_.\-:/\[\]]{1,64}")
+
+
+class Refused(ScimError):
+    """The app refused a DELETE with 409: the record is in a state it will not delete.
+
+    Not ``uniqueness`` (RFC 7644 3.12 gives that to creates and updates); no scimType fits.
+    """
+
+    status = 409
 
 
 class Redactor:
@@ -62,28 +91,37 @@ class Redactor:
 
 @contextmanager
 def transport_errors(label: str, where: str, retry_after: int) -> Iterator[None]:
-    """Translate what aiohttp raises while ``label`` (e.g. ``GET /accounts/{id}``) runs."""
+    """Translate what aiohttp raises while ``label`` (e.g. ``GET /accounts/{id}``) runs;
+    each failed attempt is logged with its reason (never a URL, value or credential)."""
     try:
         yield
-    except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
-        raise UpstreamTimeout(f"the app at {where} did not answer {label} in time") from exc
-    except aiohttp.ClientConnectorDNSError as exc:
-        raise Unavailable(
+    except (TimeoutError, aiohttp.ClientError) as exc:  # aiohttp's timeouts are TimeoutErrors
+        error = _transport_error(exc, label, where, retry_after)
+        log.warning("the call %s failed: %s", label, error.detail)
+        raise error from exc
+
+
+def _transport_error(
+    exc: TimeoutError | aiohttp.ClientError, label: str, where: str, retry_after: int
+) -> UpstreamError:
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"the app at {where} did not answer {label} in time")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return Unavailable(
             f"cannot reach the app at {where}: its name does not resolve", retry_after=retry_after
-        ) from exc
-    except aiohttp.ClientConnectorError as exc:
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
         detail = f"cannot reach the app at {where}: {_os_reason(exc.os_error)}"
-        raise Unavailable(detail, retry_after=retry_after) from exc
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        return Unavailable(detail, retry_after=retry_after)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
         error = Unavailable(
             f"the connection to the app at {where} broke during {label}", retry_after=retry_after
         )
         error.outcome_unknown = True  # the request may have been sent and stored
-        raise error from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise UpstreamError(f"the app sent a broken answer to {label}") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamError(f"the call {label} to the app at {where} failed") from exc
+        return error
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamError(f"the app sent a broken answer to {label}")
+    return UpstreamError(f"the call {label} to the app at {where} failed")
 
 
 def _os_reason(error: OSError) -> str:
@@ -113,7 +151,14 @@ def raise_for_status(
     """Raise the gateway error for an answer that is not a success; return on 2xx/3xx."""
     if status < 400:
         return
+    # A 404 is how a record is found missing (an ordinary answer), not a failure.
+    level = logging.DEBUG if status in (404, 410) else logging.WARNING
+    log.log(level, "the app answered %s with %s%s", label, status, _logged_codes(body))
     text = body.decode("utf-8", "replace")
+    if status == 409 and label.startswith("DELETE "):
+        message = app_message(body, redact)
+        suffix = f": {message}" if message else ""
+        raise Refused(f"the app refused {label} (HTTP 409){suffix}")
     if status == 409 or (status in duplicate.statuses and _matches(duplicate.body_pattern, text)):
         what = _duplicate_detail(body, redact)
         raise Conflict(f"the app already holds a record with that value ({what})")
@@ -128,11 +173,11 @@ def raise_for_status(
         raise Unavailable(f"the app is busy ({label} answered {status})", retry_after=wait)
     if status == 504:
         raise UpstreamTimeout(f"a proxy in front of the app timed out ({label} answered 504)")
+    message = app_message(body, redact)
+    suffix = f": {message}" if message else ""
     if status in (400, 422):
-        message = app_message(body, redact)
-        suffix = f": {message}" if message else ""
         raise InvalidValue(f"the app refused {label} (HTTP {status}){suffix}")
-    raise UpstreamError(f"the app failed {label} (HTTP {status})")
+    raise UpstreamError(f"the app failed {label} (HTTP {status}){suffix}")
 
 
 def _matches(pattern: str | None, text: str) -> bool:
@@ -149,6 +194,9 @@ def _duplicate_detail(body: bytes, redact: Redactor) -> str:
 def app_message(body: bytes, redact: Redactor) -> str:
     """The app's own short error text, from the usual JSON keys; "" when there is none."""
     data = _json_or_none(body)
+    coded = app_codes(data)
+    if coded:
+        return redact.clean("; ".join(coded))
     found: list[str] = []
     if isinstance(data, dict):
         for key in ("errors", "error", "message", "detail", "error_description"):
@@ -156,6 +204,33 @@ def app_message(body: bytes, redact: Redactor) -> str:
     elif isinstance(data, list):
         found.extend(_strings(data))
     return redact.clean("; ".join(found)) if found else ""
+
+
+def app_codes(data: Any) -> list[str]:
+    """``CODE (field NAME)`` of each structured error: ``{"errors": [{"code", "field"}]}``,
+    ``{"error": {...}}``, a list of them or one such object. Only short tokens are kept."""
+    if isinstance(data, dict):
+        nested = data.get("errors", data.get("error"))
+        elements = nested if isinstance(nested, list) else [nested if nested else data]
+    else:
+        elements = data if isinstance(data, list) else []
+    return [text for element in elements if (text := _coded(element))]
+
+
+def _coded(element: Any) -> str:
+    if not isinstance(element, dict):
+        return ""
+    code, field = element.get("code"), element.get("field")
+    code = code if isinstance(code, str) and _TOKEN.fullmatch(code) else None
+    field = field if isinstance(field, str) and _TOKEN.fullmatch(field) else None
+    if code and field:
+        return f"{code} (field {field})"
+    return code or (f"field {field}" if field else "")
+
+
+def _logged_codes(body: bytes) -> str:
+    codes = app_codes(_json_or_none(body))
+    return f": {'; '.join(codes)}" if codes else ""
 
 
 def _strings(value: Any) -> list[str]:

@@ -42,10 +42,10 @@ from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 from pydantic import BaseModel
 
+from adapters.sql import mysql
 from adapters.sql.config import (
     GroupStatements,
     GroupTable,
@@ -54,11 +54,12 @@ from adapters.sql.config import (
     UserStatements,
     UserTable,
 )
+from adapters.sql.dialect import MYSQL, Dialect, dialect_of
 from adapters.sql.errors import CONNECTION_ERRORS, map_db_errors
-from adapters.sql.filters import Params, SqlFilter
+from adapters.sql.filters import Convert, Params, SqlFilter, converter
 from adapters.sql.statements import StatementMembership, StatementStore, compile_section
 from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
-from adapters.sql.table import TableMembership, TableStore
+from adapters.sql.table import MysqlMembership, TableMembership, TableStore
 from adapters.sql.values import Column, Unfit, as_moment, from_column, to_column
 from gateway.config import ConfigError
 from gateway.mapping import Mapping
@@ -70,6 +71,7 @@ from gateway.sdk import (
     Capabilities,
     Conflict,
     InvalidValue,
+    LegacyCall,
     NotFound,
     Page,
     Query,
@@ -94,20 +96,13 @@ _OPERATORS = {
 }
 Isolation = Literal["read_committed", "repeatable_read"]
 
-#: The advisory lock of one unique value: per transaction (``_check_unique``), or per
-#: session around a transaction that must not take its snapshot before it (``locks``).
-_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-_SESSION_LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 0))"
-_SESSION_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
-
 
 @dataclass(slots=True)
 class _Operation:
     """The transaction of one SCIM operation, once its first call has begun it."""
 
-    begun: (
-        tuple[asyncpg.Pool[asyncpg.Record], PoolConnectionProxy[asyncpg.Record], Transaction] | None
-    ) = None
+    #: (pool, connection, transaction): asyncpg's, or :mod:`.mysql`'s.
+    begun: tuple[Any, Any, Any] | None = None
     #: An exception left a call inside: the transaction must not commit.
     failed: bool = False
     #: Session-level advisory locks its first call took before beginning it.
@@ -146,6 +141,17 @@ def mapped_fields(mapping: Mapping, resource_type: str) -> Fields | None:
     return Fields()
 
 
+def _provided_id_problems(section: UserTable | GroupTable, fields: Fields, key: str) -> list[str]:
+    """With ``generated: provided`` the mapping must write the id, or no create can succeed."""
+    column = section.id.column
+    if section.id.generated != "provided" or fields.written is None or column in fields.written:
+        return []
+    return [
+        f"{key}.id.generated: 'provided', but the mapping writes no {column!r} (a to_legacy "
+        "template named like the column), so no record can be created"
+    ]
+
+
 class SqlAdapter(Adapter):
     settings_model = SqlSettings
 
@@ -162,7 +168,9 @@ class SqlAdapter(Adapter):
         super().__init__(settings, app=app, mapping=mapping)
         self.config = settings
         self.where = _describe_dsn(settings.dsn.get_secret_value())
-        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+        self.dialect = dialect_of(settings.dsn.get_secret_value())
+        self._pool: Any = None  # asyncpg's Pool, or mysql.Pool
         self.stores: dict[str, Store] = {}
         self.membership: Membership | None = None
         problems = self._build()
@@ -176,6 +184,7 @@ class SqlAdapter(Adapter):
             versions=False,
             groups="Group" in self.stores,
             transactions=True,
+            skip_members=True,
         )
 
     # -- set-up ------------------------------------------------------------------------
@@ -193,15 +202,21 @@ class SqlAdapter(Adapter):
             if fields is None:
                 problems.append(f"{key}: the app's mapping has no {rt.lower()}.yaml")
                 continue
-            where = SqlFilter(_TYPES[rt], self._column_finder(rt))
+            where = SqlFilter(
+                _TYPES[rt], self._column_finder(rt), self._value_finder(rt, section), self.dialect
+            )
             stamps = (
                 self.mapping.legacy_field(rt, "meta.created"),
                 self.mapping.legacy_field(rt, "meta.lastModified"),
             )
             if isinstance(section, UserTable | GroupTable):
-                table = TableStore(rt, section, fields, where, stamps)
+                problems += _provided_id_problems(section, fields, key)
+                table = TableStore(rt, section, fields, where, stamps, self.dialect)
                 table.display = self.mapping.legacy_field(rt, "displayname")
                 self.stores[rt] = table
+            elif self.dialect is MYSQL:
+                problems.append(f"{key}.mode: statement mode needs PostgreSQL; use table mode")
+                continue
             else:
                 compiled, errors = compile_section(section, key)
                 problems += errors
@@ -217,7 +232,8 @@ class SqlAdapter(Adapter):
             members = groups.section.members if isinstance(groups.section, GroupTable) else None
             if members is None:
                 return ["groups.members: table mode groups need their membership table"]
-            self.membership = TableMembership(members, groups, users)
+            kind = MysqlMembership if self.dialect is MYSQL else TableMembership
+            self.membership = kind(members, groups, users)
             return []
         if isinstance(groups, StatementStore) and isinstance(users, StatementStore):
             self.membership = StatementMembership(groups, users)
@@ -234,15 +250,69 @@ class SqlAdapter(Adapter):
 
         return column
 
+    def _value_finder(
+        self, rt: str, section: UserTable | UserStatements | GroupTable | GroupStatements
+    ) -> Callable[[str], tuple[Column, Convert] | None]:
+        """The column and converter of a value-mapped attribute (settings ``values:``)."""
+        maps = {path.lower(): value_map for path, value_map in section.values.items()}
+
+        def mapped(path: str) -> tuple[Column, Convert] | None:
+            value_map = maps.get(path)
+            column = self.stores[rt].columns.get(value_map.column) if value_map else None
+            if value_map is None or column is None:
+                return None
+            return column, converter(value_map)
+
+        return mapped
+
     def _declared(self, rt: str) -> dict[str, frozenset[str]]:
-        """Filterable: the id, and each attribute the mapping keeps as a plain copy in a field."""
+        """Filterable: the id, each attribute the mapping keeps as a plain copy in a field,
+        and each value-mapped one (``eq``, ``ne``, ``pr``)."""
         declared = {"id": ALL_OPERATORS}
         for path, scim_type in scim_paths(rt):
             if self.mapping.legacy_field(rt, path) is not None:
                 declared[path] = _OPERATORS.get(scim_type, frozenset({"eq", "ne", "pr"}))
+        for path in self.stores[rt].values:
+            declared.setdefault(path.lower(), frozenset({"eq", "ne", "pr"}))
         return declared
 
+    def _check_value_maps(self) -> list[str]:
+        problems = []
+        for rt, store in self.stores.items():
+            key = "users" if rt == "User" else "groups"
+            known = {path for path, _ in scim_paths(rt)}
+            for path, value_map in store.values.items():
+                if path.lower() not in known:
+                    problems.append(f"{key}.values.{path}: not a SCIM attribute of a {rt}")
+                if value_map.column not in store.columns:
+                    problems.append(
+                        f"{key}.values.{path}: the rows read have no column {value_map.column!r}"
+                    )
+        return problems
+
     async def open(self) -> None:
+        if self.dialect is MYSQL:
+            if mysql.tracing_on():  # asyncpg's statements are traced by its instrumentation
+                mysql.instrument()
+            with self._errors(self.config.retry_after):
+                self._pool = await self._mysql_pool()
+        else:
+            await self._postgres_pool()
+        await self._check()
+
+    async def _mysql_pool(self) -> mysql.Pool:
+        settings = self.config
+        return await mysql.Pool.create(
+            settings.dsn.get_secret_value(),
+            min_size=settings.pool.min_size,
+            max_size=settings.pool.max_size,
+            connect_timeout=settings.connect_timeout,
+            statement_timeout_ms=settings.statement_timeout,
+            max_idle=settings.pool.max_idle,
+            acquire_timeout=settings.pool.acquire_timeout,
+        )
+
+    async def _postgres_pool(self) -> None:
         settings = self.config
         server = {
             "application_name": f"scim-gateway/{self.app}"[:63],
@@ -251,7 +321,7 @@ class SqlAdapter(Adapter):
         }
         if settings.search_path:
             server["search_path"] = ", ".join(f'"{name}"' for name in settings.search_path)
-        with map_db_errors(self.where, settings.retry_after):
+        with self._errors(settings.retry_after):
             self._pool = await asyncpg.create_pool(
                 settings.dsn.get_secret_value(),
                 min_size=settings.pool.min_size,
@@ -261,6 +331,9 @@ class SqlAdapter(Adapter):
                 command_timeout=settings.statement_timeout / 1000 + 5,
                 server_settings=server,
             )
+
+    async def _check(self) -> None:
+        """The configuration against the database's catalog; a ConfigError naming each key."""
         problems: list[str] = []
         async with self._connection() as conn:
             for rt, store in self.stores.items():
@@ -270,6 +343,7 @@ class SqlAdapter(Adapter):
             if self.membership is not None:
                 problems += await self.membership.open(conn)
             problems += self._check_unique_columns()
+            problems += self._check_value_maps()
         if problems:
             await self.aclose()
             raise ConfigError("\n".join(f"apps.{self.app}.settings.{p}" for p in problems))
@@ -285,6 +359,16 @@ class SqlAdapter(Adapter):
                     problems.append(f"{key}.unique: search returns no column {unique.column!r}")
         return problems
 
+    async def check(self) -> list[str]:
+        """Open (which compares every named table and column with the database), then close."""
+        try:
+            await self.open()
+        except ConfigError as exc:
+            prefix = f"apps.{self.app}.settings."
+            return [line.removeprefix(prefix) for line in str(exc).splitlines()]
+        await self.aclose()
+        return []
+
     async def aclose(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
@@ -297,9 +381,12 @@ class SqlAdapter(Adapter):
         """A pooled connection, no transaction (start-up checks)."""
         if self._pool is None:
             raise UpstreamUnavailable("the app's database pool is not open", retry_after=1)
-        with map_db_errors(self.where, self.config.retry_after):
-            async with self._pool.acquire(timeout=self.config.pool.acquire_timeout) as conn:
+        with self._errors(self.config.retry_after):
+            conn = await self._pool.acquire(timeout=self.config.pool.acquire_timeout)
+            try:
                 yield conn
+            finally:
+                await _release(self._pool, conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -337,7 +424,7 @@ class SqlAdapter(Adapter):
         try:
             await self._end_transaction(operation, tx, commit=commit)
         finally:
-            await _unlock(conn, operation.locks)
+            await _unlock(conn, operation.locks, self.dialect)
             await _release(pool, conn)
 
     async def _end_transaction(
@@ -352,7 +439,7 @@ class SqlAdapter(Adapter):
                 )
             return
         try:
-            with map_db_errors(self.where, self.config.retry_after):
+            with self._errors(self.config.retry_after):
                 await tx.commit()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -394,7 +481,7 @@ class SqlAdapter(Adapter):
                 if operation.begun is None:
                     operation.begun = (pool, *await self._begin(pool, False, isolation, locks))
                     operation.locks = tuple(locks)
-                with map_db_errors(self.where, retry_after):
+                with self._errors(retry_after):
                     yield operation.begun[1]
             except BaseException:
                 operation.failed = True
@@ -402,7 +489,7 @@ class SqlAdapter(Adapter):
             return
         conn, tx = await self._begin(pool, readonly, isolation, locks)
         try:
-            with map_db_errors(self.where, retry_after):
+            with self._errors(retry_after):
                 yield conn
                 await tx.commit()
         except BaseException:
@@ -410,16 +497,19 @@ class SqlAdapter(Adapter):
                 await tx.rollback()
             raise
         finally:
-            await _unlock(conn, locks)
+            await _unlock(conn, locks, self.dialect)
             await _release(pool, conn)
+
+    def _lock_args(self, key: str) -> Sequence[Any]:
+        return self.dialect.lock_args(key, self.config.statement_timeout / 1000)
 
     async def _begin(
         self,
-        pool: asyncpg.Pool[asyncpg.Record],
+        pool: Any,
         readonly: bool,
         isolation: Isolation,
         locks: Sequence[str] = (),
-    ) -> tuple[PoolConnectionProxy[asyncpg.Record], Transaction]:
+    ) -> tuple[Any, Any]:
         last: BaseException | None = None
         for _ in range(self.config.pool.max_size + 1):
             try:
@@ -435,22 +525,34 @@ class SqlAdapter(Adapter):
             tx = conn.transaction(isolation=isolation, readonly=readonly)
             try:
                 for key in locks:  # outside the transaction: before its snapshot
-                    await conn.execute(_SESSION_LOCK, key)
+                    await conn.execute(self.dialect.session_lock, *self._lock_args(key))
                 await tx.start()
-            except CONNECTION_ERRORS as exc:  # a dead pooled connection: nothing ran yet
-                last = exc
-                await _release(pool, conn)
-                continue
             except BaseException as exc:
-                await _unlock(conn, locks)
+                if self._dead(exc):  # a dead pooled connection: nothing ran yet
+                    last = exc
+                    await _release(pool, conn)
+                    continue
+                await _unlock(conn, locks, self.dialect)
                 await _release(pool, conn)
                 self._raise_mapped(exc)
             return conn, tx
         assert last is not None
         self._raise_mapped(last)
 
+    def _errors(self, retry_after: int) -> contextlib.AbstractContextManager[None]:
+        """The database's errors as gateway errors (:mod:`.errors`, :mod:`.mysql`)."""
+        if self.dialect is MYSQL:
+            return mysql.map_mysql_errors(self.where, retry_after)
+        return map_db_errors(self.where, retry_after)
+
+    def _dead(self, exc: BaseException) -> bool:
+        """A failure of the connection itself, before anything ran on it."""
+        if self.dialect is MYSQL:
+            return mysql.is_connection_error(exc)
+        return isinstance(exc, CONNECTION_ERRORS)
+
     def _raise_mapped(self, exc: BaseException) -> NoReturn:
-        with map_db_errors(self.where, self.config.retry_after):
+        with self._errors(self.config.retry_after):
             raise exc
         raise exc  # not the database's
 
@@ -501,17 +603,22 @@ class SqlAdapter(Adapter):
             return await self.membership.members(conn, ids, self.config.max_members)
         return await self.membership.groups(conn, ids)
 
-    async def _read(self, conn: Connection, store: Store, key: Any) -> Record:
+    async def _read(self, conn: Connection, store: Store, key: Any, members: bool = True) -> Record:
         row = await store.get(conn, key)
         if row is None:
             raise NotFound(f"no {store.resource_type} with that id")
-        return self._record(store, row, await self._refs(conn, store.resource_type, [key]))
+        refs = await self._refs(conn, store.resource_type, [key]) if members else None
+        return self._record(store, row, refs)
 
     # -- reading -----------------------------------------------------------------------
 
-    async def get(self, resource_type: str, id: str) -> Record:
+    async def get(self, resource_type: str, id: str, *, members: bool = True) -> Record:
+        """One record; ``members=False``: without reading a group's members (a user's groups)."""
         store = self._store(resource_type)
         key = self._key(store, id)
+        if not members:  # one statement: no snapshot to share, no REPEATABLE READ
+            async with self._transaction(readonly=True) as conn:
+                return await self._read(conn, store, key, members=False)
         async with self._transaction(readonly=True, isolation="repeatable_read") as conn:
             return await self._read(conn, store, key)
 
@@ -528,10 +635,25 @@ class SqlAdapter(Adapter):
         limit = max(0, min(query.count, self.capabilities.max_page_size))
         offset = max(0, query.start_index - 1)
         async with self._transaction(readonly=True, isolation="repeatable_read") as conn:
-            page = await store.search(conn, where, params, order_by, limit, offset)
-            keys = [row[store.id.name] for row in page.rows]
+            page = await store.search(
+                conn, where, params, order_by, limit, offset, self.config.totals
+            )
+            keys = [row[store.id.name] for row in page.rows] if query.members else []
             refs = await self._refs(conn, query.resource_type, keys)
         return Page([self._record(store, row, refs) for row in page.rows], page.total)
+
+    async def describe_search(self, query: Query) -> list[LegacyCall]:
+        """The page statement :meth:`search` runs and its values (needs the adapter open)."""
+        store, where, params, order_by = self.build_search(query)
+        limit = max(0, min(query.count, self.capabilities.max_page_size))
+        offset = max(0, query.start_index - 1)
+        sql = store.search_sql(where, order_by, len(params.values))
+        values = [*params.values, *store.search_args(limit, offset)]
+        shown = {
+            f"${n}": v if isinstance(v, str | int | float | bool | None) else str(v)
+            for n, v in enumerate(values, 1)
+        }
+        return [LegacyCall("SQL", sql, {}, shown)]
 
     # -- writing -----------------------------------------------------------------------
 
@@ -601,12 +723,20 @@ class SqlAdapter(Adapter):
             if not await store.delete(conn, key):
                 raise NotFound(f"no {resource_type} with that id")
 
-    @staticmethod
+    def _uniques(self, store: Store) -> list[UniqueColumn]:
+        """The store's unique columns; a group's name column too while unique_group_names."""
+        found = list(store.unique)
+        if store.resource_type == "Group" and self.unique_group_names:
+            name = self.mapping.legacy_field("Group", "displayname")
+            if name and name in store.columns and all(u.column != name for u in found):
+                found.append(UniqueColumn(column=name))
+        return found
+
     def _unique_values(
-        store: Store, values: dict[str, Any]
+        self, store: Store, values: dict[str, Any]
     ) -> Iterator[tuple[UniqueColumn, Column, Any, str]]:
         """Each unique column ``values`` sets: the column, the bound value, its lock key."""
-        for unique in store.unique:
+        for unique in self._uniques(store):
             value = values.get(unique.column)
             if value is None or value == "":
                 continue
@@ -629,7 +759,10 @@ class SqlAdapter(Adapter):
         """
         for unique, column, bound, lock in self._unique_values(store, values):
             folded = unique.ignore_case and column.is_text
-            await conn.execute(_XACT_LOCK, lock)
+            if isinstance(conn, mysql.Connection):  # GET_LOCK, released when it ends
+                await conn.xact_lock(*self._lock_args(lock))
+            else:
+                await conn.execute(self.dialect.xact_lock, *self._lock_args(lock))
             params = Params()
             right = params.add(bound)
             where = f"lower({column.sql}) = lower({right})" if folded else f"{column.sql} = {right}"
@@ -698,16 +831,14 @@ class SqlAdapter(Adapter):
                 await membership.remove(conn, key, keys)
 
 
-async def _unlock(conn: Connection, locks: Sequence[str]) -> None:
+async def _unlock(conn: Connection, locks: Sequence[str], dialect: Dialect) -> None:
     """Release session-level advisory locks (a broken connection has lost them anyway)."""
     with contextlib.suppress(Exception):
         for key in locks:
-            await conn.execute(_SESSION_UNLOCK, key)
+            await conn.execute(dialect.session_unlock, *dialect.unlock_args(key))
 
 
-async def _release(
-    pool: asyncpg.Pool[asyncpg.Record], conn: PoolConnectionProxy[asyncpg.Record]
-) -> None:
+async def _release(pool: Any, conn: Any) -> None:
     with contextlib.suppress(Exception):  # a broken connection is closed by the pool
         await pool.release(conn)
 
@@ -718,7 +849,7 @@ def _unfit() -> Iterator[None]:
     try:
         yield
     except Unfit as exc:
-        raise InvalidValue(f"a value does not fit its column ({exc})") from exc
+        raise InvalidValue(f"a value does not fit its column: {exc}") from exc
 
 
 def _describe_dsn(dsn: str) -> str:
@@ -726,7 +857,7 @@ def _describe_dsn(dsn: str) -> str:
     try:
         parts = urlsplit(dsn)
         host = parts.hostname or "localhost"
-        port = parts.port or 5432
+        port = parts.port or dialect_of(dsn).default_port
     except ValueError:
         return "the configured DSN"
     database = parts.path.lstrip("/") or "(default database)"

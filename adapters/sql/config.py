@@ -18,7 +18,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from gateway.config import resolve_secret
 
@@ -32,6 +40,7 @@ __all__ = [
     "UniqueColumn",
     "UserStatements",
     "UserTable",
+    "ValueMap",
 ]
 
 #: A plain SQL identifier as configured: a table, schema or column name. Quoting
@@ -59,6 +68,13 @@ Name = Annotated[str, BeforeValidator(lambda v: _name(v) if isinstance(v, str) e
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Slug(_Model):
+    """How a code is made from a name (the mapping's ``slug`` filter, same arguments)."""
+
+    separator: str = Field("-", max_length=4)
+    case: Literal["lower", "upper", "keep"] = "lower"
 
 
 class Pool(_Model):
@@ -96,6 +112,41 @@ class UniqueColumn(_Model):
     ignore_case: bool = True
 
 
+class ValueMap(_Model):
+    """A SCIM attribute kept in a column as other values (``active`` as ``'A'``/``'T'``),
+    declared so a filter on it becomes a WHERE clause on the column.
+
+    ``map`` gives the column's value of each SCIM value (``true: A``); a filter value
+    not in it matches nothing. ``slug`` instead turns the filter value into a code made
+    from a name (``Sales & Marketing`` -> ``sales-marketing``), as the mapping's
+    ``slug`` filter makes it when it writes the column.
+    """
+
+    column: Name
+    map: dict[str, str] | None = None
+    slug: Slug | None = None
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        """YAML reads ``true:`` as a boolean key: SCIM values are matched as lower-case text."""
+        if isinstance(value, dict):
+            return {_key(k): v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ValueMap:
+        if (self.map is None) == (self.slug is None):
+            raise ValueError("give either map or slug")
+        return self
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).lower() if isinstance(value, str | int) else value
+
+
 class Members(_Model):
     """The membership table of groups: one row per (group, member)."""
 
@@ -117,6 +168,8 @@ class _Table(_Model):
     unique: list[UniqueColumn] = Field(default_factory=list)
     #: Set the column the mapping gives ``meta.lastModified`` to now() on every write.
     touch_modified: bool = True
+    #: SCIM attribute -> a column holding it as other values, for filter push-down.
+    values: dict[str, ValueMap] = Field(default_factory=dict)
 
 
 class UserTable(_Table):
@@ -156,6 +209,8 @@ class _Statements(_Model):
     #: (default: the field's quoted name).
     columns: dict[str, str] = Field(default_factory=dict)
     unique: list[UniqueColumn] = Field(default_factory=list)
+    #: SCIM attribute -> a column holding it as other values, for filter push-down.
+    values: dict[str, ValueMap] = Field(default_factory=dict)
 
 
 class UserStatements(_Statements):
@@ -177,7 +232,8 @@ GroupSection = Annotated[GroupTable | GroupStatements, Field(discriminator="mode
 
 
 class SqlSettings(_Model):
-    #: ``postgresql://user:password@host:port/database``; write it as a secret reference.
+    #: ``postgresql://user:password@host:port/database`` (or ``mysql://``, ``mariadb://``);
+    #: write it as a secret reference.
     dsn: Secret
     pool: Pool = Pool()
     #: Milliseconds a statement may run (the server's statement_timeout, set per connection).
@@ -190,6 +246,9 @@ class SqlSettings(_Model):
     search_path: list[Name] = Field(default_factory=list)
     #: Most members read for one group (a bigger group is an error, never a partial list).
     max_members: int = Field(100_000, ge=1)
+    #: ``exact``: a page that is not the last counts the matches; ``estimate``: an
+    #: unfiltered listing takes the planner's row estimate instead (no scan of the table).
+    totals: Literal["exact", "estimate"] = "exact"
     users: UserSection
     groups: GroupSection | None = None
 
@@ -197,6 +256,6 @@ class SqlSettings(_Model):
     @classmethod
     def _postgres(cls, value: SecretStr) -> SecretStr:
         text = value.get_secret_value()
-        if not re.match(r"postgres(ql)?://", text):
-            raise ValueError("must be a postgresql:// URL")
+        if not re.match(r"(postgres(ql)?|mysql|mariadb)://", text):
+            raise ValueError("must be a postgresql://, mysql:// or mariadb:// URL")
         return value

@@ -26,6 +26,7 @@ does.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,11 +43,14 @@ from scim2_models.path import (
     ValuePath,
 )
 
+from adapters.sql.config import ValueMap
+from adapters.sql.dialect import POSTGRES, Dialect
 from adapters.sql.values import Column, Unfit, to_column
+from gateway.mapping.filters import slug
 from gateway.scim.schema import Attribute, Resolved, ResourceType
 from gateway.sdk import InvalidFilter, InvalidValue
 
-__all__ = ["Params", "SqlFilter", "escape_like"]
+__all__ = ["Convert", "Params", "SqlFilter", "converter", "escape_like"]
 
 _STRINGS = frozenset({"string", "reference", "binary"})
 _LIKE = {CompareOperator.co: "%{}%", CompareOperator.sw: "{}%", CompareOperator.ew: "%{}"}
@@ -75,16 +79,23 @@ class Params:
         return f"${self.first + len(self.values) - 1}"
 
 
+#: A SCIM value as the column holds it (a declared value map, a slug); Unfit: none.
+Convert = Callable[[Any], Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     column: Column
     attribute: Attribute
+    #: Set for a value-mapped attribute (settings ``values:``): compared as converted.
+    convert: Convert | None = None
 
     @property
     def folded(self) -> bool:
         """Compare ignoring case: a string attribute, not caseExact, in a text column."""
         return (
-            self.attribute.type in _STRINGS
+            self.convert is None
+            and self.attribute.type in _STRINGS
             and not self.attribute.case_exact
             and self.column.is_text
         )
@@ -93,20 +104,30 @@ class Target:
 class SqlFilter:
     """Builds clauses for one resource type; ``column(path)`` names the column of a path."""
 
-    def __init__(self, rtype: ResourceType, column: Callable[[str], Column | None]) -> None:
+    def __init__(
+        self,
+        rtype: ResourceType,
+        column: Callable[[str], Column | None],
+        mapped: Callable[[str], tuple[Column, Convert] | None] = lambda path: None,
+        dialect: Dialect = POSTGRES,
+    ) -> None:
+        self.dialect = dialect
         self.rtype = rtype
         self._column = column
+        self._mapped = mapped
 
     def target(self, path: str) -> Target:
         found = self.rtype.lookup(path)
-        column = self._column(path.lower())
+        column, convert = self._column(path.lower()), None
+        if column is None and (mapped := self._mapped(path.lower())) is not None:
+            column, convert = mapped
         if not isinstance(found, Resolved) or column is None:
             raise InvalidFilter(f"this app cannot filter on {path}")
         attribute = found.target
         if attribute.type == "complex" and found.sub is None:
             sub = attribute.sub("value")
             attribute = sub if sub is not None else attribute
-        return Target(column, attribute)
+        return Target(column, attribute, convert)
 
     # -- WHERE ---------------------------------------------------------------------------
 
@@ -136,6 +157,8 @@ class SqlFilter:
             if op is CompareOperator.eq:
                 return _absent(column)
             return _present(column) if op is CompareOperator.ne else "FALSE"
+        if target.convert is not None:
+            return self._mapped_compare(target, op, value, params)
         if op in _LIKE:
             return self._like(target, op, value, params)
         try:
@@ -151,15 +174,32 @@ class SqlFilter:
             return f"({_absent(column)} OR {left} <> {right})"
         return f"{left} {_ORDER[op]} {right}"
 
+    def _mapped_compare(
+        self, target: Target, op: CompareOperator, value: Any, params: Params
+    ) -> str:
+        """``eq``/``ne`` on a value-mapped column: the SCIM value as the column holds it."""
+        column = target.column
+        assert target.convert is not None
+        try:
+            if op not in (CompareOperator.eq, CompareOperator.ne):
+                raise Unfit("only eq and ne go through a value map")
+            bound = to_column(target.convert(value), column.type)
+        except Unfit:
+            return _absent(column) if op is CompareOperator.ne else "FALSE"
+        if op is CompareOperator.eq:
+            return f"{column.sql} = {params.add(bound)}"
+        return f"({_absent(column)} OR {column.sql} <> {params.add(bound)})"
+
     def _like(self, target: Target, op: CompareOperator, value: Any, params: Params) -> str:
         if target.attribute.type not in _STRINGS or isinstance(value, bool | dict | list):
             return "FALSE"
         pattern = _LIKE[op].format(escape_like(str(value)))
-        left = target.column.sql if target.column.is_text else f"({target.column.sql})::text"
+        column = target.column
+        left = column.sql if column.is_text else self.dialect.as_text(column.sql)
         right = params.add(pattern)
         if target.folded or (not target.column.is_text and not target.attribute.case_exact):
             left, right = f"lower({left})", f"lower({right})"
-        return f"{left} LIKE {right} ESCAPE '\\'"
+        return f"{left} LIKE {right} {self.dialect.like_escape}"
 
     # -- ORDER BY ------------------------------------------------------------------------
 
@@ -168,15 +208,32 @@ class SqlFilter:
         way = " DESC" if descending else ""
         keys = [f"{id_column.sql}{way}"]
         if sort_by is not None:
-            try:
+            target: Target | None = None
+            with contextlib.suppress(InvalidFilter):
                 target = self.target(sort_by)
-            except InvalidFilter:
-                raise InvalidValue(
-                    f"this app cannot sort by {sort_by}: it is not a plain column"
-                ) from None
+            if target is None or target.convert is not None:
+                raise InvalidValue(f"this app cannot sort by {sort_by}: it is not a plain column")
             key = f"lower({target.column.sql})" if target.folded else target.column.sql
             keys.insert(0, f"{key}{way}")
         return ", ".join(keys)
+
+
+def converter(value_map: ValueMap) -> Convert:
+    """A value map's SCIM value -> column value (raises Unfit for a value it does not hold)."""
+    table, made = value_map.map, value_map.slug
+
+    def convert(value: Any) -> Any:
+        if table is not None:
+            key = ("true" if value else "false") if isinstance(value, bool) else value
+            key = key.lower() if isinstance(key, str) else key
+            if not isinstance(key, str | int) or str(key) not in table:
+                raise Unfit("not a value of the map")
+            return table[str(key)]
+        if not isinstance(value, str) or made is None:
+            raise Unfit("a slug is made from text")
+        return slug(value, made.separator, made.case)
+
+    return convert
 
 
 def _dotted(path: AttrPath, prefix: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 from adapters.sql.config import GroupStatements, UserStatements
 from adapters.sql.filters import Params, SqlFilter
 from adapters.sql.sqltext import Compiled, SqlTextError, compile_statement, quote_ident
-from adapters.sql.store import Connection, Fields, Membership, Page, Refs, Row, Store
+from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
 from adapters.sql.table import _affected
 from adapters.sql.values import Column, Unfit, to_column
 
@@ -99,6 +99,7 @@ class StatementStore(Store):
         self.fields = fields
         self.where = where
         self.unique = section.unique
+        self.values = section.values
         self.prefix = prefix
         self.id = Column(section.id, _expression(section, section.id) or "", "text")
         self.columns = {}
@@ -170,15 +171,12 @@ class StatementStore(Store):
         """The search statement's own parameters (``:limit``, ``:offset``, in its order)."""
         return self.args("search", {"limit": limit, "offset": offset})
 
-    async def search(
+    async def rows(
         self, conn: Connection, where: str, params: Params, order_by: str, limit: int, offset: int
-    ) -> Page:
+    ) -> list[Row]:
         sql = self.search_sql(where, order_by, len(params.values))
         extra = self.search_args(limit, offset)
-        rows = await conn.fetch(sql, *params.values, *extra)
-        if offset == 0 and len(rows) < limit:
-            return Page(list(rows), len(rows))
-        return Page(list(rows), await self.count(conn, where, params))
+        return list(await conn.fetch(sql, *params.values, *extra))
 
     async def count(self, conn: Connection, where: str, params: Params) -> int:
         sql = self.compiled["count"].render(len(params.values), where=where)

@@ -20,18 +20,24 @@ import asyncpg
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-from adapters.sql.config import UniqueColumn
+    from adapters.sql import mysql
+
+from adapters.sql.config import UniqueColumn, ValueMap
 from adapters.sql.filters import Params, SqlFilter
 from adapters.sql.values import Column
 
 __all__ = ["Fields", "Membership", "Page", "Row", "Store"]
 
-Row = asyncpg.Record
 if TYPE_CHECKING:
     #: A connection of the pool, or one of its own (introspection, tests).
-    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    Connection: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record] | mysql.Connection
+    )
+    #: A row read by column name or position.
+    Row: TypeAlias = asyncpg.Record | mysql.Row
 else:
     Connection = Any
+    Row = Any
 #: A group's members, or a user's groups, by the record's id (as text): (id, display) pairs.
 Refs = dict[str, list[tuple[str, str | None]]]
 
@@ -65,6 +71,8 @@ class Store(abc.ABC):
 
     resource_type: str
     id: Column
+    #: SCIM attribute -> the column holding it as other values (settings ``values``).
+    values: Mapping[str, ValueMap]
     columns: dict[str, Column]
     where: SqlFilter
     #: Columns the adapter keeps unique (settings ``unique``).
@@ -78,10 +86,43 @@ class Store(abc.ABC):
     async def get(self, conn: Connection, id: Any) -> Row | None: ...
 
     @abc.abstractmethod
-    async def search(
+    async def rows(
         self, conn: Connection, where: str, params: Params, order_by: str, limit: int, offset: int
+    ) -> list[Row]:
+        """At most ``limit`` rows from ``offset`` (``where`` uses ``params``, from ``$1``)."""
+
+    async def estimate(self, conn: Connection) -> int | None:
+        """A cheap guess of the number of rows of the whole type (None: no guess)."""
+        return None
+
+    async def search(
+        self,
+        conn: Connection,
+        where: str,
+        params: Params,
+        order_by: str,
+        limit: int,
+        offset: int,
+        totals: str = "exact",
     ) -> Page:
-        """One page (``where`` uses ``params``, whose numbering starts at 1) and the total."""
+        """One page and the total, counted only when the page cannot tell it.
+
+        One row more than the page is read: without it, the page is the end of the
+        result and the total is ``offset`` plus its rows, so no statement counts. Else
+        the total is a ``count`` of the matches; with ``totals: estimate`` and no filter,
+        the planner's estimate of the table's rows (never below what was seen).
+        """
+        rows = await self.rows(conn, where, params, order_by, limit + 1, offset)
+        more = len(rows) > limit
+        del rows[limit:]
+        if not more and (rows or offset == 0):
+            return Page(rows, offset + len(rows))
+        seen = offset + len(rows) + more
+        if totals == "estimate" and where == "TRUE":
+            guess = await self.estimate(conn)
+            if guess is not None:
+                return Page(rows, max(guess, seen))
+        return Page(rows, await self.count(conn, where, params))
 
     @abc.abstractmethod
     def search_sql(self, where: str, order_by: str, bound: int) -> str:

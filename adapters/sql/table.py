@@ -13,18 +13,28 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adapters.sql import mysql
 from adapters.sql.config import GroupTable, Members, UserTable
+from adapters.sql.dialect import POSTGRES, Dialect
 from adapters.sql.filters import Params, SqlFilter
-from adapters.sql.sqltext import qualified, quote_ident
-from adapters.sql.store import Connection, Fields, Membership, Page, Refs, Row, Store
+from adapters.sql.sqltext import quote_ident
+from adapters.sql.store import Connection, Fields, Membership, Refs, Row, Store
 from adapters.sql.values import Column, Unfit, to_column
+from gateway.mapping.engine import resolve_path
+from gateway.scim.schema import build_resource_types
 
 __all__ = ["TableMembership", "TableStore", "read_columns"]
 
+_TYPES = build_resource_types()
 _TYPE = re.compile(r"[a-z_][a-z0-9_]*(\[\])?")
+_ESTIMATE = """
+SELECT c.reltuples::bigint FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2
+"""
 _COLUMNS = """
 SELECT column_name, udt_name, data_type, is_nullable = 'YES' AS nullable,
-       column_default IS NOT NULL OR is_identity = 'YES' AS has_default
+       column_default IS NOT NULL OR is_identity = 'YES' AS has_default,
+       character_maximum_length AS max_length
 FROM information_schema.columns
 WHERE table_schema = $1 AND table_name = $2
 ORDER BY ordinal_position
@@ -41,6 +51,7 @@ async def read_columns(conn: Connection, schema: str, table: str) -> dict[str, C
             _type_name(r["udt_name"], r["data_type"]),
             r["nullable"],
             r["has_default"],
+            r["max_length"],
         )
         for r in rows
     }
@@ -64,19 +75,28 @@ class TableStore(Store):
         fields: Fields,
         where: SqlFilter,
         stamps: tuple[str | None, str | None],
+        dialect: Dialect = POSTGRES,
     ) -> None:
+        self.dialect = dialect
         self.resource_type = resource_type
         self.section = section
         self.fields = fields
         self.where = where
         self.unique = section.unique
-        self.table = qualified(section.schema_, section.table)
+        self.values = section.values
+        self.table = dialect.qualified(section.schema_, section.table)
         self.columns = {}
-        self.id = Column(section.id.column, quote_ident(section.id.column), "text")
+        self.id = Column(section.id.column, dialect.quote(section.id.column), "text")
         self.created, self.modified = stamps
         #: The field holding the display name (a group's displayName), for user's groups.
         self.display: str | None = None
         self._select = ""
+
+    async def dialect_columns(self, conn: Connection, schema: str, table: str) -> dict[str, Column]:
+        """A table's columns from the catalog of this store's server."""
+        if isinstance(conn, mysql.Connection):
+            return await mysql.read_columns(conn, schema, table)
+        return await read_columns(conn, schema, table)
 
     def display_column(self) -> Column | None:
         return self.columns.get(self.display) if self.display else None
@@ -86,7 +106,7 @@ class TableStore(Store):
         return f"{self.section.schema_}.{self.section.table}"
 
     async def open(self, conn: Connection) -> list[str]:
-        found = await read_columns(conn, self.section.schema_, self.section.table)
+        found = await self.dialect_columns(conn, self.section.schema_, self.section.table)
         where = f"{self.key} ({self.resource_type})"
         if not found:
             return [f"table: there is no table or view {where}"]
@@ -111,10 +131,14 @@ class TableStore(Store):
         self.columns = (
             dict(found)
             if self.fields.read is None
-            else {n: c for n, c in found.items() if n in self.fields.named() or n == self.id.name}
+            else {n: c for n, c in found.items() if n in self._read() or n == self.id.name}
         )
         self._select = ", ".join(c.sql for c in self.columns.values())
         return problems
+
+    def _read(self) -> frozenset[str]:
+        """The columns a read selects: those the mapping names and the value-mapped ones."""
+        return self.fields.named() | {m.column for m in self.values.values()}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -134,14 +158,19 @@ class TableStore(Store):
     def count_sql(self, where: str) -> str:
         return f"SELECT count(*) FROM {self.table} WHERE {where}"
 
-    async def search(
+    async def rows(
         self, conn: Connection, where: str, params: Params, order_by: str, limit: int, offset: int
-    ) -> Page:
+    ) -> list[Row]:
         sql = self.search_sql(where, order_by, len(params.values))
-        rows = await conn.fetch(sql, *params.values, *self.search_args(limit, offset))
-        if offset == 0 and len(rows) < limit:
-            return Page(list(rows), len(rows))  # the whole result: no count needed
-        return Page(list(rows), await self.count(conn, where, params))
+        return list(await conn.fetch(sql, *params.values, *self.search_args(limit, offset)))
+
+    async def estimate(self, conn: Connection) -> int | None:
+        """The planner's row count of the table (pg_class.reltuples): no scan; None if unknown."""
+        schema, table = self.section.schema_, self.section.table
+        if isinstance(conn, mysql.Connection):
+            return await mysql.estimate(conn, schema, table)
+        found = await conn.fetchval(_ESTIMATE, schema, table)
+        return None if found is None or found < 0 else int(found)
 
     async def count(self, conn: Connection, where: str, params: Params) -> int:
         total = await conn.fetchval(self.count_sql(where), *params.values)
@@ -150,7 +179,7 @@ class TableStore(Store):
     # -- writing ---------------------------------------------------------------------
 
     def typed(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """The values as their columns' types; Unfit names the field."""
+        """The values as their columns' types; Unfit names the field (and its SCIM attribute)."""
         out = {}
         for name, value in data.items():
             column = self.columns.get(name)
@@ -160,6 +189,7 @@ class TableStore(Store):
                 out[name] = to_column(value, column.type)
             except Unfit as exc:
                 raise Unfit(f"{name}: {exc}") from None
+            too_long(column, out[name], self.fields, self.resource_type)
         return out
 
     async def insert(self, conn: Connection, data: Mapping[str, Any]) -> Any:
@@ -171,12 +201,16 @@ class TableStore(Store):
                 names.append(self.columns[stamp].sql)
                 values.append("now()")
         sql = (
-            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join(values)}) "
-            f"RETURNING {self.id.sql}"
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join(values)})"
             if names
-            else f"INSERT INTO {self.table} DEFAULT VALUES RETURNING {self.id.sql}"
+            else f"INSERT INTO {self.table} DEFAULT VALUES"
         )
-        return await conn.fetchval(sql, *data.values())
+        if self.dialect is POSTGRES:
+            return await conn.fetchval(f"{sql} RETURNING {self.id.sql}", *data.values())
+        await conn.execute(sql.replace(" DEFAULT VALUES", " () VALUES ()"), *data.values())
+        given = data.get(self.id.name)  # uuid or provided ids; else AUTO_INCREMENT's
+        assert isinstance(conn, mysql.Connection)
+        return given if given is not None else conn.lastrowid
 
     async def update(self, conn: Connection, id: Any, changes: Mapping[str, Any]) -> bool:
         changes = self.typed(changes)
@@ -195,7 +229,7 @@ class TableStore(Store):
             stamp = self.columns[self.modified].sql
             sql = f"UPDATE {self.table} SET {stamp} = now() WHERE {self.id.sql} = $1"
         else:
-            sql = f"SELECT 1 FROM {self.table} WHERE {self.id.sql} = $1 FOR KEY SHARE"
+            sql = f"SELECT 1 FROM {self.table} WHERE {self.id.sql} = $1 {self.dialect.share_lock}"
         return _affected(await conn.execute(sql, id)) > 0
 
     async def delete(self, conn: Connection, id: Any) -> bool:
@@ -210,20 +244,21 @@ class TableMembership(Membership):
     """A membership table (group column, member column) between a group and a user table."""
 
     def __init__(self, config: Members, groups: TableStore, users: TableStore) -> None:
+        dialect = self.dialect = groups.dialect
         self.config = config
         self.groups_store = groups
         self.users_store = users
         schema = config.schema_ or groups.section.schema_
         self.key = f"{schema}.{config.table}"
         self.schema = schema
-        self.table = qualified(schema, config.table)
-        self.group_col = quote_ident(config.group)
-        self.member_col = quote_ident(config.member)
+        self.table = dialect.qualified(schema, config.table)
+        self.group_col = dialect.quote(config.group)
+        self.member_col = dialect.quote(config.member)
         self.group_type = "text"
         self.member_type = "text"
 
     async def open(self, conn: Connection) -> list[str]:
-        found = await read_columns(conn, self.schema, self.config.table)
+        found = await self.groups_store.dialect_columns(conn, self.schema, self.config.table)
         if not found:
             return [f"groups.members.table: there is no table {self.key}"]
         problems = []
@@ -292,6 +327,90 @@ class TableMembership(Membership):
     async def forget_group(self, conn: Connection, group_id: Any) -> None:
         sql = f"DELETE FROM {self.table} WHERE {self.group_col} = $1"
         await conn.execute(sql, group_id)
+
+
+class MysqlMembership(TableMembership):
+    """The membership table on MySQL/MariaDB: no arrays, so one placeholder per id."""
+
+    async def members(self, conn: Connection, group_ids: Sequence[Any], limit: int) -> Refs:
+        member = self.dialect.as_text(f"m.{self.member_col}")
+        sql = (
+            f"SELECT g, v FROM (SELECT m.{self.group_col} AS g, {member} AS v, "
+            f"ROW_NUMBER() OVER (PARTITION BY m.{self.group_col} ORDER BY {member}) AS n "
+            f"FROM {self.table} AS m WHERE m.{self.group_col} IN "
+            f"({mysql.placeholders(2, len(group_ids))})) AS x WHERE n <= $1 ORDER BY g, v"
+        )
+        found: Refs = {str(g): [] for g in group_ids}
+        for row in await conn.fetch(sql, limit + 1, *group_ids):
+            found.setdefault(str(row[0]), []).append((row[1], None))
+        return found
+
+    async def groups(self, conn: Connection, user_ids: Sequence[Any]) -> Refs | None:
+        groups = self.groups_store
+        display = groups.display_column()
+        shown = self.dialect.as_text(f"g.{display.sql}") if display is not None else "NULL"
+        group_id = self.dialect.as_text(f"g.{groups.id.sql}")
+        sql = (
+            f"SELECT m.{self.member_col} AS member, {group_id} AS id, {shown} AS shown "
+            f"FROM {self.table} AS m JOIN {groups.table} AS g "
+            f"ON g.{groups.id.sql} = m.{self.group_col} "
+            f"WHERE m.{self.member_col} IN ({mysql.placeholders(1, len(user_ids))}) ORDER BY 2"
+        )
+        found: Refs = {str(u): [] for u in user_ids}
+        for row in await conn.fetch(sql, *user_ids):
+            found.setdefault(str(row["member"]), []).append((row["id"], row["shown"]))
+        return found
+
+    async def add(self, conn: Connection, group_id: Any, member_ids: Sequence[Any]) -> None:
+        for part in mysql.chunks(list(dict.fromkeys(member_ids))):
+            sql = (
+                f"INSERT INTO {self.table} ({self.group_col}, {self.member_col}) "
+                f"SELECT $1, x.v FROM {mysql.ids_table(2, len(part))} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {self.table} AS m "
+                f"WHERE m.{self.group_col} = $1 AND m.{self.member_col} = x.v) "
+                f"ON DUPLICATE KEY UPDATE {self.group_col} = {self.group_col}"
+            )
+            await conn.execute(sql, group_id, *part)
+
+    async def remove(self, conn: Connection, group_id: Any, member_ids: Sequence[Any]) -> None:
+        for part in mysql.chunks(list(member_ids)):
+            sql = (
+                f"DELETE FROM {self.table} WHERE {self.group_col} = $1 "
+                f"AND {self.member_col} IN ({mysql.placeholders(2, len(part))})"
+            )
+            await conn.execute(sql, group_id, *part)
+
+    async def missing_users(self, conn: Connection, member_ids: Sequence[Any]) -> list[str]:
+        users = self.users_store
+        missing: list[str] = []
+        for part in mysql.chunks(list(member_ids)):
+            sql = (
+                f"SELECT {self.dialect.as_text('x.v')} FROM {mysql.ids_table(1, len(part))} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {users.table} AS u WHERE u.{users.id.sql} = x.v)"
+            )
+            missing += [r[0] for r in await conn.fetch(sql, *part)]
+        return missing
+
+
+def too_long(column: Column, value: Any, fields: Fields, resource_type: str) -> None:
+    """Refuse text longer than its column holds, naming the column and the SCIM attribute.
+
+    PostgreSQL's own error (22001) names neither; MariaDB's names only the column.
+    """
+    limit = column.max_length
+    if limit is None or not isinstance(value, str) or len(value) <= limit:
+        return
+    shown = describe(column.name, fields, resource_type)
+    raise Unfit(f"{shown} holds at most {limit} characters, not {len(value)}")
+
+
+def describe(column: str, fields: Fields, resource_type: str) -> str:
+    """``column logon_name (SCIM userName)``: the column, and the attribute it holds a copy of."""
+    for path, field in fields.plain.items():
+        if field == column and path != "id":
+            found = resolve_path(_TYPES[resource_type], path)
+            return f"column {column} (SCIM {found.dotted if found else path})"
+    return f"column {column}"
 
 
 def _affected(status: str) -> int:

@@ -43,6 +43,8 @@ class Column:
     type: str
     nullable: bool = True
     has_default: bool = False
+    #: Characters a text column holds at most (varchar(n), char(n)); None: no limit known.
+    max_length: int | None = None
 
     @property
     def is_text(self) -> bool:

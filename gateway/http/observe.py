@@ -18,13 +18,15 @@ import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from opentelemetry import propagate
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from gateway import telemetry
 from gateway.http.views import operation_of
-from gateway.logs import access
+from gateway.logs import access, access_enabled
 from gateway.metrics import CONTENT_TYPE, Metrics
-from gateway.telemetry import mark_error, tracer
+from gateway.telemetry import mark_error
 
 __all__ = ["METRICS", "metrics_view", "observe", "route_of"]
 
@@ -67,13 +69,47 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if path in UNOBSERVED:
         return await handler(request)
+    if telemetry.TRACER is not None:
+        return await _traced(request, handler, telemetry.TRACER)
+    metrics = request.app[METRICS]
+    metrics.started()
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        _finished(request, metrics, status, time.perf_counter() - start)
+
+
+def _finished(
+    request: web.Request, metrics: Metrics, status: int, seconds: float, route: str | None = None
+) -> None:
+    """The request's metrics and its access line."""
+    op = operation_of(request)
+    if op is not None:
+        metrics.finished(op.app, op.action, status, seconds)
+    else:
+        metrics.finished("", "none", status, seconds)
+    if access_enabled():
+        method = request.method if request.method in _METHODS else "_OTHER"  # bounded names
+        route = route or route_of(request.raw_path)
+        access(method, route, status, seconds * 1000.0, op)
+
+
+async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web.StreamResponse:
+    """:func:`observe` with the request's SERVER span, in the caller's W3C context."""
     metrics = request.app[METRICS]
     route = route_of(request.raw_path)
-    method = request.method if request.method in _METHODS else "_OTHER"  # bounded names
+    method = request.method if request.method in _METHODS else "_OTHER"
     attributes = {
         "http.request.method": method,
         "http.route": route,
-        "url.path": path,
+        "url.path": request.path,
         "url.scheme": request.scheme,
         "server.address": request.host,
     }
@@ -83,35 +119,35 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     metrics.started()
     start = time.perf_counter()
     status = 500
-    with tracer().start_as_current_span(
+    parent = propagate.extract(request.headers)
+    # start_span and attach by hand: start_as_current_span costs two generator frames.
+    span = tracer.start_span(
         f"{method} {route}",
-        context=propagate.extract(request.headers),
+        context=parent,
         kind=SpanKind.SERVER,
         attributes=attributes,
         record_exception=False,
         set_status_on_exception=False,
-    ) as span:
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        except BaseException as exc:
-            mark_error(span, exc)
-            raise
-        finally:
-            seconds = time.perf_counter() - start
-            if span.is_recording():
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
-            op = operation_of(request)
-            app = op.app if op is not None else ""
-            operation = op.action if op is not None else "none"
-            metrics.finished(app, operation, status, seconds)
-            access(method, route, status, seconds * 1000.0, op)
+    )
+    token = otel_context.attach(trace.set_span_in_context(span, parent))
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except BaseException as exc:
+        mark_error(span, exc)
+        raise
+    finally:
+        if span.is_recording():
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+        otel_context.detach(token)
+        span.end()
+        _finished(request, metrics, status, time.perf_counter() - start, route)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

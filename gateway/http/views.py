@@ -313,14 +313,15 @@ async def _create(call: Call) -> web.StreamResponse:
 async def _get(call: Call) -> web.StreamResponse:
     rtype = call.service.resource_type(call.parts[0])
     _describe_read(rtype, "get", call.parts[1])
-    resource = await call.service.get(rtype, call.parts[1], call.base_url)
+    projection = call.projection()
+    resource = await call.service.get(rtype, call.parts[1], call.base_url, shown=projection)
     headers = _etag_headers(resource)
     if_none_match = call.request.headers.get("If-None-Match")
     if if_none_match and headers:
         tags = parse_etags(if_none_match)
         if "*" in tags or parse_etags(headers["ETag"])[0] in tags:
             return web.Response(status=304, headers=headers)
-    body = call.service.shape(rtype, resource, call.projection())
+    body = call.service.shape(rtype, resource, projection)
     return call.respond(body, 200, headers)
 
 

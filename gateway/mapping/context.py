@@ -175,20 +175,57 @@ def attribute_variables(rtype: ResourceType) -> dict[str, Attribute]:
     }
 
 
+class _Plan:
+    """What :func:`scim_variables` needs of a resource type, worked out once: each
+    attribute by lower-case name, and the variable of an absent attribute."""
+
+    __slots__ = ("attrs", "empty", "extensions", "rtype")
+
+    def __init__(self, rtype: ResourceType) -> None:
+        self.rtype = rtype  # kept alive while its id is a key of _PLANS
+        named = attribute_variables(rtype)
+        self.attrs = {name.lower(): (name, attr) for name, attr in named.items()}
+        self.empty = {name: _variable(attr, None, name) for name, attr in named.items()}
+        self.extensions = [
+            (
+                ext.id,
+                "the enterprise extension" if ext.id == ENTERPRISE_URN else ext.id,
+                {key: (a.name, a) for key, a in ext.attributes.items()},
+            )
+            for ext, _required in rtype.extensions
+        ]
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(rtype: ResourceType) -> _Plan:
+    found = _PLANS.get(id(rtype))
+    if found is None or found.rtype is not rtype:
+        if len(_PLANS) >= 256:  # resource types are made once per app; tests make many
+            _PLANS.clear()
+        found = _PLANS[id(rtype)] = _Plan(rtype)
+    return found
+
+
 def scim_variables(rtype: ResourceType, resource: Mapping[str, Any]) -> dict[str, Any]:
     """The variables of a to_legacy template for ``resource`` (canonical SCIM JSON)."""
+    plan = _plan(rtype)
     data = _by_lower(resource)
-    out: dict[str, Any] = {
-        name: _variable(attr, data.get(name.lower()), name)
-        for name, attr in attribute_variables(rtype).items()
-    }
+    out = dict(plan.empty)
+    for name, _ in plan.attrs.values():
+        if type(out[name]) is list:
+            out[name] = []  # each render its own (absent complex values are never changed)
+    for key, value in data.items():
+        found = plan.attrs.get(key)
+        if found is not None:
+            out[found[0]] = _variable(found[1], value, found[0])
     extensions: dict[str, AttrObject] = {}
-    for ext, _required in rtype.extensions:
-        values = _by_lower(data.get(ext.id.lower()))
-        label = "the enterprise extension" if ext.id == ENTERPRISE_URN else ext.id
-        extensions[ext.id] = AttrObject(
+    for ext_id, label, attrs in plan.extensions:
+        values = _by_lower(data.get(ext_id.lower()))
+        extensions[ext_id] = AttrObject(
             label,
-            {a.name: _variable(a, values.get(key), a.name) for key, a in ext.attributes.items()},
+            {name: _variable(a, values.get(key), name) for key, (name, a) in attrs.items()},
             "attribute",
         )
     out["extensions"] = extensions

@@ -57,7 +57,12 @@ from gateway.mapping.context import (
 from gateway.mapping.files import Entry, YamlFile
 from gateway.mapping.filters import FilterValueError
 from gateway.mapping.references import record_fields, references, scim_paths
-from gateway.mapping.sandbox import CompiledTemplate, MappingEnvironment, TemplateShapeError
+from gateway.mapping.sandbox import (
+    CompiledTemplate,
+    MappingEnvironment,
+    SharedRender,
+    TemplateShapeError,
+)
 from gateway.scim.resource import coerce_value, is_empty, lookup_key
 from gateway.scim.schema import (
     ENTERPRISE_URN,
@@ -211,7 +216,10 @@ def scim_value(target: Resolved, value: Any) -> Any:
     ``value``; elements of a multi-valued attribute without a ``value`` are
     dropped.
     """
-    attr, label = target.target, target.dotted
+    attr = target.target
+    if type(value) is str and attr.type == "string" and not attr.multi_valued:
+        return value or None  # the common case, a copied text field: itself, or no value
+    label = target.dotted
     if is_empty(value):
         return None
     if not attr.multi_valued:
@@ -258,13 +266,13 @@ class TypeMapping:
         return LegacyRecord(data, self.known_record_fields)
 
     def to_legacy(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        scope = self.env.scope(
-            {**scim_variables(self.rtype, resource), "vars": Variables(self.vars)}
+        shared = SharedRender(
+            self.env.scope({**scim_variables(self.rtype, resource), "vars": Variables(self.vars)})
         )
         out: dict[str, Any] = {}
         for field in self.to_legacy_fields:
             try:
-                value = field.template.render(scope, scoped=True)
+                value = shared.render(field.template)
             except Exception as exc:
                 raise field.failed(exc) from None
             if not is_empty(value):
@@ -275,12 +283,14 @@ class TypeMapping:
         return out
 
     def from_legacy(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        scope = self.env.scope({"record": self.record(record), "vars": Variables(self.vars)})
+        shared = SharedRender(
+            self.env.scope({"record": self.record(record), "vars": Variables(self.vars)})
+        )
         out: dict[str, Any] = {}
         for field in self.from_legacy_fields:
             assert field.target is not None
             try:
-                value = scim_value(field.target, field.template.render(scope, scoped=True))
+                value = scim_value(field.target, shared.render(field.template))
             except Exception as exc:
                 raise field.failed(exc) from None
             if value is not None:

@@ -12,13 +12,20 @@ may reach logs when a legacy record holds something unexpected.
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.mapping.context import AttrObject, LegacyRecord
 
-__all__ = ["FILTERS", "NONE_SAFE", "FilterValueError"]
+__all__ = ["FILTERS", "NONE_SAFE", "FilterValueError", "slug"]
+
+#: Longest text ``regex_replace`` works on: a pattern from a mapping meets request values,
+#: and a long hostile value must not keep a backtracking pattern busy.
+_REGEX_INPUT = 4096
+_NOT_WORD = re.compile(r"[^0-9A-Za-z]+")
 
 
 class FilterValueError(ValueError):
@@ -225,7 +232,42 @@ def default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
     return value
 
 
+def slug(value: Any, separator: str = "-", case: str = "lower") -> str | None:
+    """A code made from a name: accents dropped, each run of other characters one ``separator``.
+
+    ``Zoë's Sales & Marketing`` -> ``zoe-s-sales-marketing``; ``case`` is ``lower``,
+    ``upper`` or ``keep``. The SQL adapter's ``values: {slug: ...}`` pushes filters
+    down through the same function, so a code written with it is found by its name.
+    """
+    if value is None:
+        return None
+    if case not in ("lower", "upper", "keep"):
+        raise FilterValueError("slug: case must be 'lower', 'upper' or 'keep'")
+    plain = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
+    code = (
+        _NOT_WORD.sub(separator, plain).strip(separator) if separator else _NOT_WORD.sub("", plain)
+    )
+    return code.lower() if case == "lower" else code.upper() if case == "upper" else code
+
+
+def regex_replace(value: Any, pattern: str, replacement: str = "", count: int = 0) -> str | None:
+    """``re.sub(pattern, replacement, value)``: ``\\1`` in the replacement is a group."""
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) > _REGEX_INPUT:
+        raise FilterValueError(f"regex_replace: the value is longer than {_REGEX_INPUT} characters")
+    try:
+        return re.sub(pattern, replacement, text, count=max(0, int(count)))
+    except re.error as exc:
+        raise FilterValueError(
+            f"regex_replace: not a usable pattern or replacement ({exc})"
+        ) from None
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "slug": slug,
+    "regex_replace": regex_replace,
     "primary": primary,
     "of_type": of_type,
     "multi": multi,

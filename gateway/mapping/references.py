@@ -49,8 +49,19 @@ def references(tree: nodes.Template) -> list[Reference]:
 
 
 def record_fields(tree: nodes.Template) -> set[str]:
-    """The legacy fields a from_legacy template reads as ``record.x`` or ``record["x"]``."""
-    return {keys[0] for name, keys in references(tree) if name == "record" and keys and keys[0]}
+    """The legacy fields a from_legacy template reads as ``record.x`` or ``record["x"]``;
+    a nested one (``record.contact.email``) also as its dotted path, ``contact.email``."""
+    found: set[str] = set()
+    for name, keys in references(tree):
+        if name != "record":
+            continue
+        parts: list[str] = []
+        for key in keys:
+            if key is None:
+                break
+            parts.append(key)
+            found.add(".".join(parts))
+    return found
 
 
 def _attribute_path(attr: Attribute, keys: tuple[str | None, ...], prefix: str = "") -> str:

@@ -35,13 +35,20 @@ from jinja2.compiler import Frame
 from jinja2.environment import Template
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
 
 from gateway.mapping.context import AttrObject, LegacyRecord
 from gateway.mapping.filters import FILTERS, NONE_SAFE, none_safe
 
-__all__ = ["CompiledTemplate", "MappingEnvironment", "TemplateShapeError", "to_data"]
+__all__ = [
+    "CompiledTemplate",
+    "MappingEnvironment",
+    "SharedRender",
+    "TemplateShapeError",
+    "to_data",
+]
 
 
 class TemplateShapeError(TypeError):
@@ -111,6 +118,13 @@ class MappingEnvironment(ImmutableSandboxedEnvironment):
             if name not in ("defined", "undefined"):
                 self.tests[name] = _strict(cast(Callable[..., Any], test))
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # ``record.x`` reads a field: LegacyRecord has no methods or attributes of its
+        # own, so the sandbox's checks (which a field value always passes) are skipped.
+        if type(obj) is LegacyRecord and not attribute.startswith("_"):
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def scope(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         """The globals and ``variables``, for rendering several templates with ``scoped=True``."""
         return {**self.globals, **variables}
@@ -171,6 +185,32 @@ class CompiledTemplate:
         if self.single:
             return to_data(pieces[0] if pieces else None)
         return text_concat(pieces).strip()
+
+
+class SharedRender:
+    """Renders the templates of one record (or resource) against one scope.
+
+    Single-expression templates share one Jinja context instead of making one
+    each: an expression cannot assign (no ``{% set %}``, blocks or macros), so
+    what one reads cannot be changed by another. Templates with statements
+    get a context of their own, as :meth:`CompiledTemplate.render` gives them.
+    """
+
+    __slots__ = ("_context", "scope")
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+        self._context: Context | None = None
+
+    def render(self, compiled: CompiledTemplate) -> Any:
+        template = compiled.template
+        if template is None or compiled.record_field is not None or not compiled.single:
+            return compiled.render(self.scope, scoped=True)
+        context = self._context
+        if context is None:
+            context = self._context = template.new_context(self.scope, shared=True)
+        pieces = list(template.root_render_func(context))
+        return to_data(pieces[0] if pieces else None)
 
 
 def _plain_record_field(node: nodes.Node) -> str | None:

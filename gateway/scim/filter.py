@@ -131,7 +131,36 @@ def filter_depth(node: FilterNode) -> int:
     return depth
 
 
+#: The filter nearly every IdP request carries, ``attr[.sub] op "string"``, read without
+#: the full grammar (the grammar's parser costs about a tenth of a millisecond a filter).
+#: Only the strict form: one space around the operator, nothing before or after.
+_SIMPLE = re.compile(
+    r"(\$?[A-Za-z][A-Za-z0-9_-]*)(?:\.(\$?[A-Za-z][A-Za-z0-9_-]*))?"
+    r' (eq|ne|co|sw|ew|gt|ge|lt|le) ("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*")\Z',
+    re.IGNORECASE,
+)
+
+
+def _parse_simple(text: str) -> Comparison | None:
+    """``text`` as the Comparison the grammar would give, when it has the simple form."""
+    found = _SIMPLE.match(text)
+    if found is None:
+        return None
+    attr, sub, op, literal = found.groups()
+    if attr.lower() == "not" and sub is None:
+        return None  # the grammar reads "not" as the operator
+    try:
+        value = json.loads(literal)
+    except ValueError:  # a lone surrogate escape and the like: the grammar decides
+        return None
+    path = AttrPath(attr=attr, sub_attr=sub, uri=None)
+    return Comparison(attr_path=path, op=CompareOperator(op.lower()), value=value)
+
+
 def _parse(text: str) -> FilterNode:
+    simple = _parse_simple(text)
+    if simple is not None:
+        return simple
     try:
         return ScimFilter(text).ast
     except RecursionError:

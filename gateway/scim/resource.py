@@ -393,6 +393,15 @@ def project(
     return _apply_plan(resource, plan)
 
 
+def shown(
+    rtype: ResourceType, name: str, attributes: Sequence[str] = (), excluded: Sequence[str] = ()
+) -> bool:
+    """Whether a response projected by ``attributes``/``excluded`` shows the core attribute
+    ``name`` at all (so the service can tell an adapter not to read it)."""
+    plan = _cached_plan(_Identity(rtype), tuple(attributes), tuple(excluded))
+    return plan is None or name in plan.rules.get(None, {})
+
+
 def strip_never(resource: Mapping[str, Any], rtype: ResourceType) -> dict[str, Any]:
     """The resource with its default attributes only: no ``password``, no ``request`` ones."""
     return project(resource, rtype)

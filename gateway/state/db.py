@@ -208,6 +208,11 @@ class SqliteDatabase(Database):
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
+        # Hot reads (the look-up before every create) on a connection and thread of their
+        # own: WAL lets them read the last commit while a write transaction (an audit
+        # batch and its fsync) runs, instead of queueing behind it.
+        self._reader: sqlite3.Connection | None = None
+        self._read_thread: ThreadPoolExecutor | None = None
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         assert self._thread is not None and self._conn is not None, "not connected"
@@ -226,13 +231,33 @@ class SqliteDatabase(Database):
             conn.execute("PRAGMA synchronous = FULL")
             return conn
 
+        loop = asyncio.get_running_loop()
         try:
-            self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, open_file)
+            self._conn = await loop.run_in_executor(self._thread, open_file)
         except (OSError, sqlite3.Error) as exc:
             self._thread.shutdown()
             raise StateError(f"cannot open the SQLite state file {self.path}: {exc}") from None
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="state-sqlite-read")
+
+        def open_reader() -> sqlite3.Connection:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            return conn
+
+        try:
+            self._reader = await loop.run_in_executor(self._read_thread, open_reader)
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise StateError(f"cannot open the SQLite state file {self.path}: {exc}") from None
 
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._reader is not None and self._read_thread is not None:
+            await loop.run_in_executor(self._read_thread, self._reader.close)
+            self._reader = None
+        if self._read_thread is not None:
+            self._read_thread.shutdown()
+            self._read_thread = None
         if self._conn is not None:
             await self.call(lambda c: c.close())
             self._conn = None
@@ -258,8 +283,11 @@ class SqliteDatabase(Database):
             return await self.call(lambda c: _sqlite_body(c, body))
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
-        async with self._lock:  # not inside another task's open transaction
-            return await self.call(lambda c: _sqlite_fetch(c, sql, args))
+        assert self._read_thread is not None and self._reader is not None, "not connected"
+        reader = self._reader
+        return await asyncio.get_running_loop().run_in_executor(
+            self._read_thread, _sqlite_fetch, reader, sql, args
+        )
 
     async def lock_migrations(self, tx: Tx) -> None:
         """Nothing to add: ``BEGIN IMMEDIATE`` already holds the file's write lock."""

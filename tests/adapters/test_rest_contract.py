@@ -57,6 +57,8 @@ class TestRestAdapterOnAcmeHr(AdapterContract):
             "status": "enabled",
         }
 
+    group_name_field = "name"
+
     def group_data(self, n: int) -> dict[str, Any]:
         return {"name": f"Contract Group {n}"}
 

@@ -109,6 +109,8 @@ async def test_each_description_matches_what_is_sent(
     adapter = await opened(
         make_adapter(str(base.with_path("/api")), users=_section("u"), groups=GROUPS)
     )
+    # The look-up of a group's name before its create is not part of a dry run.
+    adapter.unique_group_names = False
     user = await adapter.create("User", {"login": "ann"})
 
     described = adapter.describe_update("User", user.id, {"login": "anna"})

@@ -69,6 +69,8 @@ class TestRestAdapterOnARedmineLikeApi(AdapterContract):
             "mail": f"contract.user{n}@example.com",
         }
 
+    group_name_field = "name"
+
     def group_data(self, n: int) -> dict[str, Any]:
         return {"name": f"Contract Group {n}"}
 

@@ -98,8 +98,14 @@ def test_rest_bench_runs_every_scenario_with_equal_answers() -> None:
     text = format_rest_report(report)
     assert "ERRORS" not in text
     assert "check:    EQUAL" in text
-    assert "closing note: gateway/proxy throughput ratio" in text
+    assert "closing note: gateway (rest adapter)/proxy throughput ratio" in text
     assert all(row.scenario.label in text for row in report.rows)
+    # The memory adapter's row: the gateway's own work, next to the same proxy.
+    assert [row.scenario.key for row in report.memory_rows] == list(REST_SCENARIO_KEYS)
+    for row in report.memory_rows:
+        assert row.gateway.requests > 0 and row.gateway.unexpected == 0, row.problems()
+        assert report.cpu_of(row, "gateway").requests == row.gateway.requests
+    assert "gateway (memory adapter)/proxy" in text
 
 
 def test_proxy_translation_round_trips_a_seeded_account() -> None:

@@ -79,5 +79,7 @@ async def test_a_delete_after_days_without_deactivate_is_a_config_error() -> Non
             }
         }
     }
-    with pytest.raises(ConfigError, match=r"apps\.a\.deprovision: Value error, delete_after_days"):
+    with pytest.raises(
+        ConfigError, match=r"apps\.a\.deprovision: .*delete_after_days needs mode: deactivate"
+    ):
         parse_settings(raw)

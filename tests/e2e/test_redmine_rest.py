@@ -56,6 +56,8 @@ class TestRestAdapterOnRedmine(AdapterContract):
             "mail": f"{login}@example.com",
         }
 
+    group_name_field = "name"
+
     def group_data(self, n: int) -> dict[str, Any]:
         return {"name": f"Contract Group {n} {RUN}"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fuzz.checks import assert_client_error
@@ -10,7 +11,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gateway.errors import ScimError
-from gateway.scim.filter import bind_filter, compile_filter, filter_depth, parse_filter
+from gateway.scim.filter import (
+    ScimFilter,
+    _parse_simple,
+    bind_filter,
+    compile_filter,
+    filter_depth,
+    parse_filter,
+)
 from gateway.scim.schema import build_resource_types
 
 TYPES = build_resource_types()
@@ -65,3 +73,28 @@ def test_the_length_and_depth_limits_hold_for_any_text(text: str, max_depth: int
         return
     assert len(text) <= 40
     assert filter_depth(node) <= max_depth
+
+
+_NAME = st.text(alphabet="aZ09_-$.", min_size=1, max_size=8)
+_OPERATOR = st.sampled_from(
+    ["eq", "Eq", "NE", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "not"]
+)
+_LITERAL = st.one_of(
+    st.text(max_size=12).map(lambda t: json.dumps(t, ensure_ascii=False)),
+    st.text(max_size=12).map(json.dumps),  # \\u escapes
+    st.text(alphabet='a"\\/bnu0é\t', max_size=8).map(lambda t: f'"{t}"'),  # odd escapes
+)
+
+
+@given(_NAME, _OPERATOR, _LITERAL)
+@example("userName", "eq", '"bjensen"')
+@example("not", "eq", '"x"')
+@example("name.givenName", "sw", '"\\u00e9"')
+def test_the_fast_path_for_simple_comparisons_reads_what_the_grammar_reads(
+    name: str, op: str, literal: str
+) -> None:
+    text = f"{name} {op} {literal}"
+    fast = _parse_simple(text)
+    if fast is None:
+        return  # not the simple form: the grammar alone reads it
+    assert fast == ScimFilter(text).ast

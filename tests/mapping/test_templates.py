@@ -454,3 +454,27 @@ def test_names_in_fields_and_record_fields_are_taken_as_written(
         + "fields:\n  title: on\n"
     )
     assert mapping.legacy_field("User", "title") == "on"
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "expected"),
+    [
+        ("{{ v | slug }}", "Zoë's Sales & Marketing", "zoe-s-sales-marketing"),
+        ("{{ v | slug('_', 'upper') }}", "  Ops / Night shift ", "OPS_NIGHT_SHIFT"),
+        ("{{ v | slug('', 'keep') }}", "R&D Team", "RDTeam"),
+        ("{{ v | slug }}", None, None),
+        ("{{ v | regex_replace('^ORG-', '') }}", "ORG-042", "042"),
+        ("{{ v | regex_replace('(\\\\w+)@.*', '\\\\1') }}", "bjensen@example.com", "bjensen"),
+        ("{{ v | regex_replace('x') }}", None, None),
+    ],
+)
+def test_codes_are_made_from_names_with_slug_and_regex_replace(
+    source: str, value: Any, expected: Any
+) -> None:
+    assert render(source, v=value) == expected
+
+
+def test_regex_replace_refuses_a_huge_value_without_echoing_it() -> None:
+    with pytest.raises(Exception, match="longer than 4096") as caught:
+        render("{{ v | regex_replace('(a+)+$', '') }}", v="a" * 5000 + "!")
+    assert "aaaa" not in str(caught.value)

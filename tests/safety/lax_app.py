@@ -11,6 +11,7 @@ Faults, set on :attr:`LaxApp.faults` (each used once unless said otherwise):
 
 * ``hang_create``: store the user, then never answer (until the test ends);
 * ``drop_create``: store the user, then close the connection without an answer;
+* ``garbage_create``: store the user, then answer 201 with a body that is not JSON;
 * ``hang_delete``: delete the user, then never answer;
 * ``fail_disable``: answer 500 to the deactivation call;
 * ``fail_member_add``: answer 500 to the member add call.
@@ -161,6 +162,8 @@ class LaxApp:
             assert request.transport is not None
             request.transport.close()
             raise asyncio.CancelledError  # the handler ends with no answer on the wire
+        if self._fault("garbage_create"):
+            return web.Response(status=201, text="<html>saved</html>", content_type="text/html")
         return json_response({"item": user}, 201)
 
     async def get_user(self, request: web.Request) -> web.Response:

@@ -54,6 +54,21 @@ async def test_a_create_that_times_out_is_found_on_retry_not_made_twice(
     assert await _idp_lookup(scim, "bjensen") == [next(iter(lax.users))]
 
 
+async def test_a_create_answered_with_garbage_is_unknown_and_found_on_retry(
+    gateway: Gateway, lax: LaxApp, audit: Audit
+) -> None:
+    scim = await gateway()
+    lax.faults.add("garbage_create")
+    status, body = await _post(scim, _user())
+    assert status == 502
+    assert "outcome of the create is unknown" in body["detail"]
+    assert audit.closes[-1].outcome == "unknown"
+    status, body = await _post(scim, _user())  # the app itself would take a duplicate
+    assert (status, body["scimType"]) == (409, "uniqueness")
+    assert lax.logins() == ["bjensen"]
+    assert len(lax.seen.paths("POST")) == 1
+
+
 async def test_a_create_whose_connection_drops_is_found_on_retry(
     gateway: Gateway, lax: LaxApp, audit: Audit
 ) -> None:

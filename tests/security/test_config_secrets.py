@@ -168,7 +168,7 @@ def test_masking_keeps_references_names_and_a_urls_user() -> None:
         ),
         lambda text: text.replace(f"key: {LITERAL['api_key']}", f"kee: {LITERAL['api_key']}"),
         lambda text: text.replace("dsn: postgresql://", "dns: postgresql://"),
-        lambda text: text.replace("postgresql://payroll", "mysql://payroll"),
+        lambda text: text.replace("postgresql://payroll", "oracle://payroll"),
         lambda text: text.replace("type: basic", "type: basik"),
         lambda text: text.replace("${env:S_BEARER}", "${env:S_UNSET_VARIABLE}"),
     ],

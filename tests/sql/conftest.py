@@ -6,6 +6,11 @@
 the session's schema; ``open_adapter`` opens a :class:`SqlAdapter` on them.
 ``big_payroll`` is a second schema holding 1,000,000 employees, seeded once per
 session.
+
+The payroll sample also comes in a MariaDB flavour (deploy/sql/payroll-mariadb.sql,
+a database of this session on the server tests/sql/maria.py finds or starts): a
+test parametrised with ``"mariadb"`` (``sql_adapter``, ``scim``) gets ``payroll`` on
+MariaDB, in table mode, and runs the same assertions there.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import asyncpg
 import pytest
 import yaml
+from sql import maria
 from sql.pg import (
     create_payroll,
     drop_schema,
@@ -28,7 +34,7 @@ from sql.pg import (
     seed_employees,
 )
 
-from adapters.sql import SqlAdapter, SqlSettings
+from adapters.sql import SqlAdapter, SqlSettings, mysql
 from gateway.mapping.engine import MAPPINGS_DIR, load_mapping
 
 PAYROLL = MAPPINGS_DIR / "payroll"
@@ -41,9 +47,17 @@ class Payroll:
 
     dsn: str
     schema: str
+    #: "postgresql", or "mariadb" (the database ``schema`` on a MariaDB server).
+    flavour: str = "postgresql"
+
+    @property
+    def mariadb(self) -> bool:
+        return self.flavour == "mariadb"
 
     def settings(self, mode: str = "table", **overrides: Any) -> dict[str, Any]:
         """The shipped settings of ``mode`` ("table" or "statements"), in this schema."""
+        if self.mariadb and mode != "table":
+            pytest.skip("statement mode needs PostgreSQL")
         name = "sql.yaml" if mode == "table" else "sql-statements.yaml"
         raw: dict[str, Any] = yaml.safe_load((PAYROLL / name).read_text("utf-8"))
         raw = copy.deepcopy(raw)
@@ -55,12 +69,15 @@ class Payroll:
         raw.update(overrides)
         return raw
 
-    async def connect(self) -> asyncpg.Connection[asyncpg.Record]:
+    async def connect(self) -> Any:
+        """A connection of its own, its default schema (database) this one's."""
+        if self.mariadb:
+            return await mysql.connect(self.dsn)
         conn = await asyncpg.connect(self.dsn)
         await conn.execute(f'SET search_path TO "{self.schema}"')
         return conn
 
-    async def row(self, sql: str, *args: Any) -> asyncpg.Record | None:
+    async def row(self, sql: str, *args: Any) -> Any:
         """One row, read straight from the database (never through the adapter)."""
         conn = await self.connect()
         try:
@@ -68,14 +85,14 @@ class Payroll:
         finally:
             await conn.close()
 
-    async def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def rows(self, sql: str, *args: Any) -> list[Any]:
         conn = await self.connect()
         try:
             return list(await conn.fetch(sql, *args))
         finally:
             await conn.close()
 
-    async def employee(self, emp_no: str | int) -> asyncpg.Record | None:
+    async def employee(self, emp_no: str | int) -> Any:
         return await self.row("SELECT * FROM emp_master WHERE emp_no = $1", int(emp_no))
 
     async def members(self, unit_id: str | int) -> set[str]:
@@ -99,8 +116,34 @@ def payroll_schema(pg_dsn: str) -> Iterator[str]:
     asyncio.run(drop_schema(pg_dsn, schema))
 
 
+@pytest.fixture(scope="session")
+def mariadb_payroll() -> Iterator[Payroll]:
+    """The MariaDB flavour's database of this session (started on first use only)."""
+    with maria.mariadb_server() as server:
+        database = maria.new_database_name()
+        maria.run(maria.create_payroll(server, database))
+        yield Payroll(f"{server}/{database}", database, "mariadb")
+        maria.run(maria.drop_database(server, database))
+
+
+def flavour(request: pytest.FixtureRequest) -> str:
+    """``mariadb`` when the test is parametrised so (``sql_adapter``, ``scim``, ...)."""
+    callspec = getattr(request.node, "callspec", None)
+    return "mariadb" if callspec is not None and "mariadb" in callspec.params.values() else ""
+
+
 @pytest.fixture
-async def payroll(pg_dsn: str, payroll_schema: str, monkeypatch: pytest.MonkeyPatch) -> Payroll:
+async def payroll(
+    request: pytest.FixtureRequest,
+    pg_dsn: str,
+    payroll_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Payroll:
+    if flavour(request) == "mariadb":
+        found: Payroll = request.getfixturevalue("mariadb_payroll")
+        await maria.empty_payroll(found.dsn)
+        monkeypatch.setenv("PAYROLL_DSN", found.dsn)
+        return found
     await empty_payroll(pg_dsn, payroll_schema)
     monkeypatch.setenv("PAYROLL_DSN", pg_dsn)
     return Payroll(pg_dsn, payroll_schema)
@@ -125,8 +168,9 @@ async def open_adapter(settings: dict[str, Any]) -> SqlAdapter:
     return adapter
 
 
-@pytest.fixture
+@pytest.fixture(params=["table", "mariadb"])
 async def table_adapter(payroll: Payroll) -> AsyncIterator[SqlAdapter]:
+    """Table mode, on PostgreSQL and on MariaDB."""
     adapter = await open_adapter(payroll.settings("table"))
     yield adapter
     await adapter.aclose()
@@ -139,11 +183,20 @@ async def statement_adapter(payroll: Payroll) -> AsyncIterator[SqlAdapter]:
     await adapter.aclose()
 
 
-@pytest.fixture(params=["table", "statements"])
+#: The flavours of the payroll sample each adapter test runs on: PostgreSQL in both
+#: modes, and MariaDB (table mode).
+FLAVOURS = ["table", "statements", "mariadb"]
+
+
+def mode_of(param: str) -> str:
+    return "table" if param == "mariadb" else param
+
+
+@pytest.fixture(params=FLAVOURS)
 async def sql_adapter(
     request: pytest.FixtureRequest, payroll: Payroll
 ) -> AsyncIterator[SqlAdapter]:
-    """The adapter in each mode, on the same payroll schema."""
-    adapter = await open_adapter(payroll.settings(request.param))
+    """The adapter in each mode and on each server, on the payroll sample."""
+    adapter = await open_adapter(payroll.settings(mode_of(request.param)))
     yield adapter
     await adapter.aclose()

@@ -237,7 +237,25 @@ async def test_table_mode_checks_members_are_users_before_writing(
 async def test_a_value_that_does_not_fit_its_column_is_a_400(sql_adapter: SqlAdapter) -> None:
     with pytest.raises(InvalidValue) as caught:
         await sql_adapter.create("User", {"logon_name": "x" * 65})
-    assert "string data right truncation" in caught.value.detail
+    if isinstance(sql_adapter.stores["User"], TableStore):
+        assert "column logon_name (SCIM userName) holds at most 64 characters, not 65" in (
+            caught.value.detail
+        )
+    else:  # statement mode knows no column lengths: PostgreSQL's own reason
+        assert "string data right truncation" in caught.value.detail
+    assert "xxxx" not in caught.value.detail
+
+
+async def test_a_too_long_value_through_the_gateway_names_column_and_attribute(
+    table_adapter: SqlAdapter,
+) -> None:
+    user = await table_adapter.create("User", {"logon_name": "bjensen"})
+    with pytest.raises(InvalidValue) as caught:
+        await table_adapter.update("User", user.id, {"first_nm": "B" * 70})
+    assert caught.value.scim_type == "invalidValue" and caught.value.status == 400
+    assert "column first_nm (SCIM name.givenName) holds at most 64" in caught.value.detail
+    found = await table_adapter.get("User", user.id)
+    assert found.data["first_nm"] is None  # nothing written
 
 
 async def test_ids_that_cannot_be_ids_name_no_record(sql_adapter: SqlAdapter) -> None:
@@ -475,6 +493,8 @@ def test_filters_are_declared_only_for_plain_columns(payroll: Payroll) -> None:
     assert caps.can_filter("User", "emails.value", "eq")
     assert caps.can_filter("User", "meta.created", "gt")
     assert caps.can_filter("Group", "displayname", "sw")
-    assert not caps.can_filter("User", "active", "eq")  # emp_status 'A'/'T' is no plain copy
+    assert caps.can_filter("User", "active", "eq")  # through the value map of emp_status
+    assert not caps.can_filter("User", "active", "gt")
+    assert not caps.can_filter("User", "nickname", "eq")  # no column
     assert not caps.can_filter("User", "meta.created", "co")
     assert (caps.sort, caps.filter_logic, caps.groups) == (True, True, True)

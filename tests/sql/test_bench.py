@@ -16,6 +16,7 @@ def test_the_sql_bench_times_the_gateway_next_to_asyncpg_and_finds_no_problem(
     assert report.problems() == []
     text = format_sql_report(report)
     assert text.count("asyncpg direct") == 2 and text.count("gateway (HTTP)") == 2
+    assert "excludedAttr=members" in text and "members read" in text
     assert "Index Scan on emp_master_logon_lower_ix" in text
     assert "Index Scan on emp_master_pkey" in text
     assert all(row.gateway.samples and row.direct.samples for row in report.rows)

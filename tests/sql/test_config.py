@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from adapters.sql import SqlAdapter, config
 from gateway.config import ConfigError
-from gateway.mapping.engine import MAPPINGS_DIR
+from gateway.mapping.engine import MAPPINGS_DIR, load_mapping
 from gateway.registry import available_adapters, build_adapter
 
 ROOT = Path(__file__).parents[2]
@@ -61,9 +61,17 @@ def test_the_dsn_is_a_secret_that_never_prints() -> None:
     assert settings.dsn.get_secret_value().endswith("@db.internal:5432/payroll")
 
 
-def test_a_dsn_that_is_not_postgresql_is_refused() -> None:
-    errors = _errors({**_settings(), "dsn": "mysql://x@y/z"})
-    assert "apps.payroll.settings.dsn: Value error, must be a postgresql:// URL" in errors
+def test_a_dsn_of_another_database_is_refused() -> None:
+    errors = _errors({**_settings(), "dsn": "mssql://x@y/z"})
+    assert "apps.payroll.settings.dsn: must be a postgresql://, mysql:// or mariadb:// URL" in (
+        errors
+    )
+
+
+def test_statement_mode_on_mysql_is_refused_naming_the_key() -> None:
+    settings = {**_settings("sql-statements.yaml"), "dsn": "mysql://gw@db.internal/payroll"}
+    errors = _errors(settings, mapping=load_mapping(PAYROLL))
+    assert "apps.payroll.settings.users.mode: statement mode needs PostgreSQL" in errors
 
 
 def test_an_unresolvable_dsn_reference_names_the_key() -> None:
@@ -81,7 +89,7 @@ def test_an_unknown_key_is_named() -> None:
 def test_a_table_name_that_is_no_plain_name_is_refused() -> None:
     settings = _settings()
     settings["users"]["table"] = 'emp"; DROP TABLE x; --'
-    assert "apps.payroll.settings.users.table.table: Value error, must be a plain SQL name" in (
+    assert "apps.payroll.settings.users.table.table: must be a plain SQL name" in (
         _errors(settings)
     )
 

@@ -18,16 +18,17 @@ from conformance.conftest import LiveGateway, _serve
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import CheckResult, Status, check_server
 
-from .conftest import Payroll
+from .conftest import FLAVOURS, Payroll, mode_of
 
 pytestmark = pytest.mark.conformance
 
 
-@pytest.fixture(params=["table", "statements"])
+@pytest.fixture(params=FLAVOURS)
 def payroll_gateway(
     request: pytest.FixtureRequest, payroll: Payroll, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveGateway]:
-    app = {"adapter": "sql", "mapping": "payroll", "settings": payroll.settings(request.param)}
+    settings = payroll.settings(mode_of(request.param))
+    app = {"adapter": "sql", "mapping": "payroll", "settings": settings}
     env = {"PAYROLL_DSN": payroll.dsn}
     with _serve(tmp_path_factory.mktemp("gateway"), "payroll", app, env) as gateway:
         yield gateway

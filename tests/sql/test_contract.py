@@ -1,4 +1,5 @@
-"""The SQL adapter passes the adapter contract on the payroll schema, in both modes.
+"""The SQL adapter passes the adapter contract on the payroll schema, in both modes and on
+MariaDB.
 
 The records are payroll rows (``logon_name``, ``first_nm``, ...). The modified
 stamp (``upd_ts``) is left alone here, as a still clock: "an update changes only
@@ -30,6 +31,8 @@ class PayrollRows:
             "emp_status": "A",
         }
 
+    group_name_field = "unit_nm"
+
     def group_data(self, n: int) -> dict[str, Any]:
         return {"unit_nm": f"Contract Group {n}"}
 
@@ -37,6 +40,20 @@ class PayrollRows:
 class TestSqlAdapterInTableMode(PayrollRows, AdapterContract):
     @pytest.fixture
     async def adapter(self, payroll: Payroll) -> AsyncIterator[SqlAdapter]:
+        settings = payroll.settings("table")
+        for section in ("users", "groups"):
+            settings[section]["touch_modified"] = False
+        adapter = await open_adapter(settings)
+        yield adapter
+        await adapter.aclose()
+
+
+class TestSqlAdapterOnMariaDB(PayrollRows, AdapterContract):
+    """The MariaDB flavour of payroll (deploy/sql/payroll-mariadb.sql), table mode."""
+
+    @pytest.fixture(params=["mariadb"])
+    async def adapter(self, payroll: Payroll) -> AsyncIterator[SqlAdapter]:
+        assert payroll.mariadb
         settings = payroll.settings("table")
         for section in ("users", "groups"):
             settings[section]["touch_modified"] = False

@@ -5,8 +5,8 @@ from __future__ import annotations
 from opentelemetry.trace import SpanKind
 from telemetry_support import collected_spans, leaks
 
-from adapters.sql import SqlAdapter
-from gateway.observed import ObservedAdapter
+from adapters.sql import SqlAdapter, mysql
+from gateway.limits import GuardedAdapter, Limiter
 from gateway.scim.filter import bind_filter, parse_filter
 from gateway.scim.schema import build_resource_types
 from gateway.sdk import Query
@@ -21,7 +21,8 @@ async def test_each_statement_is_a_client_span_under_its_adapter_call_without_pa
     table_adapter: SqlAdapter,
 ) -> None:
     instrument_asyncpg()
-    adapter = ObservedAdapter(table_adapter, "sql")
+    mysql.instrument()  # the MariaDB flavour: as SqlAdapter.open does when tracing is on
+    adapter = GuardedAdapter(table_adapter, Limiter(8, 8, 30), kind="sql")
     with collected_spans() as spans:
         created = await adapter.create("User", {"logon_name": LOGIN, "job_title": TITLE})
         await adapter.update("User", created.id, {"job_title": "Clerk-Value-Secret"})

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from adapters.sql import SqlAdapter
+from adapters.sql.dialect import MYSQL
 from gateway.errors import Conflict
 
 from .conftest import Payroll, open_adapter
@@ -93,3 +94,52 @@ async def test_a_login_committed_while_a_writer_waits_for_the_lock_is_a_conflict
     assert [r["logon_name"] for r in rows] == ["rACE"]
     held = await payroll.rows(f"SELECT 1 FROM pg_locks WHERE {ON_KEY}", KEY)
     assert held == []  # the losing writer released the lock it took before its transaction
+
+
+async def waiting_on_mariadb(payroll: Payroll, count: int) -> None:
+    """Until ``count`` sessions wait in GET_LOCK (MariaDB's state "User lock")."""
+    for _ in range(500):
+        n = await payroll.row(
+            "SELECT count(*) AS n FROM information_schema.PROCESSLIST "
+            "WHERE STATE = 'User lock' AND DB = $1",
+            payroll.schema,
+        )
+        if n is not None and n["n"] >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} writers never queued on GET_LOCK")
+
+
+@pytest.mark.parametrize("operation", ["update", "update in operation", "create"])
+@pytest.mark.parametrize("flavour", ["mariadb"])
+async def test_on_mariadb_a_login_committed_while_a_writer_waits_is_a_conflict(
+    flavour: str, operation: str, payroll: Payroll
+) -> None:
+    assert payroll.mariadb
+    adapter: SqlAdapter = await open_adapter(payroll.settings("table"))
+    name = MYSQL.lock_name(KEY)
+    holder = await payroll.connect()
+    try:
+        own = (await adapter.create("User", {"logon_name": "someone"})).id
+        assert await holder.fetchval("SELECT GET_LOCK($1, 5)", name) == 1
+        b = asyncio.create_task(outcome(adapter.create("User", {"logon_name": "rACE"})))
+        await waiting_on_mariadb(payroll, 1)
+        a = asyncio.create_task(
+            outcome(
+                adapter.create("User", {"logon_name": "Race"})
+                if operation == "create"
+                else adapter.update("User", own, {"logon_name": "Race"})
+                if operation == "update"
+                else in_operation(adapter, own, {"logon_name": "Race"})
+            )
+        )
+        await waiting_on_mariadb(payroll, 2)
+        await holder.fetchval("SELECT RELEASE_LOCK($1)", name)
+        results = await asyncio.wait_for(asyncio.gather(b, a), timeout=10)
+    finally:
+        await holder.close()
+        await adapter.aclose()
+    assert results == ["ok", "conflict"]
+    rows = await payroll.rows("SELECT logon_name FROM emp_master WHERE lower(logon_name) = 'race'")
+    assert [r["logon_name"] for r in rows] == ["rACE"]
+    assert await payroll.row("SELECT IS_USED_LOCK($1) AS holder", name) == {"holder": None}

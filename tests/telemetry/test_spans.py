@@ -132,7 +132,7 @@ async def test_no_span_holds_a_token_key_password_filter_value_or_attribute_valu
     assert len(got) > 15
     search = named(got, "adapter.search")
     (http_call,) = children(got, search)
-    assert str((http_call.attributes or {})["http.url"]).endswith("/api/v1/accounts")
+    assert str((http_call.attributes or {})["url.full"]).endswith("/api/v1/accounts")
     listing = named(got, "scim list User")
     assert (listing.attributes or {})["scim.filter"] == "username eq"  # its shape, no value
     assert leaks(got) == []
