@@ -73,7 +73,8 @@ def _states(
 ) -> dict[str, dict[str, Any]]:
     states: dict[str, dict[str, Any]] = {
         "off": {"audit": {"enabled": False}},
-        "sqlite": {"url": f"sqlite:///{workdir / 'audit.db'}"},
+        # Reads audited too (audit.reads defaults to none), as this suite measures them.
+        "sqlite": {"url": f"sqlite:///{workdir / 'audit.db'}", "audit": {"reads": "all"}},
     }
     schema = asyncio.run(_pg_schema(dsn))
     if schema is None:
@@ -81,7 +82,10 @@ def _states(
     else:
         stack.callback(lambda: asyncio.run(drop_schema(dsn, schema)))
         join = "&" if "?" in dsn else "?"
-        states["postgresql"] = {"url": f"{dsn}{join}search_path={schema}"}
+        states["postgresql"] = {
+            "url": f"{dsn}{join}search_path={schema}",
+            "audit": {"reads": "all"},
+        }
     return states
 
 

@@ -107,6 +107,8 @@ def write_config(workdir: Path, digest: str, port: int, seed: Path) -> Path:
                 "auth": {"tokens": [{"name": "bench", "sha256": digest}]},
             }
         },
+        # Every request an event (reads too; the default, audit.reads: none, skips them).
+        "state": {"audit": {"reads": "all"}},
     }
     path = workdir / "gateway.yaml"
     path.write_text(json.dumps(config, indent=2), "utf-8")

@@ -26,11 +26,14 @@ from gateway.registry import build_adapter
 from gateway.service import ScimService
 from gateway.state import StateStore, build_audit, running, state_url
 from gateway.state.guard import StateGuardStore
+from gateway.state.ledger import Ledger
 from gateway.state.unknown import StateUnknownCreates
 from gateway.telemetry import Telemetry, adopt_global_tracing
 from gateway.wrapping import unwrap
 
 READY: web.AppKey[dict[str, bool]] = web.AppKey("ready", dict)
+#: The state store, when there is one (the console's reconcile and access review read it).
+STORE: web.AppKey[StateStore] = web.AppKey("store", StateStore)
 #: Each app's circuit breaker (apps with `breaker.enabled: false` have none).
 BREAKERS: web.AppKey[dict[str, CircuitBreaker]] = web.AppKey("breakers", dict)
 
@@ -144,6 +147,21 @@ def _own_store(settings: Settings, source: str) -> StateStore | None:
     return None if url is None else StateStore(url, lease_seconds=settings.state.lease_seconds)
 
 
+def _add_ledger(app: web.Application, ledger: Ledger, runtimes: dict[str, AppRuntime]) -> None:
+    """Every service notes its writes; the writer runs inside the store's lifetime."""
+    for runtime in runtimes.values():
+        runtime.service.ledger = ledger
+
+    async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
+        await ledger.start()
+        try:
+            yield
+        finally:
+            await ledger.aclose()
+
+    app.cleanup_ctx.append(ledger_ctx)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -230,10 +248,18 @@ def create_app(
                 await store.close()
 
         app.cleanup_ctx.append(store_ctx)
+    if store is not None:
+        app[STORE] = store
+        if settings.state.ledger:
+            _add_ledger(app, Ledger(store), runtimes)
     app.cleanup_ctx.append(adapters_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_admin_routes(app, settings.admin, runtimes)
+    if settings.admin is not None and settings.console.enabled:
+        from gateway.console import add_console_routes  # jinja2 templates: loaded only when on
+
+        add_console_routes(app, settings)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -28,6 +28,7 @@ from gateway.errors import ScimError
 from gateway.guard import GuardState
 from gateway.http.connections import guard_connections
 from gateway.logs import configure_logging
+from gateway.ops_cli import add_ops_commands
 from gateway.registry import build_adapter
 from gateway.render import (
     NoDryRun,
@@ -521,6 +522,7 @@ def parser() -> argparse.ArgumentParser:
     scaffold.set_defaults(func=cmd_new_adapter)
     _guard_parser(sub)
     add_audit_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
+    add_ops_commands(sub, os.environ.get("SCIM_GATEWAY_CONFIG", "gateway.yaml"))
     return top
 
 

@@ -276,6 +276,23 @@ class BreakerConfig(_Strict):
     probes: int = Field(1, ge=1)
 
 
+class DeprovisionConfig(_Strict):
+    """What an IdP's DELETE of a user does (docs/console.md, "Deprovision policy")."""
+
+    #: "delete" removes the account in the app; "deactivate" sets it inactive instead, so
+    #: the app keeps its records (a later ``scim-gateway sweep`` may delete it).
+    mode: Literal["delete", "deactivate"] = "delete"
+    #: With mode "deactivate": ``scim-gateway sweep`` deletes accounts deactivated by an
+    #: IdP DELETE this many days ago (and still inactive); None: never.
+    delete_after_days: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _after_needs_deactivate(self) -> DeprovisionConfig:
+        if self.delete_after_days is not None and self.mode != "deactivate":
+            raise ValueError("delete_after_days needs mode: deactivate")
+        return self
+
+
 class AppConfig(_Strict, MaskedFields):
     #: The adapter's settings are free-form here (the adapter validates them): they
     #: print and dump with secret-looking keys and URL passwords masked.
@@ -333,6 +350,8 @@ class AppConfig(_Strict, MaskedFields):
     request_timeout: float = Field(55.0, gt=0, le=600)
     #: Opens on the legacy app's failures (5xx, timeouts, connection errors, never a 4xx).
     breaker: BreakerConfig = BreakerConfig()
+    #: What an IdP's DELETE of a user does: delete, or deactivate (and sweep later).
+    deprovision: DeprovisionConfig = DeprovisionConfig()
 
     @model_validator(mode="after")
     def _deadline_covers_a_call(self) -> AppConfig:
@@ -386,6 +405,11 @@ class AuditConfig(_Strict):
     retention_days: float | None = Field(None, gt=0)
     #: HMAC key that signs retention checkpoints; a secret reference such as ${env:NAME}.
     checkpoint_key: SecretStr | None = None
+    #: Which successful reads by IdPs (get, list, search, discovery) become events: "none"
+    #: (the trail holds changes), "all", or "sampled" (one in ``reads_sample_every``).
+    #: Refused and failed reads are always recorded.
+    reads: Literal["none", "all", "sampled"] = "none"
+    reads_sample_every: int = Field(100, ge=1)
 
     @field_validator("checkpoint_key", mode="before")
     @classmethod
@@ -408,6 +432,9 @@ class StateConfig(_Strict):
     #: Seconds a process's lease lasts without renewal before its work counts as orphaned.
     lease_seconds: float = Field(30.0, ge=1)
     audit: AuditConfig = AuditConfig()
+    #: Remember each account the gateway writes (who, when, its state and a fingerprint of
+    #: it as written): what ``reconcile`` and the access review compare the apps with.
+    ledger: bool = True
 
     @field_validator("url", mode="before")
     @classmethod
@@ -423,6 +450,14 @@ class StateConfig(_Strict):
         return value
 
 
+class ConsoleConfig(_Strict):
+    """The operators' web console at /console/ (docs/console.md); it needs ``admin:``."""
+
+    enabled: bool = True
+    #: Minutes a console login lasts without use.
+    session_minutes: float = Field(480, gt=0, le=7 * 24 * 60)
+
+
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     apps: dict[str, AppConfig]
@@ -431,6 +466,7 @@ class Settings(_Strict):
     #: The credentials of the operators' calls under /admin/ (audit, guard release), in the
     #: form of an app's auth:, never an IdP's; unset: those calls answer 403.
     admin: AuthConfig | None = None
+    console: ConsoleConfig = ConsoleConfig()
 
     @field_validator("apps")
     @classmethod

@@ -8,6 +8,7 @@ the adapter's record back into a SCIM resource.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +66,7 @@ from gateway.scim.schema import (
     build_resource_types,
 )
 from gateway.sdk import Adapter, Page, Query, Record, Ref
+from gateway.state.ledger import Ledger, Note, fingerprint, state_of
 from gateway.steps import Steps
 from gateway.telemetry import operation_span, span
 
@@ -119,6 +121,8 @@ class ScimService:
         self.adapter = adapter
         #: The mass-deprovisioning guard, asked before every delete and deactivation.
         self.guard = guard
+        #: Where each write is noted for reconcile and the access review (None: off).
+        self.ledger: Ledger | None = None
         #: Creates whose outcome is unknown, looked up before they are retried.
         self.unknown_creates = unknown_creates or MemoryUnknownCreates()
         self.mapping = adapter.mapping
@@ -523,7 +527,10 @@ class ScimService:
         if unknown and key is not None:
             await self.unknown_creates.forget(key)
         op.scim_id = op.legacy_id = record.id
-        return self.to_scim(rtype, record, base_url)
+        result = self.to_scim(rtype, record, base_url)
+        if self.ledger is not None:
+            self._note(rtype, record.id, result, result)
+        return result
 
     async def _refuse_existing(
         self, rtype: ResourceType, unique: str, name: str, base_url: str
@@ -580,6 +587,9 @@ class ScimService:
 
     async def delete(self, rtype: ResourceType, id: str, *, if_match: str | None = None) -> None:
         op = self._operation("delete", rtype, id)
+        if rtype.name == "User" and self.config.deprovision.mode == "deactivate":
+            await self._deactivate_instead(rtype, id, if_match)  # names the user itself
+            return
         expected = None
         if if_match and self.caps.versions:
             current = await self._current(rtype, id, "", if_match)
@@ -594,6 +604,45 @@ class ScimService:
         steps = Steps(op, rtype.name, id, ["delete"], atomic=self.caps.transactions)
         async with self.adapter.transaction(), steps.step("delete"):
             await self.adapter.delete(rtype.name, id, expected_version=expected)
+        if self.ledger is not None:
+            self._note(rtype, id, None, {}, state="deleted")
+
+    async def _deactivate_instead(self, rtype: ResourceType, id: str, if_match: str | None) -> None:
+        """The app's deprovision policy: the DELETE sets the user inactive, so the app keeps
+        its records; ``scim-gateway sweep`` may delete it after ``delete_after_days``."""
+        op = self._operation()
+        op.extra["deprovision"] = "deactivate"
+        current = await self._current(rtype, id, "", if_match)
+        op.name_from(current)
+        await self._save(rtype, id, current, {**current, "active": False}, "", if_match, False)
+        if self.ledger is not None:
+            self._note(rtype, id, None, current, state="deactivated")
+
+    def _note(
+        self,
+        rtype: ResourceType,
+        id: str,
+        written: Mapping[str, Any] | None,
+        resource: Mapping[str, Any],
+        state: str | None = None,
+    ) -> None:
+        """Queue a ledger note: ``written`` is the resource as the app answered (None: not
+        read back), ``resource`` what the request made of it (its name and state)."""
+        assert self.ledger is not None
+        op = self._operation()
+        name = resource.get("userName") or resource.get("displayName") or op.name
+        self.ledger.note(
+            Note(
+                self.app,
+                rtype.name,
+                id,
+                name if isinstance(name, str) else None,
+                state or state_of(resource),
+                None if written is None else fingerprint(written),
+                op.client,
+                time.time(),
+            )
+        )
 
     async def _current(
         self, rtype: ResourceType, id: str, base_url: str, if_match: str | None
@@ -667,11 +716,16 @@ class ScimService:
             if added:
                 async with steps.step("add_members"):
                     await self.adapter.add_members(id, added)
-            if not want_result:
-                return None
-            if record is None or added or removed:
+            if want_result and (record is None or added or removed):
                 record = await self.adapter.get(rtype.name, id)
-        return self.to_scim(rtype, record, base_url)
+        # Noted once the transaction committed: a rolled-back write is not in the ledger.
+        noting = self.ledger is not None and bool(planned)
+        result = None
+        if record is not None and (want_result or noting):
+            result = self.to_scim(rtype, record, base_url)
+        if noting:
+            self._note(rtype, id, result, new)
+        return result if want_result else None
 
     # -- bulk --------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from gateway.config import (
     BasicCredential,
     BreakerConfig,
     BulkConfig,
+    ConsoleConfig,
+    DeprovisionConfig,
     GuardConfig,
     JwtCredential,
     RateLimitConfig,
@@ -47,6 +49,8 @@ README = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
         BreakerConfig,
         StateConfig,
         AuditConfig,
+        ConsoleConfig,
+        DeprovisionConfig,
     ],
 )
 def test_every_config_key_is_documented(model: type[BaseModel]) -> None:

@@ -139,6 +139,8 @@ def instructions(demo: Demo) -> str:
             f"Every SCIM operation is on record in the audit trail (SQLite: {demo.state}):",
             f'  curl -s -H "Authorization: Bearer {demo.admin_token}" '
             f"http://127.0.0.1:{demo.port}/admin/audit",
+            f"The operator's console: http://127.0.0.1:{demo.port}/console/ "
+            "(sign in with that admin token)",
         ]
     lines += ["", "Ctrl-C stops both."]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from aiohttp import web
 from gateway.auth import Authenticator, Principal
 from gateway.config import AuthConfig
 from gateway.errors import Forbidden, InvalidSyntax, InvalidValue, NotFound, ScimError
+from gateway.guard import GuardState
 from gateway.guard_control import GuardError, StoreGuardControl
 from gateway.http.views import RECORDER, SERVICES, AppRuntime
 from gateway.operation import NULL_RECORDER, Operation
@@ -167,18 +168,54 @@ async def guard_status(request: web.Request) -> web.Response:
 
 async def guard_release(request: web.Request) -> web.Response:
     app = request.match_info["app"]
-    guards = request.app[GUARDS]
     # Only a configured app names the event (others are refused with 404 below).
     known = app if app in request.app[SERVICES] else None
     async with admin_event(request, "guard-release", app=known) as op:
-        await _admin(request, op)
+        who = await _admin(request, op)
         minutes = _minutes(await request.read())
-        await op.open()  # on record before the guard lets anything through
         try:
-            state = await guards.release(app, minutes)
+            state = await release_guard(request.app, who, app, minutes, op=op)
         except GuardError as exc:
             raise NotFound(str(exc)) from None
         return web.json_response(state.to_json())
+
+
+async def release_guard(
+    app: web.Application,
+    who: Principal,
+    target: str,
+    minutes: float | None,
+    *,
+    op: Operation | None = None,
+) -> GuardState:
+    """The one way an operator releases a guard (this endpoint and the console): recorded
+    in the audit trail as ``admin.guard-release`` with the operator's name, before the
+    release takes effect. ``op``: the event :func:`admin_event` opened for the request
+    (it closes it); without one, an event of its own."""
+    guards = app[GUARDS]
+    await guards.status(target)  # GuardError for an app without a guard, before recording
+    own = op is None
+    if op is None:
+        op = Operation(
+            target,
+            "POST",
+            f"/admin/guard/{target}/release",
+            recorder=app.get(RECORDER, NULL_RECORDER),
+        )
+        op.describe("admin.guard-release")
+    op.client = who.name
+    if minutes is not None:
+        op.extra["minutes"] = f"{minutes:g}"
+    await op.open()  # durable first: a release no one can trace must not happen
+    try:
+        state = await guards.release(target, minutes)
+    except BaseException:
+        if own:
+            await op.close(500)
+        raise
+    if own:
+        await op.close(200)
+    return state
 
 
 def _minutes(raw: bytes) -> float | None:

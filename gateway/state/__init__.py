@@ -76,7 +76,12 @@ def build_audit(settings: Settings, source: str) -> Audit | None:
     log = _log(settings, url)
     audit = settings.state.audit
     recorder = AuditRecorder(
-        log, retention_days=audit.retention_days, values=audit.values, sensitive=audit.sensitive
+        log,
+        retention_days=audit.retention_days,
+        values=audit.values,
+        sensitive=audit.sensitive,
+        reads=audit.reads,
+        reads_sample_every=audit.reads_sample_every,
     )
     return Audit(log.store, log, recorder)
 

@@ -115,17 +115,66 @@ def _safety(serial: str, real: str) -> tuple[str, ...]:
     )
 
 
+def _ledger(real: str) -> tuple[str, ...]:
+    """What the gateway wrote to each app (gateway/state/ledger.py) and the reconcile runs
+    (gateway/reconcile.py): a run's position, the ledger accounts it saw, its findings."""
+    return (
+        f"""CREATE TABLE account (
+            app TEXT NOT NULL,
+            resource_type TEXT NOT NULL,
+            scim_id TEXT NOT NULL,
+            name TEXT,
+            state TEXT NOT NULL,
+            fingerprint TEXT,
+            provisioned_by TEXT,
+            created TEXT NOT NULL,
+            changed TEXT NOT NULL,
+            changed_by TEXT,
+            deactivated_at {real},
+            PRIMARY KEY (app, resource_type, scim_id)
+        )""",
+        "CREATE INDEX account_state ON account (app, state)",
+        """CREATE TABLE reconcile_run (
+            run_id TEXT PRIMARY KEY,
+            app TEXT NOT NULL,
+            started TEXT NOT NULL,
+            resource_type TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            last_id TEXT,
+            total INTEGER,
+            done INTEGER NOT NULL
+        )""",
+        """CREATE TABLE reconcile_seen (
+            run_id TEXT NOT NULL,
+            resource_type TEXT NOT NULL,
+            scim_id TEXT NOT NULL,
+            PRIMARY KEY (run_id, resource_type, scim_id)
+        )""",
+        """CREATE TABLE reconcile_finding (
+            run_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            resource_type TEXT NOT NULL,
+            scim_id TEXT NOT NULL,
+            name TEXT,
+            detail TEXT,
+            PRIMARY KEY (run_id, kind, resource_type, scim_id)
+        )""",
+    )
+
+
 MIGRATIONS: dict[str, list[Migration]] = {
     "sqlite": [
         Migration(1, "audit trail", _audit("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL")),
         # A plain rowid: a new row still gets a larger id than every row left.
         Migration(2, "guard and unknown creates", _safety("INTEGER PRIMARY KEY", "REAL")),
+        Migration(3, "account ledger and reconcile runs", _ledger("REAL")),
     ],
     "postgresql": [
         Migration(1, "audit trail", _audit("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")),
         Migration(
             2, "guard and unknown creates", _safety("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")
         ),
+        Migration(3, "account ledger and reconcile runs", _ledger("DOUBLE PRECISION")),
     ],
 }
 

@@ -68,6 +68,8 @@ RETRY_MAX = 5.0
 #: Attempts of the last flush when the process stops (what is left pending becomes
 #: "unknown" at the next start; closes of reads are lost).
 STOP_ATTEMPTS = 3
+#: The operations that only read (``audit.reads`` decides which successful ones are kept).
+READS = frozenset({"get", "list", "search", "discovery"})
 
 
 _UNWRITABLE = "the audit trail cannot be written right now"
@@ -100,8 +102,14 @@ class AuditRecorder:
         retention_days: float | None = None,
         values: bool = False,
         sensitive: Iterable[str] = (),
+        reads: str = "all",
+        reads_sample_every: int = 1,
     ) -> None:
         self.log = log
+        # "all" keeps every read; otherwise successful reads are kept one in ``_read_every``
+        # (0: none). Refused and failed reads are always kept.
+        self._read_every = {"all": 1, "none": 0}.get(reads, reads_sample_every)
+        self._reads_seen = itertools.count()
         self._retention_days = retention_days
         #: Read by :meth:`Operation.set_changed`: keep the values written (masked here).
         self.wants_values = values
@@ -177,6 +185,8 @@ class AuditRecorder:
 
     async def closed(self, op: Operation) -> None:
         # Only queued here (no span: it takes microseconds); the close writer commits it.
+        if self._read_every != 1 and self._skips_read(op):
+            return
         event_id, done = self._pending.pop(op, (None, None))
         self._closes.rows.append(self._row(op, event_id or self._new_id()))
         if event_id is not None and done is not None:
@@ -186,6 +196,11 @@ class AuditRecorder:
         self._close_wake.set()
         if len(self._closes.rows) >= CLOSE_BATCH:
             self._urgent.set()
+
+    def _skips_read(self, op: Operation) -> bool:
+        if op.outcome != "success" or op.action not in READS:
+            return False  # writes, and refused or failed reads, are always kept
+        return not self._read_every or next(self._reads_seen) % self._read_every != 0
 
     def _row(self, op: Operation, event_id: str) -> Row:
         row = event_row(op, event_id)

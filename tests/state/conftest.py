@@ -63,7 +63,8 @@ def settings_with(state_url: str) -> SettingsFactory:
             "state": {
                 "url": state_url,
                 "lease_seconds": 2,
-                "audit": {"checkpoint_key": CHECKPOINT_KEY, **audit},
+                # Reads recorded, as these tests count them (the default, "none", has its own).
+                "audit": {"checkpoint_key": CHECKPOINT_KEY, "reads": "all", **audit},
             },
             "admin": {"tokens": [{"name": "auditor", "sha256": digest(ADMIN_TOKEN)}]},
         }

@@ -131,16 +131,18 @@ async def test_holds_and_releases_survive_a_restart(state_url: str) -> None:
 
 
 async def test_a_store_of_schema_version_1_is_migrated(state_url: str, store: StateStore) -> None:
-    assert store.schema_version == 2
+    assert store.schema_version == 3
     dialect = store.db.dialect
-    assert [m.version for m in MIGRATIONS[dialect]] == [1, 2]
+    assert [m.version for m in MIGRATIONS[dialect]] == [1, 2, 3]
     async with store.db.transaction() as tx:  # as the previous gateway left it
         for table in ("guard_app", "guard_passed", "guard_held", "guard_released"):
             await tx.execute(f"DROP TABLE {table}")
         await tx.execute("DROP TABLE unknown_create")
-        await tx.execute("DELETE FROM schema_version WHERE version = 2")
+        for table in ("account", "reconcile_run", "reconcile_seen", "reconcile_finding"):
+            await tx.execute(f"DROP TABLE {table}")
+        await tx.execute("DELETE FROM schema_version WHERE version >= 2")
     async with opened(state_url) as upgraded:
-        assert upgraded.schema_version == 2
+        assert upgraded.schema_version == 3
         guard = StateGuardStore(upgraded)
         assert await admit_all(guard, range(1)) == ["passed"]
 
