@@ -75,12 +75,20 @@ async def until(check: Callable[[], Any], seconds: float = 20.0) -> None:
     raise AssertionError("timed out")
 
 
+def _record_reads(config: Path) -> None:
+    """This test counts the reads too: make them events (``audit.reads`` is "none" by default)."""
+    data = json.loads(config.read_text("utf-8"))
+    data["state"]["audit"] = {"reads": "all"}
+    config.write_text(json.dumps(data), "utf-8")
+
+
 async def test_every_create_answered_2xx_during_a_disk_full_episode_is_closed_after_it(
     legacy: tuple[HeldPosts, str], tmp_path: Path
 ) -> None:
     held, legacy_url = legacy
     port = free_port()
     config = write_config(tmp_path, legacy_url, f"sqlite:///{tmp_path / 'state.db'}", port)
+    _record_reads(config)
     proc = await start(config, port)
     assert proc.pid is not None
     base = f"http://127.0.0.1:{port}{USERS}"
