@@ -17,12 +17,16 @@ first.
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from gateway.config import Settings
 from gateway.guard import MAX_KEYS, Guard, GuardState, Verdict
 from gateway.guard_control import StoreGuardControl
+from gateway.operation import Operation
+from gateway.state.audit import AuditLog, event_row
 from gateway.state.db import Body, execute, fetch
 from gateway.state.store import StateStore
 
@@ -134,13 +138,57 @@ def guards_of(settings: Settings, store: StateGuardStore) -> Mapping[str, Guard]
     }
 
 
+class AuditedGuardControl:
+    """The CLI's guard control on the store: a release is an audit event
+    (``admin.guard-release``, client ``cli:<login>``) committed before the release
+    takes effect and closed after, like a release through the admin endpoint."""
+
+    def __init__(self, inner: StoreGuardControl, log: AuditLog | None, who: str) -> None:
+        self._inner = inner
+        self._log = log
+        self._who = who
+
+    async def status(self, app: str) -> GuardState:
+        return await self._inner.status(app)
+
+    async def release(self, app: str, minutes: float | None = None) -> GuardState:
+        if self._log is None:  # the audit is off (state.audit.enabled: false)
+            return await self._inner.release(app, minutes)
+        await self._inner.status(app)  # GuardError for an app without a guard, first
+        op = Operation(app, "CLI", "scim-gateway guard release", client=self._who)
+        op.describe("admin.guard-release")
+        if minutes is not None:
+            op.extra["minutes"] = f"{minutes:g}"
+        event_id = f"{self._log.store.instance_id}-cli"
+        await self._log.write([event_row(op, event_id)], [], set())  # on record first
+        try:
+            state = await self._inner.release(app, minutes)
+        except BaseException:
+            op.finish(500)
+            await self._log.write([], [event_row(op, event_id)], {event_id})
+            raise
+        op.finish(200)
+        await self._log.write([], [event_row(op, event_id)], {event_id})
+        return state
+
+
 @asynccontextmanager
-async def store_guard_control(url: str, settings: Settings) -> AsyncIterator[StoreGuardControl]:
+async def store_guard_control(url: str, settings: Settings) -> AsyncIterator[AuditedGuardControl]:
     """The guards of ``settings`` straight on the state store at ``url``: no running gateway
     needed (``scim-gateway guard -c gateway.yaml``). Opened without a lease: a tool."""
     store = StateStore(url, lease_seconds=settings.state.lease_seconds)
     await store.open(lease=False)
     try:
-        yield StoreGuardControl(guards_of(settings, StateGuardStore(store)))
+        control = StoreGuardControl(guards_of(settings, StateGuardStore(store)))
+        log = AuditLog(store) if settings.state.audit.enabled else None
+        yield AuditedGuardControl(control, log, f"cli:{_login()}")
     finally:
         await store.close()
+
+
+def _login() -> str:
+    """Who runs the command, as the OS knows them (the audit's client for a CLI release)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's numeric user)
+        return f"uid {os.getuid()}"

@@ -24,7 +24,7 @@ from gateway.config import load_settings, parse_settings
 from gateway.dedupe import MemoryUnknownCreates
 from gateway.guard import MemoryGuardStore
 from gateway.http.views import SERVICES
-from gateway.state import StateStore
+from gateway.state import AuditLog, Filters, StateStore
 from gateway.state.guard import StateGuardStore
 from gateway.state.unknown import StateUnknownCreates
 
@@ -93,6 +93,11 @@ async def delete_all(scim: Client, ids: list[str]) -> list[int]:
     return [(await scim.delete(f"{BASE}/Users/{id}")).status for id in ids]
 
 
+def state_url_of(config: Path) -> str:
+    url: str = json.loads(config.read_text("utf-8"))["state"]["url"]
+    return url
+
+
 def _idp() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
 
@@ -124,6 +129,16 @@ async def test_a_hold_on_one_replica_is_released_by_the_cli_and_retried_through_
     assert lax.users == {}
     assert len(lax.seen.paths("DELETE")) == 8  # each account deleted once, none while held
     assert await delete_all(b, [seed(lax, 1)[0]]) == [503]  # used up: a new one is held
+
+    # The CLI's release is on record, with who ran it (issue 13: who released the holds).
+    store = StateStore(state_url_of(config), lease_seconds=60)
+    await store.open(lease=False)
+    try:
+        events, _ = await AuditLog(store).list(Filters(operation="admin.guard-release"), limit=5)
+    finally:
+        await store.close()
+    assert [(e["app"], e["outcome"], e["status"]) for e in events] == [("lax", "success", 200)]
+    assert str(events[0]["client"]).startswith("cli:")
 
 
 async def test_an_unknown_create_on_one_replica_is_looked_up_by_another(
