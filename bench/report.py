@@ -72,6 +72,43 @@ def row_cells(row: Row) -> list[str]:
     ]
 
 
+def pair_columns(base: str, other: str) -> tuple[tuple[str, str], ...]:
+    """The columns of a suite comparing two variants of the gateway, ``other`` (a row's
+    gateway side) against ``base`` (its baseline side): tracing on/off, workers."""
+    return (
+        ("scenario", "<"),
+        (f"{base} req/s", ">"),
+        (f"{other} req/s", ">"),
+        (f"{other}/{base}", ">"),
+        ("rounds: med (min-max)", ">"),
+        (f"{base} p50 ms", ">"),
+        (f"{other} p50 ms", ">"),
+        (f"{base} p99 ms", ">"),
+        (f"{other} p99 ms", ">"),
+        ("p50 x", ">"),
+        ("errors", ">"),
+    )
+
+
+def pair_cells(row: Row) -> list[str]:
+    """A row in :func:`pair_columns`' order."""
+    other, base = row.gateway, row.baseline
+    errors = other.unexpected + base.unexpected + other.socket_errors + base.socket_errors
+    return [
+        row.scenario.label,
+        f"{base.rps:.0f}",
+        f"{other.rps:.0f}",
+        f"{row.ratio:.3f}",
+        _ratio_rounds(row),
+        _ms(base.percentile(50)),
+        _ms(other.percentile(50)),
+        _ms(base.percentile(99)),
+        _ms(other.percentile(99)),
+        f"{row.p50_ratio:.2f}",
+        str(errors),
+    ]
+
+
 def format_table(rows: list[Row]) -> str:
     return _table(COLUMNS, [row_cells(r) for r in rows])
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bench.core import BenchOptions, Row, _measure, choose_cpus, code_revision, make_loader
 from bench.load import PythonLoader, Target
-from bench.report import _ms, _ratio_rounds, _runs, _table
+from bench.report import _runs, _table, pair_cells, pair_columns
 from bench.scenarios import SCENARIO_KEYS, Scenario, build_scenarios, seed_user_name
 from bench.servers import (
     Server,
@@ -194,54 +194,6 @@ def run_tracing_bench(options: BenchOptions, log: Log, sampling: float = 0.1) ->
     return report
 
 
-COLUMNS = (
-    ("scenario", "<"),
-    ("off req/s", ">"),
-    ("on req/s", ">"),
-    ("on/off", ">"),
-    ("rounds: med (min-max)", ">"),
-    ("off p50 ms", ">"),
-    ("on p50 ms", ">"),
-    ("off p99 ms", ">"),
-    ("on p99 ms", ">"),
-    ("p50 x", ">"),
-    ("errors", ">"),
-)
-
-
-BARE_COLUMNS = (
-    ("scenario", "<"),
-    ("no-otel req/s", ">"),
-    ("off req/s", ">"),
-    ("off/no-otel", ">"),
-    ("rounds: med (min-max)", ">"),
-    ("no-otel p50 ms", ">"),
-    ("off p50 ms", ">"),
-    ("no-otel p99 ms", ">"),
-    ("off p99 ms", ">"),
-    ("p50 x", ">"),
-    ("errors", ">"),
-)
-
-
-def _cells(row: Row) -> list[str]:
-    on, off = row.gateway, row.baseline
-    errors = on.unexpected + off.unexpected + on.socket_errors + off.socket_errors
-    return [
-        row.scenario.label,
-        f"{off.rps:.0f}",
-        f"{on.rps:.0f}",
-        f"{row.ratio:.3f}",
-        _ratio_rounds(row),
-        _ms(off.percentile(50)),
-        _ms(on.percentile(50)),
-        _ms(off.percentile(99)),
-        _ms(on.percentile(99)),
-        f"{row.p50_ratio:.2f}",
-        str(errors),
-    ]
-
-
 def format_tracing_report(report: TracingReport) -> str:
     o = report.options
     slices = o.slices()
@@ -258,12 +210,12 @@ def format_tracing_report(report: TracingReport) -> str:
         f"  data:     {report.users_seeded} users seeded into each gateway",
         f"  software: Python {platform.python_version()}; code {report.revision}",
         "",
-        _table(COLUMNS, [_cells(r) for r in report.rows]),
+        _table(pair_columns("off", "on"), [pair_cells(r) for r in report.rows]),
         "",
         "on/off = req/s with tracing on / req/s with tracing off (1.0 = tracing is free); "
         "p50 x = on p50 / off p50.",
         "",
-        _table(BARE_COLUMNS, [_cells(r) for r in report.bare_rows]),
+        _table(pair_columns("no-otel", "off"), [pair_cells(r) for r in report.bare_rows]),
         "",
         "off/no-otel = req/s with tracing off / req/s of the build without OpenTelemetry "
         "calls (1.0 = off costs nothing).",

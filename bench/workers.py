@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench.core import BenchOptions, Row, _measure, code_revision, make_loader
 from bench.load import PythonLoader, Target
-from bench.report import _ms, _ratio_rounds, _runs, _table
+from bench.report import _runs, _table, pair_cells, pair_columns
 from bench.scenarios import Scenario, build_scenarios, seed_user_name
 from bench.servers import (
     APP,
@@ -215,37 +215,6 @@ def run_workers_bench(options: BenchOptions, log: Log) -> WorkersReport:
     )
 
 
-COLUMNS = (
-    ("scenario", "<"),
-    ("1w req/s", ">"),
-    ("2w req/s", ">"),
-    ("2w/1w", ">"),
-    ("rounds: med (min-max)", ">"),
-    ("1w p50 ms", ">"),
-    ("2w p50 ms", ">"),
-    ("1w p99 ms", ">"),
-    ("2w p99 ms", ">"),
-    ("errors", ">"),
-)
-
-
-def _cells(row: Row) -> list[str]:
-    two, one = row.gateway, row.baseline
-    errors = two.unexpected + one.unexpected + two.socket_errors + one.socket_errors
-    return [
-        row.scenario.label,
-        f"{one.rps:.0f}",
-        f"{two.rps:.0f}",
-        f"{row.ratio:.2f}",
-        _ratio_rounds(row),
-        _ms(one.percentile(50)),
-        _ms(two.percentile(50)),
-        _ms(one.percentile(99)),
-        _ms(two.percentile(99)),
-        str(errors),
-    ]
-
-
 def format_workers_report(report: WorkersReport) -> str:
     o = report.options
     slices = o.slices()
@@ -259,7 +228,7 @@ def format_workers_report(report: WorkersReport) -> str:
         f"  data:     {report.users_seeded} users from one seed file in every worker",
         f"  software: Python {platform.python_version()}; code {report.revision}",
         "",
-        _table(COLUMNS, [_cells(r) for r in report.rows]),
+        _table(pair_columns("1w", "2w"), [pair_cells(r) for r in report.rows]),
         "",
         "2w/1w = req/s of two workers / req/s of one (2.0 = perfect scaling on two cores, "
         "less the load generator's share).",
