@@ -68,7 +68,6 @@ __all__ = [
     "setup_from_env",
     "span",
     "span_exporter",
-    "tracer",
 ]
 
 SERVICE_NAME = "scim-gateway"
@@ -77,11 +76,6 @@ _TRUE = {"true", "1", "yes", "on"}
 
 #: The gateway's tracer while tracing is on; None (the default) means off.
 TRACER: trace.Tracer | None = None
-
-
-def tracer() -> trace.Tracer:
-    """The gateway's tracer; a no-op one while tracing is off."""
-    return TRACER if TRACER is not None else trace.NoOpTracer()
 
 
 def install_tracing(provider: trace.TracerProvider) -> None:
