@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from scim2_models.path import AttrPath, CompareOperator, Comparison
 
+from gateway.config import ConfigError
 from gateway.mapping import Mapping
 from gateway.scim.filter import compile_filter, sort_resources
 from gateway.scim.normalize import compare_key
@@ -96,17 +97,19 @@ class MemoryAdapter(Adapter):
             self.load_seed(self._seed)
 
     def load_seed(self, path: Path) -> None:
-        """Add the resources of a seed file (see MemorySettings.seed); ValueError if unusable."""
+        """Add the resources of a seed file (see MemorySettings.seed); ConfigError if unusable
+        (``serve`` reports it as a configuration error, not a traceback)."""
         try:
             data = orjson.loads(path.read_bytes())
         except (OSError, orjson.JSONDecodeError) as exc:
-            raise ValueError(f"memory adapter seed {path}: cannot read it as JSON: {exc}") from None
+            problem = f"cannot read it as JSON: {exc}"
+            raise ConfigError(f"memory adapter seed {path}: {problem}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"memory adapter seed {path}: not a JSON object")
+            raise ConfigError(f"memory adapter seed {path}: not a JSON object")
         for key, rtype in (("Users", "User"), ("Groups", "Group")):
             for resource in data.get(key) or ():
                 if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
-                    raise ValueError(f"memory adapter seed {path}: each of {key} needs an id")
+                    raise ConfigError(f"memory adapter seed {path}: each of {key} needs an id")
                 body = {k: v for k, v in resource.items() if k not in ("id", "members", "meta")}
                 members = [m["value"] for m in resource.get("members") or () if "value" in m]
                 self._insert(rtype, resource["id"], body, members)

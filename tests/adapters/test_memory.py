@@ -8,6 +8,7 @@ from support import BASE, TOKEN, make_settings
 
 from adapters.memory import MemoryAdapter, MemorySettings
 from gateway.app import create_app
+from gateway.config import ConfigError
 from gateway.sdk import Conflict
 from gateway.testing import AdapterContract
 
@@ -44,7 +45,7 @@ async def test_an_unusable_seed_file_stops_the_adapter_from_opening(
 ) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(content, "utf-8")
-    with pytest.raises(ValueError, match="memory adapter seed"):
+    with pytest.raises(ConfigError, match="memory adapter seed"):
         await MemoryAdapter(MemorySettings(seed=seed)).open()
 
 
