@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ from telemetry_support import (
     retitle,
 )
 
+from gateway import logs
 from gateway.logs import ACCESS_LOGGER, JsonFormatter, TextFormatter, configure_logging
 
 
@@ -126,3 +128,83 @@ def test_configure_logging_sets_the_level_and_one_handler() -> None:
         assert root.level == logging.DEBUG
     finally:
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+@pytest.fixture
+def stderr_json(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """configure_logging's own set-up (JSON to stderr, INFO), stderr captured."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("INFO", "json")
+    yield stream
+    logs._batch.flush()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    logs._batch.handler = None
+
+
+def _only_configure_logging_handler() -> None:
+    """Take pytest's capture handlers (added for the test's call phase) off the root."""
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h is logs._batch.handler]
+
+
+def _expected(fields: dict[str, object]) -> dict[str, object]:
+    record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 1, "request", (), None)
+    record.fields = fields
+    return dict(json.loads(JsonFormatter().format(record)))
+
+
+async def test_access_lines_of_one_loop_turn_go_out_together_as_json_formatter_lines(
+    stderr_json: io.StringIO,
+) -> None:
+    # The shortcut is on: configure_logging's handler is the only one listening.
+    _only_configure_logging_handler()
+    assert logs._batch.direct() is not None
+    logs.access("GET", "/apps/{app}/scim/v2/Users/{id}", 200, 1.5, None)
+    logs.access("POST", "/apps/{app}/scim/v2/Users", 201, 2.25, None)
+    assert stderr_json.getvalue() == ""  # waiting for the end of this loop turn
+    await asyncio.sleep(0)
+    lines = [json.loads(line) for line in stderr_json.getvalue().splitlines()]
+    assert len(lines) == 2
+    for line, (method, status, ms) in zip(
+        lines, [("GET", 200, 1.5), ("POST", 201, 2.25)], strict=True
+    ):
+        fields = {"method": method, "route": line["route"], "status": status, "duration_ms": ms}
+        expected = _expected(fields)
+        assert line["time"].endswith("+00:00") and len(line["time"]) == 29
+        assert {**line, "time": ""} == {**expected, "time": ""}
+        assert list(line) == list(expected)  # the same keys in the same order
+
+
+async def test_another_record_writes_the_waiting_access_lines_first(
+    stderr_json: io.StringIO,
+) -> None:
+    _only_configure_logging_handler()
+    logs.access("GET", "/apps/{app}/scim/v2/Users/{id}", 200, 1.0, None)
+    logging.getLogger("gateway.other").warning("after the request")
+    lines = [json.loads(line) for line in stderr_json.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == ["request", "after the request"]
+
+
+def test_access_lines_outside_an_event_loop_are_written_at_once(
+    stderr_json: io.StringIO,
+) -> None:
+    _only_configure_logging_handler()
+    logs.access("GET", "/healthz", 200, 0.5, None)
+    assert json.loads(stderr_json.getvalue())["route"] == "/healthz"
+
+
+async def test_any_other_listener_takes_access_lines_through_logging(
+    stderr_json: io.StringIO, access_lines: io.StringIO
+) -> None:
+    # A handler on the access logger (an operator's config, a test's capture) sees every
+    # line as a log record, and the shortcut stands aside.
+    _only_configure_logging_handler()
+    assert logs._batch.direct() is None
+    logs.access("GET", "/apps/{app}/scim/v2/Users", 200, 1.0, None)
+    assert json.loads(access_lines.getvalue())["method"] == "GET"
+    await asyncio.sleep(0)
+    assert json.loads(stderr_json.getvalue())["method"] == "GET"  # propagated to the root
