@@ -160,6 +160,8 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
         #: Each operation's configured headers, masked and revealed (see _headers).
         self._header_cache: dict[tuple[int, bool], dict[str, str]] = {}
+        #: Each operation's path, paging and body root, worked out once (see _plan).
+        self._plans: dict[int, _OpPlan] = {}
 
     async def open(self) -> None:
         if self._session is None:
@@ -219,21 +221,41 @@ class Client:
             self._header_cache[key] = found
         return found
 
+    def _plan(self, op: Call) -> _OpPlan:
+        """What does not change between calls of ``op``: its path's literal parts (quoted)
+        and placeholders, whether it pages by Link header, its body root. The settings
+        are frozen and live as long as the client, so ``id(op)`` names one operation."""
+        found = self._plans.get(id(op))
+        if found is None:
+            pieces: list[str] = []
+            last = 0
+            for match in PLACEHOLDER.finditer(op.path):
+                pieces.append(quote(op.path[last : match.start()], safe=_PATH_SAFE))
+                pieces.append(match.group(1))
+                last = match.end()
+            pieces.append(quote(op.path[last:], safe=_PATH_SAFE))
+            found = self._plans[id(op)] = _OpPlan(
+                tuple(pieces),
+                isinstance(getattr(op, "paging", None), LinkPaging),
+                getattr(op, "body_root", None),
+            )
+        return found
+
     def _path(self, request: Request) -> str:
-        values = {"id": request.id, "member": request.member}
-        out, last = [], 0
-        for match in PLACEHOLDER.finditer(request.op.path):
-            out.append(quote(request.op.path[last : match.start()], safe=_PATH_SAFE))
-            name = match.group(1)
+        pieces = self._plan(request.op).path
+        if len(pieces) == 1:
+            return pieces[0]
+        out = [pieces[0]]
+        for i in range(1, len(pieces), 2):  # placeholder, literal, placeholder, literal...
+            name = pieces[i]
             if name == "members":
                 out.append(",".join(segment(m) for m in request.members or ()))
             else:
-                value = values[name]
+                value = request.id if name == "id" else request.member
                 if value is None or value == "":
                     raise NotFound(f"no {name} given for {request.label}")
                 out.append(value if isinstance(value, Unknown) else segment(value))
-            last = match.end()
-        out.append(quote(request.op.path[last:], safe=_PATH_SAFE))
+            out.append(pieces[i + 1])
         return "".join(out)
 
     def _secret(self, text: str, reveal: bool, name: str = "") -> str:
@@ -253,7 +275,7 @@ class Client:
         if request.record is None:
             return template
         record = dict(request.record)
-        root = getattr(request.op, "body_root", None)
+        root = self._plan(request.op).body_root
         wrapped = {root: record} if root else record
         return {**template, **wrapped} if isinstance(template, dict) else wrapped
 
@@ -304,7 +326,7 @@ class Client:
             url,
             headers,
             orjson.dumps(body) if body is not None else None,
-            isinstance(getattr(request.op, "paging", None), LinkPaging),
+            self._plan(request.op).link_paging,
         )
         write = method not in ("GET", "HEAD")
         uncertain = False  # an attempt of this write may have reached the app, unanswered
@@ -434,6 +456,17 @@ class Client:
                     found = nxt.get("url") if nxt is not None else None  # resolved against ours
                     link = str(found) if found is not None else None
                 return Answer(resp.status, resp.headers, body, link, label)
+
+
+@dataclass(frozen=True, slots=True)
+class _OpPlan:
+    """One configured operation, worked out once."""
+
+    #: The path's quoted literal parts with placeholder names between them:
+    #: ``("/users/", "id", "/groups")``.
+    path: tuple[str, ...]
+    link_paging: bool
+    body_root: str | None
 
 
 @dataclass(frozen=True, slots=True)
