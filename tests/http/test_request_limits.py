@@ -8,12 +8,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from support import BASE, TOKEN, make_settings
 
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_settings
+from gateway.errors import InvalidSyntax
+from gateway.scim.body import json_depth, parse_body
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -267,3 +270,25 @@ async def test_a_bulk_body_nested_a_thousand_deep_is_invalid_syntax_not_a_500(
         f"{BASE}/Bulk", data=bulk, headers={"Content-Type": "application/scim+json"}
     )
     await error_of(resp, 400, "invalidSyntax")
+
+
+@pytest.mark.parametrize(
+    ("raw", "refused"),
+    [
+        (b"[" * 8 + b"]" * 8, False),  # as many brackets as the limit: no walk needed
+        (b"[" * 9 + b"]" * 9, True),  # one more, nested: refused
+        (b'{"a": "' + b"[" * 40 + b'"}', False),  # brackets in a string count, nest nothing
+        (b"[" + b"[]," * 30 + b"[]]", False),  # many brackets side by side: depth 2
+        (b'{"a": "[[[[[[[[", "b": ' + b"[" * 9 + b"]" * 9 + b"}", True),
+    ],
+)
+def test_the_bracket_count_shortcut_refuses_exactly_what_the_walk_refuses(
+    raw: bytes, refused: bool
+) -> None:
+    value = orjson.loads(raw)
+    assert (json_depth(value) > 8) is refused
+    if refused:
+        with pytest.raises(InvalidSyntax, match="deeper than 8"):
+            parse_body(raw, max_depth=8)
+    else:
+        assert parse_body(raw, max_depth=8) == value
