@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from gateway.state.db import Row
+from gateway.state.db import Body, Row, executemany
 from gateway.state.store import StateStore, iso
 
 log = logging.getLogger("gateway.ledger")
@@ -140,8 +140,13 @@ class Ledger:
                 log.error("ledger: a note of app %s was lost: %s", note.app, type(exc).__name__)
 
     async def write(self, notes: list[Note]) -> None:
-        async with self.store.db.transaction() as tx:
-            await tx.executemany(_UPSERT, [n.row() for n in notes])
+        # One transaction body: on SQLite one trip to the store's thread, not one each for
+        # BEGIN, the upserts and COMMIT.
+        await self.store.db.run(_upsert([n.row() for n in notes]))
+
+
+def _upsert(rows: list[tuple[Any, ...]]) -> Body[None]:
+    yield executemany(_UPSERT, rows)
 
 
 # -- reading -------------------------------------------------------------------------------
