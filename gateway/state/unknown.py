@@ -5,12 +5,16 @@ Keys are :func:`gateway.dedupe.name_key` digests, never names. Each row lives
 ``ttl`` seconds of wall-clock time (replicas share no monotonic clock); a
 ``remember`` deletes the expired rows (an index on the expiry makes that
 cheap) and keeps at most ``max_entries``, the oldest going first, as the
-memory store does. The look-up on every create is one primary-key read outside
-any transaction (:meth:`~gateway.state.db.Database.read`): no write lock.
+memory store does. The look-up on every create is a primary-key read outside
+any transaction (:meth:`~gateway.state.db.Database.read`): no write lock. The
+look-ups asked in one event-loop turn share one read (``key IN (...)``): under
+load several creates arrive together, and each read is a trip to the store's
+thread or a round trip to PostgreSQL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from gateway.dedupe import Clock
@@ -33,6 +37,9 @@ class StateUnknownCreates:
         self._max = max_entries
         self._ttl = ttl
         self._clock = clock
+        #: Keys asked in this loop turn, each with its askers' futures (its ``until`` or None).
+        self._asked: dict[str, list[asyncio.Future[float | None]]] = {}
+        self._reads: set[asyncio.Task[None]] = set()
 
     def _remember(self, key: str, now: float) -> Body[None]:
         yield execute("DELETE FROM unknown_create WHERE until <= ?", now)
@@ -49,13 +56,65 @@ class StateUnknownCreates:
         await self._store.db.run(self._remember(key, self._clock()))
 
     async def is_unknown(self, key: str) -> bool:
-        rows = await self._store.db.read("SELECT until FROM unknown_create WHERE key = ?", key)
-        if not rows:
+        until = await self._until(key)
+        if until is None:
             return False
-        if rows[0]["until"] <= self._clock():
+        if until <= self._clock():
             await self.forget(key)
             return False
         return True
+
+    def _until(self, key: str) -> asyncio.Future[float | None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[float | None] = loop.create_future()
+        if not self._asked:
+            loop.call_soon(self._read_asked)  # at the next turn, with what came meanwhile
+        self._asked.setdefault(key, []).append(future)
+        return future
+
+    def _read_asked(self) -> None:
+        asked, self._asked = self._asked, {}
+        self._track(asyncio.get_running_loop().create_task(self._read(asked)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._reads.add(task)  # a reference until done
+        task.add_done_callback(self._reads.discard)
+
+    async def _read(self, asked: dict[str, list[asyncio.Future[float | None]]]) -> None:
+        keys = list(asked)
+        found: dict[str, float] = {}
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = await self._store.db.read(
+                    f"SELECT key, until FROM unknown_create WHERE key IN ({marks})", *chunk
+                )
+                found.update((row["key"], float(row["until"])) for row in rows)
+        except Exception:
+            # Each asker reads alone and gets its own error (one exception raised in many
+            # tasks would share one traceback).
+            for key, futures in asked.items():
+                for future in futures:
+                    if not future.done():
+                        self._track(
+                            asyncio.get_running_loop().create_task(self._alone(future, key))
+                        )
+            return
+        for key, futures in asked.items():
+            for future in futures:
+                if not future.done():  # an asker cancelled meanwhile
+                    future.set_result(found.get(key))
+
+    async def _alone(self, future: asyncio.Future[float | None], key: str) -> None:
+        try:
+            rows = await self._store.db.read("SELECT until FROM unknown_create WHERE key = ?", key)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(float(rows[0]["until"]) if rows else None)
 
     async def forget(self, key: str) -> None:
         async with self._store.db.transaction() as tx:

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from gateway.dedupe import name_key
+from gateway.errors import StoreUnavailable
 from gateway.state import StateStore
 from gateway.state.guard import StateGuardStore
 from gateway.state.migrations import MIGRATIONS
@@ -195,3 +196,56 @@ async def test_unknown_creates_expire_are_pruned_and_bounded(store: StateStore) 
     assert await count_rows(store) == 1
     await creates.remember(name_key("crm", "User", "d"))
     assert await count_rows(store) == 1  # the expired row went with the next remember
+
+
+async def test_look_ups_asked_together_share_one_read_and_each_gets_its_answer(
+    store: StateStore,
+) -> None:
+    clock = Clock()
+    creates = StateUnknownCreates(store, ttl=60.0, clock=clock)
+    known = [name_key("crm", "User", f"known{i}") for i in range(3)]
+    for key in known:
+        await creates.remember(key)
+    expired = name_key("crm", "User", "expired")
+    clock.now -= 120  # remembered two minutes ago: past its 60 s
+    await creates.remember(expired)
+    clock.now += 120
+    fresh = [name_key("crm", "User", f"fresh{i}") for i in range(3)]
+    reads: list[str] = []
+    read = store.db.read
+
+    async def counted(sql: str, *args: object) -> list[dict[str, object]]:
+        reads.append(sql)
+        return await read(sql, *args)
+
+    store.db.read = counted  # type: ignore[method-assign]
+    try:
+        asked = [*known, expired, *fresh, known[0]]  # a key asked twice too
+        answers = await asyncio.gather(*(creates.is_unknown(k) for k in asked))
+    finally:
+        store.db.read = read  # type: ignore[method-assign]
+    assert answers == [True, True, True, False, False, False, False, True]
+    assert len(reads) == 1 and "IN (" in reads[0]  # eight look-ups, one read
+    assert await count_rows(store) == 3  # the expired row was deleted when seen
+
+
+async def test_a_failed_shared_read_fails_each_asker_on_its_own(store: StateStore) -> None:
+    creates = StateUnknownCreates(store)
+    read = store.db.read
+    calls = 0
+
+    async def failing_once(sql: str, *args: object) -> list[dict[str, object]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StoreUnavailable("the state store is unavailable")
+        return await read(sql, *args)
+
+    store.db.read = failing_once  # type: ignore[method-assign]
+    try:
+        keys = [name_key("crm", "User", n) for n in ("x", "y")]
+        # The shared read failed; each asker then read alone, and got its answer.
+        assert await asyncio.gather(*(creates.is_unknown(k) for k in keys)) == [False, False]
+        assert calls == 3
+    finally:
+        store.db.read = read  # type: ignore[method-assign]
