@@ -82,26 +82,47 @@ class Limiter:
         self._slots.release()
 
 
-@asynccontextmanager
-async def request_deadline(seconds: float, op: Operation) -> AsyncIterator[None]:
+def request_deadline(seconds: float, op: Operation) -> AbstractAsyncContextManager[None]:
     """Cancel what runs inside after ``seconds``, and answer 504 for it.
 
     A write that had begun (the operation was opened) may or may not have
     reached the legacy app, so its outcome is recorded as unknown.
     """
-    timer = asyncio.timeout(seconds)
-    try:
-        async with timer:
-            yield
-    except TimeoutError:
-        if not timer.expired():
-            raise  # a TimeoutError of something inside, not this deadline
-        if op.is_open:
-            op.outcome = "unknown"
-        raise UpstreamTimeout(
-            f"the request did not finish within {seconds:g} s"
-            + ("; the outcome of its writes is unknown" if op.is_open else "")
-        ) from None
+    return _RequestDeadline(seconds, op)
+
+
+class _RequestDeadline:
+    """:func:`request_deadline`: a plain object rather than a generator, once per request."""
+
+    __slots__ = ("_op", "_seconds", "_timer")
+
+    def __init__(self, seconds: float, op: Operation) -> None:
+        self._seconds = seconds
+        self._op = op
+        self._timer = asyncio.timeout(seconds)
+
+    async def __aenter__(self) -> None:
+        await self._timer.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        timer = self._timer
+        try:
+            await timer.__aexit__(exc_type, exc, tb)
+        except TimeoutError:
+            if not timer.expired():
+                raise  # a TimeoutError of something inside, not this deadline
+            op = self._op
+            if op.is_open:
+                op.outcome = "unknown"
+            raise UpstreamTimeout(
+                f"the request did not finish within {self._seconds:g} s"
+                + ("; the outcome of its writes is unknown" if op.is_open else "")
+            ) from None
 
 
 def _verdict(error: BaseException | None) -> Verdict:

@@ -16,8 +16,8 @@ Nothing here holds attribute values, tokens or passwords: only names.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -160,10 +160,20 @@ def current() -> Operation | None:
     return _CURRENT.get()
 
 
-@contextmanager
-def bound(op: Operation) -> Iterator[Operation]:
-    token = _CURRENT.set(op)
-    try:
-        yield op
-    finally:
-        _CURRENT.reset(token)
+def bound(op: Operation) -> AbstractContextManager[Operation]:
+    """``op`` as :func:`current` while inside (a plain object: once per request)."""
+    return _Bound(op)
+
+
+class _Bound:
+    __slots__ = ("_op", "_token")
+
+    def __init__(self, op: Operation) -> None:
+        self._op = op
+
+    def __enter__(self) -> Operation:
+        self._token = _CURRENT.set(self._op)
+        return self._op
+
+    def __exit__(self, *exc: object) -> None:
+        _CURRENT.reset(self._token)

@@ -74,6 +74,8 @@ class Call:
         return self.request.query
 
     def projection(self) -> Projection:
+        if not self.request.query_string:
+            return _ALL  # no attributes= or excludedAttributes=: the default set
         params = {k.lower(): v for k, v in self.request.query.items()}
         return Projection(_csv(params.get("attributes")), _csv(params.get("excludedattributes")))
 
@@ -91,6 +93,9 @@ class Call:
         self, body: Any, status: int = 200, headers: dict[str, str] | None = None
     ) -> web.Response:
         return scim_response(self.request, body, status=status, headers=headers)
+
+
+_ALL = Projection()
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
