@@ -43,7 +43,7 @@ from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
-from gateway.workers import Supervisor, bind, exit_with_supervisor, worker_count
+from gateway.workers import Supervisor, bind, exit_with_supervisor, settle_gc, worker_count
 
 
 def _load(path: str) -> Settings:
@@ -83,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.worker:  # one of `serve --workers`: shares the port, stops with its supervisor
         app.cleanup_ctx.append(exit_with_supervisor)
     guard_connections(app, settings.server)  # per process: header timeout, connection caps
+    app.on_startup.append(settle_gc)  # after the cleanup contexts' start-up (adapters open)
     try:
         # aiohttp's access log prints query strings (filter values): gateway.access replaces it.
         web.run_app(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
 
 from gateway.cli import main
+from gateway.workers import GC_YOUNG_THRESHOLD, settle_gc
 
 AS_10001 = ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"]
 TOKEN = "serve-test-token-0123456789abcdef"
@@ -165,3 +168,26 @@ def test_serve_with_workers_prints_one_start_line(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=90)
     assert not [line for line in out.splitlines() if line.startswith("scim-gateway ")]
+
+
+def test_serve_settles_the_collector_last_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    captured: list[web.Application] = []
+    monkeypatch.setattr("gateway.cli.web.run_app", lambda app, **_: captured.append(app))
+    assert main(["serve", "--config", str(config(tmp_path, free_port()))]) == 0
+    (app,) = captured
+    # After the cleanup contexts' start-up (the adapters open): what start-up made is frozen.
+    assert list(app.on_startup)[-1] is settle_gc
+
+
+async def test_settling_freezes_what_start_up_made_and_spaces_young_collections() -> None:
+    threshold = gc.get_threshold()
+    try:
+        await settle_gc(web.Application())
+        assert gc.get_freeze_count() > 10_000  # this test process's modules, at least
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, threshold[1], threshold[2])
+        assert gc.isenabled()  # cycles are still collected
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
