@@ -138,7 +138,7 @@ class ScimService:
         if not self.caps.groups:
             self.types.pop("Group", None)
         self._by_endpoint = {t.endpoint.strip("/").lower(): t for t in self.types.values()}
-        self._hidden = {name: _hidden_by_default(t) for name, t in self.types.items()}
+        self._layouts = {name: _Layout.of(t) for name, t in self.types.items()}
 
     def unique_lookup_problems(self) -> list[str]:
         """Why the look-up before a create (gateway/dedupe.py) cannot work, per resource type."""
@@ -219,7 +219,7 @@ class ScimService:
     def to_scim(self, rtype: ResourceType, record: Record, base_url: str) -> dict[str, Any]:
         """The SCIM resource of a record, with default attributes only (no password)."""
         with span("mapping.from_legacy", **{"scim.resource_type": rtype.name}):
-            return self._to_scim(rtype, record, base_url)
+            return self._converter(rtype, base_url)(record)
 
     def to_scim_page(
         self, rtype: ResourceType, records: Sequence[Record], base_url: str
@@ -229,35 +229,49 @@ class ScimService:
             "scim.resource_type": rtype.name,
             "scim.records": len(records),
         }
+        convert = self._converter(rtype, base_url)
         with span("mapping.from_legacy", **attrs):
-            return [self._to_scim(rtype, r, base_url) for r in records]
+            return [convert(r) for r in records]
 
-    def _to_scim(self, rtype: ResourceType, record: Record, base_url: str) -> dict[str, Any]:
-        hidden, nested = self._hidden[rtype.name]
-        resource: dict[str, Any] = {"schemas": [rtype.schema.id], "id": record.id}
-        for key, value in self.mapping.from_legacy(rtype.name, record.data).items():
-            if key not in hidden:
-                resource[key] = value
-        if record.members:
-            resource["members"] = [_ref_json(m, base_url) for m in record.members]
-        if record.groups:
-            resource["groups"] = [_ref_json(g, base_url, "Groups") for g in record.groups]
-        for ext, _required in rtype.extensions:
-            if ext.id in resource:
-                resource["schemas"].append(ext.id)
-        meta: dict[str, Any] = {
-            "resourceType": rtype.name,
-            "location": f"{base_url}{rtype.endpoint}/{record.id}",
-        }
-        if record.created is not None:
-            meta["created"] = _iso(record.created)
-        if record.last_modified is not None:
-            meta["lastModified"] = _iso(record.last_modified)
-        if record.version is not None:
-            meta["version"] = format_etag(record.version)
-        resource["meta"] = meta
-        # The full projection only when something below the top level is hidden.
-        return project(resource, rtype) if nested else resource
+    def _converter(self, rtype: ResourceType, base_url: str) -> Callable[[Record], dict[str, Any]]:
+        """:meth:`to_scim` of one record, with what every record of the type shares worked
+        out once (a page of 100 worked it out 100 times) and bound to local names."""
+        layout = self._layouts.get(rtype.name)
+        if layout is None or layout.rtype is not rtype:  # not one of this app's own types
+            layout = _Layout.of(rtype)
+        hidden, nested, extensions = layout.hidden, layout.nested, layout.extensions
+        name, schema, from_legacy = rtype.name, rtype.schema.id, self.mapping.from_legacy
+        location = f"{base_url}{rtype.endpoint}/"
+
+        def convert(record: Record) -> dict[str, Any]:
+            data = from_legacy(name, record.data)
+            resource: dict[str, Any]
+            if hidden.isdisjoint(data):  # the usual case: every key is shown, in its order
+                resource = {"schemas": [schema], "id": record.id, **data}
+            else:
+                resource = {"schemas": [schema], "id": record.id}
+                for key, value in data.items():
+                    if key not in hidden:
+                        resource[key] = value
+            if record.members:
+                resource["members"] = [_ref_json(m, base_url) for m in record.members]
+            if record.groups:
+                resource["groups"] = [_ref_json(g, base_url, "Groups") for g in record.groups]
+            for ext in extensions:
+                if ext in resource:
+                    resource["schemas"].append(ext)
+            meta: dict[str, Any] = {"resourceType": name, "location": f"{location}{record.id}"}
+            if record.created is not None:
+                meta["created"] = _iso(record.created)
+            if record.last_modified is not None:
+                meta["lastModified"] = _iso(record.last_modified)
+            if record.version is not None:
+                meta["version"] = f'W/"{record.version}"'  # format_etag, inlined
+            resource["meta"] = meta
+            # The full projection only when something below the top level is hidden.
+            return project(resource, rtype) if nested else resource
+
+        return convert
 
     def to_legacy(self, resource: Mapping[str, Any], rtype: ResourceType) -> dict[str, Any]:
         """The adapter's ``data`` for the attributes a client may write (members aside)."""
@@ -334,7 +348,9 @@ class ScimService:
                 rtype, node, params, start, remaining, base_url, projection
             )
             total += matched
-            resources.extend(self.shape(rtype, r, projection) for r in found)
+            if projection.attributes or projection.excluded:
+                found = [self.shape(rtype, r, projection) for r in found]
+            resources.extend(found)
             remaining -= len(found)
             offset = max(0, offset - matched)
         return {
@@ -897,6 +913,25 @@ def _ref_json(ref: Ref, base_url: str, endpoint: str | None = None) -> dict[str,
     if ref.display:
         out["display"] = ref.display
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What the SCIM form of every record of a resource type shares, worked out once per
+    type rather than once per record (a list of 100 asked for it 100 times)."""
+
+    rtype: ResourceType
+    #: Top-level keys a default response leaves out.
+    hidden: frozenset[str]
+    #: Whether anything below the top level is hidden (then the full projection runs).
+    nested: bool
+    #: The extension URNs, in the order ``schemas`` lists those a resource has.
+    extensions: tuple[str, ...]
+
+    @staticmethod
+    def of(rtype: ResourceType) -> _Layout:
+        hidden, nested = _hidden_by_default(rtype)
+        return _Layout(rtype, hidden, nested, tuple(ext.id for ext, _ in rtype.extensions))
 
 
 def _hidden_by_default(rtype: ResourceType) -> tuple[frozenset[str], bool]:

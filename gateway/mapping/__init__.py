@@ -52,7 +52,9 @@ class IdentityMapping:
         return dict(resource)
 
     def from_legacy(self, resource_type: str, record: MappingABC[str, Any]) -> dict[str, Any]:
-        return dict(record)
+        # A record's data is the gateway's own (gateway.sdk.Record): the gateway builds the
+        # resource from it without a copy first, as it did from the shallow one this was.
+        return record if type(record) is dict else dict(record)
 
     def legacy_field(self, resource_type: str, path: str) -> str | None:
         return path

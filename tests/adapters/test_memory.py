@@ -4,12 +4,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scim2_models.path import ScimFilter
 from support import BASE, TOKEN, make_settings
 
 from adapters.memory import MemoryAdapter, MemorySettings
 from gateway.app import create_app
 from gateway.config import ConfigError
-from gateway.sdk import Conflict
+from gateway.sdk import Conflict, Query
 from gateway.testing import AdapterContract
 
 
@@ -83,3 +84,84 @@ async def test_an_app_that_allows_duplicate_group_names_gets_them(
 
 def test_unique_group_names_is_on_by_default() -> None:
     assert make_settings().apps["crm"].unique_group_names is True
+
+
+# -- records share nothing with the store ---------------------------------------------------
+# The gateway owns a record's data and may change it (gateway.sdk.Record); the adapter keeps
+# a JSON snapshot per resource and parses a fresh copy for every read.
+
+ALICE: dict[str, Any] = {
+    "userName": "alice",
+    "name": {"givenName": "Alice", "familyName": "Smith"},
+    "emails": [{"value": "alice@example.com", "type": "work", "primary": True}],
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1"}},
+}
+
+
+def _scribble(data: dict[str, Any]) -> None:
+    """Change a record's data everywhere a careless caller could: top level and nested."""
+    data["userName"] = "mallory"
+    data["active"] = False
+    del data["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]
+    data["name"]["givenName"] = "Mallory"
+    data["emails"][0]["value"] = "mallory@example.com"
+    data["emails"].append({"value": "extra@example.com"})
+
+
+async def test_changing_a_read_record_changes_nothing_in_the_store() -> None:
+    adapter = MemoryAdapter()
+    created = await adapter.create("User", json.loads(json.dumps(ALICE)))
+    reads = [
+        created,
+        await adapter.get("User", created.id),
+        (await adapter.search(Query("User"))).records[0],
+        (await adapter.search(Query("User", ScimFilter('userName eq "alice"').ast))).records[0],
+        (await adapter.search(Query("User", sort_by="userName"))).records[0],
+    ]
+    for record in reads:
+        _scribble(record.data)
+        assert (await adapter.get("User", created.id)).data == ALICE
+        assert (await adapter.search(Query("User"))).records[0].data == ALICE
+    # the name index and the filters still see the stored data, not the scribbles
+    found = await adapter.search(Query("User", ScimFilter('name.givenName eq "Alice"').ast))
+    assert [r.id for r in found.records] == [created.id]
+    with pytest.raises(Conflict):
+        await adapter.create("User", {"userName": "ALICE"})
+    await adapter.create("User", {"userName": "mallory"})
+
+
+async def test_two_reads_never_share_an_object() -> None:
+    adapter = MemoryAdapter()
+    created = await adapter.create("User", json.loads(json.dumps(ALICE)))
+    first, second = [await adapter.get("User", created.id) for _ in range(2)]
+    assert first.data == second.data
+    assert first.data is not second.data
+    assert first.data["name"] is not second.data["name"]
+    assert first.data["emails"][0] is not second.data["emails"][0]
+
+
+async def test_changing_what_was_written_afterwards_changes_nothing_in_the_store() -> None:
+    adapter = MemoryAdapter()
+    data = json.loads(json.dumps(ALICE))
+    created = await adapter.create("User", data)
+    _scribble(data)
+    changes: dict[str, Any] = {"name": {"givenName": "Alicia"}, "emails": [{"value": "a@x.org"}]}
+    updated = await adapter.update("User", created.id, changes)
+    changes["name"]["givenName"] = "Mallory"
+    changes["emails"].clear()
+    expected = {**ALICE, "name": {"givenName": "Alicia"}, "emails": [{"value": "a@x.org"}]}
+    assert updated.data == expected
+    assert (await adapter.get("User", created.id)).data == expected
+    found = await adapter.search(Query("User", ScimFilter('name.givenName eq "Alicia"').ast))
+    assert [r.id for r in found.records] == [created.id]
+
+
+async def test_a_page_without_filter_or_sort_is_taken_in_creation_order() -> None:
+    adapter = MemoryAdapter()
+    ids = [(await adapter.create("User", {"userName": f"u{n}"})).id for n in range(7)]
+    await adapter.delete("User", ids[2])
+    kept = ids[:2] + ids[3:]
+    for start, count in ((1, 100), (1, 3), (3, 2), (6, 5), (7, 1), (50, 10)):
+        page = await adapter.search(Query("User", start_index=start, count=count))
+        assert [r.id for r in page.records] == kept[start - 1 : start - 1 + count]
+        assert page.total == len(kept)
