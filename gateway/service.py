@@ -266,7 +266,7 @@ class ScimService:
             if record.last_modified is not None:
                 meta["lastModified"] = _iso(record.last_modified)
             if record.version is not None:
-                meta["version"] = f'W/"{record.version}"'  # format_etag, inlined
+                meta["version"] = format_etag(record.version)
             resource["meta"] = meta
             # The full projection only when something below the top level is hidden.
             return project(resource, rtype) if nested else resource
