@@ -183,7 +183,7 @@ def _attributes(
     ``tag`` only). A string value under a known key is written inline: most values
     are, and a call per value is most of what encoding one costs.
     """
-    if not attributes:
+    if attributes is None:
         return b""
     out: list[bytes] = []
     append = out.append
@@ -319,7 +319,8 @@ def _span(span: ReadableSpan) -> bytes:
     name = span.name
     if name:
         raw = name.encode()
-        append(b"\x2a" + _length(raw) + raw)
+        size = len(raw)
+        append(b"\x2a" + (_SMALL[size] if size < 128 else _varint(size)) + raw)
     kind = span.kind
     append(
         b"\x30\x01"
@@ -371,7 +372,8 @@ def _span(span: ReadableSpan) -> bytes:
             append(b"\x7a" + _length(body) + body)
     append(_SPAN_FLAGS[1 if parent and parent.is_remote else 0])
     body = b"".join(parts)
-    return b"\x12" + _length(body) + body
+    size = len(body)
+    return b"\x12" + (_SMALL[size] if size < 128 else _varint(size)) + body
 
 
 def _scope(scope: InstrumentationScope | None) -> bytes:
@@ -393,29 +395,37 @@ def _grouped(
 
     Equality is what encode_spans' dicts use; a Resource hashes by dumping its
     attributes to JSON, so each distinct object is looked up once per batch
-    (its id kept with the object, so the id cannot be reused meanwhile).
+    (its id kept with the object, so the id cannot be reused meanwhile), and a
+    span with the resource and scope objects of the one before is not looked up.
     """
     groups: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
     by_resource: dict[int, tuple[Resource, dict[InstrumentationScope | None, list[bytes]]]] = {}
     by_scope: dict[tuple[int, int], tuple[InstrumentationScope | None, list[bytes]]] = {}
+    last: tuple[object, object] = (_NOTHING, _NOTHING)
+    records: list[bytes] = []
     for span in spans:
         record = encode(span)
         resource = span.resource
-        known = by_resource.get(id(resource))
-        if known is None:
-            scopes = groups.setdefault(resource, {})
-            by_resource[id(resource)] = (resource, scopes)
-        else:
-            scopes = known[1]
         scope = span.instrumentation_scope or None
-        seen = by_scope.get((id(scopes), id(scope)))
-        if seen is None:
-            records = scopes.setdefault(scope, [])
-            by_scope[(id(scopes), id(scope))] = (scope, records)
-        else:
-            records = seen[1]
+        if resource is not last[0] or scope is not last[1]:
+            known = by_resource.get(id(resource))
+            if known is None:
+                scopes = groups.setdefault(resource, {})
+                by_resource[id(resource)] = (resource, scopes)
+            else:
+                scopes = known[1]
+            seen = by_scope.get((id(scopes), id(scope)))
+            if seen is None:
+                records = scopes.setdefault(scope, [])
+                by_scope[(id(scopes), id(scope))] = (scope, records)
+            else:
+                records = seen[1]
+            last = (resource, scope)
         records.append(record)
     return groups
+
+
+_NOTHING = object()
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
