@@ -46,6 +46,7 @@ from yarl import URL
 
 from gateway.errors import ScimError
 from gateway.operation import Operation
+from gateway.otlp_wire import EXCEPTION_DETAILS
 
 __all__ = [
     "NO_SPAN",
@@ -140,15 +141,20 @@ def _protocol(env: Mapping[str, str], signal: str) -> str:
 
 
 def span_exporter(protocol: str) -> SpanExporter:
-    # The exporters read their endpoint, headers and timeout from OTEL_* themselves;
-    # each is imported only when chosen (grpc is a heavy import).
+    """The OTLP span exporter of ``protocol``; over HTTP ours (it cuts exceptions to types).
+
+    The exporters read their endpoint, headers and timeout from OTEL_* themselves;
+    each is imported only when chosen (grpc is a heavy import). Over HTTP it is
+    :class:`gateway.otlp_http.HttpSpanExporter` (the library's, with a faster
+    encoder that does :class:`TypesOnly`'s job); over gRPC the library's.
+    """
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
         return Grpc()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+    from gateway.otlp_http import HttpSpanExporter
 
-    return Http()
+    return HttpSpanExporter()
 
 
 def metric_reader(protocol: str) -> MetricReader:
@@ -165,7 +171,7 @@ def metric_reader(protocol: str) -> MetricReader:
     return PeriodicExportingMetricReader(HttpMetrics())
 
 
-_MESSAGES = ("exception.message", "exception.stacktrace")
+_MESSAGES = EXCEPTION_DETAILS
 
 
 def _types_only(span: ReadableSpan) -> ReadableSpan:
@@ -245,7 +251,7 @@ def from_env() -> Telemetry:
     if traces:
         provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
         for name in traces:
-            provider.add_span_processor(BatchSpanProcessor(TypesOnly(_exporter(name, env))))
+            provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))
         telemetry.tracer_provider = provider
     return telemetry
 
@@ -263,11 +269,18 @@ def setup_from_env() -> Telemetry:
 
 
 def _exporter(name: str, env: Mapping[str, str]) -> SpanExporter:
+    """The span exporter ``name``, exporting exception events by type only.
+
+    Over OTLP/HTTP ours does that itself as it encodes (no span copies); the
+    others sit behind :class:`TypesOnly`.
+    """
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-        return ConsoleSpanExporter()
-    return span_exporter(_protocol(env, "traces"))
+        return TypesOnly(ConsoleSpanExporter())
+    protocol = _protocol(env, "traces")
+    exporter = span_exporter(protocol)
+    return exporter if protocol == "http/protobuf" else TypesOnly(exporter)
 
 
 _ASYNCPG_DONE = False
