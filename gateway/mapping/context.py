@@ -97,8 +97,12 @@ class LegacyRecord:
     def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str):
             raise KeyError(key)
-        if key in self._data:
-            return _wrap(self._data[key])
+        data = self._data
+        if key in data:
+            value = data[key]
+            if value is None or type(value) in _SCALARS:  # _wrap's first case, without a call
+                return value
+            return _wrap(value)
         if self._known is not None and key not in self._known:
             hint = did_you_mean(key, self._known)
             raise UndefinedError(f"record has no field {key!r} (not in record_fields){hint}")

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -62,7 +62,9 @@ from gateway.mapping.sandbox import (
     MappingEnvironment,
     SharedRender,
     TemplateShapeError,
+    to_data,
 )
+from gateway.mapping.pyexpr import Evaluate
 from gateway.scim.resource import coerce_value, is_empty, lookup_key
 from gateway.scim.schema import (
     ENTERPRISE_URN,
@@ -241,7 +243,150 @@ def _put(out: dict[str, Any], target: Resolved, value: Any) -> None:
         holder.setdefault(target.attribute.name, {})[target.sub.name] = value
 
 
+# -- the same, with the per-attribute work done when the mapping is loaded ------------------
+#
+# from_legacy runs on every resource the gateway returns. What scim_value, _coerce_one
+# and _put work out from the attribute on each call (its type, its sub-attributes, its
+# label, where the value goes) is worked out once here; a value the shortcuts do not
+# cover goes through the functions above, so results and errors are theirs.
+# tests/mapping/test_field_plan.py compares both on random values.
+
+Convert = Callable[[Any], Any]
+Put = Callable[[dict[str, Any], Any], None]
+
+
+def _coercer(attr: Attribute, label: str) -> Convert:
+    """``_coerce_one(attr, value, label)`` as a function of ``value``."""
+    if attr.type == "complex":
+        subs = {
+            key: (sub.name, _coercer(sub, f"{label}.{sub.name}"))
+            for key, sub in attr.sub_attributes.items()
+        }
+
+        def coerce_complex(value: Any) -> Any:
+            if type(value) is not dict:
+                return _coerce_one(attr, value, label)
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                found = subs.get(key) if type(key) is str else None  # keys are lower-case
+                if found is None:
+                    found = subs.get(key.lower()) if isinstance(key, str) else None
+                    if found is None:  # the general path fails the same way
+                        return _coerce_one(attr, value, label)
+                if item is not None:  # None is no value: _coerce_one gives None
+                    coerced = found[1](item)
+                    if coerced is not None:
+                        out[found[0]] = coerced
+            return out or None
+
+        return coerce_complex
+    plain = {"string": str, "boolean": bool}.get(attr.type)
+    if plain is str:
+
+        def coerce_string(value: Any) -> Any:
+            if type(value) is str:
+                return value or None  # "" is no value; any other text is itself
+            return _coerce_one(attr, value, label)
+
+        return coerce_string
+    if plain is bool:
+
+        def coerce_boolean(value: Any) -> Any:
+            return value if type(value) is bool else _coerce_one(attr, value, label)
+
+        return coerce_boolean
+    return lambda value: _coerce_one(attr, value, label)
+
+
+_PLAIN = frozenset({str, bool, int})
+
+
+def _plain_list(value: Any) -> bool:
+    """A list of plain objects of plain values: JSON data as it is (what ``multi`` gives)."""
+    if type(value) is not list:
+        return False
+    for item in value:
+        if type(item) is dict:
+            for key, sub in item.items():
+                if type(key) is not str or not (sub is None or type(sub) in _PLAIN):
+                    return False
+        elif not (item is None or type(item) in _PLAIN):
+            return False
+    return True
+
+
+def scim_converter(target: Resolved) -> Convert:
+    """``scim_value(target, to_data(value))`` as a function of ``value``."""
+    attr = target.target
+    label = target.dotted
+    coerce = _coercer(attr, label)
+    if not attr.multi_valued:
+        string = attr.type == "string"
+
+        def convert_single(value: Any) -> Any:
+            if type(value) is str and string:
+                return value or None
+            value = to_data(value)
+            if is_empty(value):
+                return None
+            if isinstance(value, list):
+                raise TemplateShapeError(f"{label} takes one value; the template gives a list")
+            return coerce(value)
+
+        return convert_single
+    keep_valued = attr.type == "complex" and attr.sub("value") is not None
+
+    def convert_multi(value: Any) -> Any:
+        if not _plain_list(value):  # else to_data would give an equal copy
+            value = to_data(value)
+        if is_empty(value):
+            return None
+        items = value if isinstance(value, list) else [value]
+        out = [c for item in items if (c := coerce(item)) is not None]
+        if keep_valued:
+            out = [element for element in out if "value" in element]
+        return out or None
+
+    return convert_multi
+
+
+def putter(target: Resolved) -> Put:
+    """``_put(out, target, value)`` as a function of ``out`` and ``value``."""
+    container = target.container
+    name = target.attribute.name
+    if target.sub is None:
+        if container is None:
+
+            def put_top(out: dict[str, Any], value: Any) -> None:
+                out[name] = value
+
+            return put_top
+        return lambda out, value: _put(out, target, value)
+    sub = target.sub.name
+    if container is None:
+
+        def put_sub(out: dict[str, Any], value: Any) -> None:
+            holder = out[name] if name in out else out.setdefault(name, {})
+            holder[sub] = value
+
+        return put_sub
+    return lambda out, value: _put(out, target, value)
+
+
 # -- one resource type ----------------------------------------------------------------
+
+#: A to_legacy field and its template as a function of the scope (None: Jinja renders it).
+_ToStep = tuple[Field, Evaluate | None]
+#: A from_legacy field, its template as above, its scim_converter and its putter.
+_FromStep = tuple[Field, Evaluate | None, Convert, Put]
+
+
+def _constant(template: CompiledTemplate) -> Evaluate | None:
+    """A constant's value as a function of the scope; None for a template."""
+    if template.template is not None:
+        return None
+    constant = template.constant
+    return lambda scope: constant
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,18 +406,38 @@ class TypeMapping:
     required: frozenset[str] = frozenset()
     #: The file's ``vars:``, references resolved; templates read them as ``vars.name``.
     vars: Mapping[str, Any] = dataclass_field(default_factory=lambda: _NO_VARS)
+    #: Per field, what to_legacy/from_legacy call: worked out once, in __post_init__.
+    _to_steps: tuple[_ToStep, ...] = dataclass_field(init=False, repr=False, compare=False)
+    _from_steps: tuple[_FromStep, ...] = dataclass_field(init=False, repr=False, compare=False)
+    _variables: Variables = dataclass_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        to_steps = tuple((f, f.template.evaluate or _constant(f.template)) for f in self.to_legacy_fields)
+        from_steps = []
+        for field in self.from_legacy_fields:
+            assert field.target is not None
+            evaluate = field.template.evaluate or _constant(field.template)
+            from_steps.append((field, evaluate, scim_converter(field.target), putter(field.target)))
+        object.__setattr__(self, "_to_steps", to_steps)
+        object.__setattr__(self, "_from_steps", tuple(from_steps))
+        # Read-only to templates, so one serves every record.
+        object.__setattr__(self, "_variables", Variables(self.vars))
 
     def record(self, data: Mapping[str, Any]) -> LegacyRecord:
         return LegacyRecord(data, self.known_record_fields)
 
     def to_legacy(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        shared = SharedRender(
-            self.env.scope({**scim_variables(self.rtype, resource), "vars": Variables(self.vars)})
-        )
+        scope = self.env.scope({**scim_variables(self.rtype, resource), "vars": self._variables})
+        shared: SharedRender | None = None
         out: dict[str, Any] = {}
-        for field in self.to_legacy_fields:
+        for field, evaluate in self._to_steps:
             try:
-                value = shared.render(field.template)
+                if evaluate is not None:
+                    value = to_data(evaluate(scope))
+                else:  # rendered by Jinja: one context for the resource's templates
+                    if shared is None:
+                        shared = SharedRender(scope)
+                    value = shared.render(field.template)
             except Exception as exc:
                 raise field.failed(exc) from None
             if not is_empty(value):
@@ -283,18 +448,21 @@ class TypeMapping:
         return out
 
     def from_legacy(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        shared = SharedRender(
-            self.env.scope({"record": self.record(record), "vars": Variables(self.vars)})
-        )
+        scope = self.env.scope({"record": self.record(record), "vars": self._variables})
+        shared: SharedRender | None = None
         out: dict[str, Any] = {}
-        for field in self.from_legacy_fields:
-            assert field.target is not None
+        for field, evaluate, convert, put in self._from_steps:
             try:
-                value = scim_value(field.target, shared.render(field.template))
+                if evaluate is not None:
+                    value = convert(evaluate(scope))
+                else:  # rendered by Jinja: one context for the record's templates
+                    if shared is None:
+                        shared = SharedRender(scope)
+                    value = convert(shared.render(field.template))
             except Exception as exc:
                 raise field.failed(exc) from None
             if value is not None:
-                _put(out, field.target, value)
+                put(out, value)
         return out
 
     def legacy_field(self, path: str) -> str | None:
