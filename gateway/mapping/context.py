@@ -18,7 +18,7 @@ Templates of both directions also get ``vars``, the file's ``vars:`` section
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 from jinja2.exceptions import UndefinedError
@@ -145,7 +145,7 @@ class Variables(LegacyRecord):
 
 
 def _by_lower(data: Any) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         return {}
     return {k.lower(): v for k, v in data.items() if isinstance(k, str)}
 
@@ -179,22 +179,66 @@ def attribute_variables(rtype: ResourceType) -> dict[str, Attribute]:
     }
 
 
+_Maker = Callable[[Any], Any] | None
+
+
+def _maker(attr: Attribute, label: str) -> _Maker:
+    """``_variable(attr, value, label)`` as a function of ``value``; None for ``value`` itself.
+
+    What ``_variable`` and ``_complex`` work out from the attribute on each call
+    (its kind, its sub-attributes) is worked out once: to_legacy runs on every write.
+    """
+    if attr.type == "complex":
+        subs = tuple((key, sub.name) for key, sub in attr.sub_attributes.items())
+        valued = attr.sub("value") is not None
+
+        def complex_value(value: Any) -> AttrObject:
+            if value is not None and type(value) is not dict:
+                if valued and not isinstance(value, Mapping):
+                    value = {"value": value}
+            data = _by_lower(value)
+            return AttrObject(label, {name: data.get(key) for key, name in subs})
+
+        if not attr.multi_valued:
+            return complex_value
+
+        def complex_values(value: Any) -> list[AttrObject]:
+            if value is None:
+                return []
+            items = value if isinstance(value, list) else [value]
+            return [complex_value(item) for item in items if item is not None]
+
+        return complex_values
+    if attr.multi_valued:
+
+        def values(value: Any) -> list[Any]:
+            if value is None:
+                return []
+            return list(value) if isinstance(value, list) else [value]
+
+        return values
+    return None
+
+
 class _Plan:
     """What :func:`scim_variables` needs of a resource type, worked out once: each
-    attribute by lower-case name, and the variable of an absent attribute."""
+    attribute by lower-case name with the function making its variable, the variable
+    of an absent attribute, and which of those are lists (made afresh per render)."""
 
-    __slots__ = ("attrs", "empty", "extensions", "rtype")
+    __slots__ = ("attrs", "empty", "extensions", "lists", "rtype")
 
     def __init__(self, rtype: ResourceType) -> None:
         self.rtype = rtype  # kept alive while its id is a key of _PLANS
         named = attribute_variables(rtype)
-        self.attrs = {name.lower(): (name, attr) for name, attr in named.items()}
+        self.attrs = {name.lower(): (name, _maker(attr, name)) for name, attr in named.items()}
         self.empty = {name: _variable(attr, None, name) for name, attr in named.items()}
+        self.lists = tuple(name for name, value in self.empty.items() if type(value) is list)
         self.extensions = [
             (
                 ext.id,
+                ext.id.lower(),
                 "the enterprise extension" if ext.id == ENTERPRISE_URN else ext.id,
-                {key: (a.name, a) for key, a in ext.attributes.items()},
+                tuple((key, a.name, _maker(a, a.name)) for key, a in ext.attributes.items()),
             )
             for ext, _required in rtype.extensions
         ]
@@ -217,19 +261,23 @@ def scim_variables(rtype: ResourceType, resource: Mapping[str, Any]) -> dict[str
     plan = _plan(rtype)
     data = _by_lower(resource)
     out = dict(plan.empty)
-    for name, _ in plan.attrs.values():
-        if type(out[name]) is list:
-            out[name] = []  # each render its own (absent complex values are never changed)
+    for name in plan.lists:
+        out[name] = []  # each render its own (absent complex values are never changed)
+    attrs = plan.attrs
     for key, value in data.items():
-        found = plan.attrs.get(key)
+        found = attrs.get(key)
         if found is not None:
-            out[found[0]] = _variable(found[1], value, found[0])
+            name, make = found
+            out[name] = value if make is None else make(value)
     extensions: dict[str, AttrObject] = {}
-    for ext_id, label, attrs in plan.extensions:
-        values = _by_lower(data.get(ext_id.lower()))
+    for ext_id, ext_key, label, ext_attrs in plan.extensions:
+        values = _by_lower(data.get(ext_key))
         extensions[ext_id] = AttrObject(
             label,
-            {name: _variable(a, values.get(key), name) for key, (name, a) in attrs.items()},
+            {
+                name: (values.get(key) if make is None else make(values.get(key)))
+                for key, name, make in ext_attrs
+            },
             "attribute",
         )
     out["extensions"] = extensions

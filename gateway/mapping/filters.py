@@ -33,6 +33,9 @@ class FilterValueError(ValueError):
 
 
 def _is_object(value: Any) -> bool:
+    kind = type(value)
+    if kind is AttrObject or kind is dict:  # the common cases, before the ABC check
+        return True
     return isinstance(value, Mapping | LegacyRecord)
 
 
@@ -44,6 +47,8 @@ def _field(item: Any, key: str) -> Any:
 def _elements(values: Any, name: str) -> list[Any]:
     if values is None:
         return []
+    if type(values) is list:  # a multi-valued attribute: not an object, so the same as below
+        return [v for v in values if v is not None]
     if _is_object(values):  # a single complex value
         return [values]
     if isinstance(values, list | tuple):

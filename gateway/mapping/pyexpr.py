@@ -1,52 +1,64 @@
-"""Expression templates as plain Python closures: Jinja's generated code, minus its machinery.
+"""Expression templates as plain Python functions: Jinja's generated code, minus its machinery.
 
 Most mapping templates are one ``{{ expression }}`` (``record.login``,
 ``record.mail | multi(type='work')``, ``status == 'enabled'``). Jinja renders
 each through a generator, a :class:`~jinja2.runtime.Context` and a list of
 pieces; for a record of a dozen fields that machinery costs more than the
-expressions. :func:`compile_output` turns such a template into a closure over
-the render scope (the dict :class:`~gateway.mapping.sandbox.SharedRender`
-holds) that makes exactly the calls Jinja's generated code makes, in the same
-order:
+expressions. :func:`compile_output` writes such a template as one Python
+function of the render scope (the dict
+:class:`~gateway.mapping.sandbox.SharedRender` holds) whose expression is the
+one Jinja's code generator writes, node for node, in the same order:
 
 * names are read from the scope; an unknown one is the environment's
-  (strict) undefined, as Jinja's ``resolve_or_missing`` gives it;
+  (strict) undefined, made where Jinja makes it;
 * attributes and items go through ``env.getattr``/``env.getitem``, so the
-  sandbox decides (a :class:`LegacyRecord` field is read as
-  ``MappingEnvironment.getattr`` reads it);
-* filters and tests are the environment's own callables (strict-wrapped);
-  calls go through the sandbox's ``is_safe_callable`` and Jinja's call rules;
-* constants are folded where Jinja's code generator folds them (its own
-  optimizer runs on the same nodes), so even quirks of folding are kept.
+  sandbox decides. Two lookups whose answer is known skip the call: a
+  :class:`LegacyRecord` field (``MappingEnvironment.getattr``'s own shortcut)
+  and a sub-attribute of a SCIM value (:class:`AttrObject` has no attribute of
+  that name, so the sandbox would subscribe it);
+* filters and tests are the environment's own callables; for the strict
+  wrapper of ``sandbox._strict`` its checks are made inline, in its order,
+  before the function it wraps is called. Calls go through the sandbox's
+  ``is_safe_callable`` and Jinja's ``Context.call`` rules;
+* constants, operators, comparisons, ``and``/``or``/``not``, ``if``/``else``,
+  literals and slices are the same Python Jinja writes; constant subtrees are
+  folded where Jinja's code generator folds them (its own optimizer runs on the
+  same nodes), quirks included.
 
 Anything else (statements, ``self``, ``sameas``, filters that want the
 context, ``*args``, intercepted operators, ...) is not compiled: the template
-keeps rendering through Jinja. tests/mapping/test_pyexpr.py checks each node
-kind and tests/fuzz/test_mapping_fuzz.py compares both paths on every shipped
-template.
+keeps rendering through Jinja. No text of the template reaches the generated
+source but through ``repr`` of a ``str`` (names, attribute names, keys):
+everything else is bound by name in the function's globals.
+tests/mapping/test_pyexpr.py checks each node kind and
+tests/fuzz/test_mapping_fuzz.py compares both paths on every shipped template.
 """
 
 from __future__ import annotations
 
 import copy
+import keyword
 import math
-import operator
 from collections.abc import Callable
 from types import BuiltinMethodType
 from typing import Any
 
 from jinja2 import nodes
-from jinja2.compiler import has_safe_repr
+from jinja2.compiler import has_safe_repr, operators
 from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
 from jinja2.optimizer import Optimizer
 from jinja2.runtime import Undefined, new_context
-from jinja2.utils import _PassArg
+from jinja2.utils import _PassArg, missing
 
-from gateway.mapping.context import LegacyRecord
+from gateway.mapping.context import AttrObject, LegacyRecord
 
-__all__ = ["Evaluate", "compile_output"]
+__all__ = ["STRICT_INNER", "Evaluate", "compile_output"]
+
+#: The attribute naming the function a strict filter/test wrapper (sandbox._strict) calls
+#: once no argument is a strict undefined: compiled calls check inline and call it.
+STRICT_INNER = "_mapping_strict_inner"
 
 #: A compiled template: the render scope in, the expression's raw value (or the text) out.
 Evaluate = Callable[[dict[str, Any]], Any]
@@ -65,46 +77,31 @@ _FOLDED = (
     nodes.BinExpr,
     nodes.UnaryExpr,
 )
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "gt": operator.gt,
-    "gteq": operator.ge,
-    "lt": operator.lt,
-    "lteq": operator.le,
-    "in": lambda a, b: a in b,
-    "notin": lambda a, b: a not in b,
+_BINARY = {
+    nodes.Add: "+",
+    nodes.Sub: "-",
+    nodes.Mul: "*",
+    nodes.Div: "/",
+    nodes.FloorDiv: "//",
+    nodes.Pow: "**",
+    nodes.Mod: "%",
+    nodes.And: "and",
+    nodes.Or: "or",
 }
-_BINARY: dict[type[nodes.BinExpr], Callable[[Any, Any], Any]] = {
-    nodes.Add: operator.add,
-    nodes.Sub: operator.sub,
-    nodes.Mul: operator.mul,
-    nodes.Div: operator.truediv,
-    nodes.FloorDiv: operator.floordiv,
-    nodes.Pow: operator.pow,
-    nodes.Mod: operator.mod,
-}
-_UNARY: dict[type[nodes.UnaryExpr], Callable[[Any], Any]] = {
-    nodes.Neg: operator.neg,
-    nodes.Pos: operator.pos,
-}
-#: Keywords Jinja's Context.call swallows; a call naming them stays with Jinja.
-_CALL_INTERNALS = frozenset({"_loop_vars", "_block_vars"})
+_UNARY = {nodes.Neg: "-", nodes.Pos: "+", nodes.Not: "not "}
 _STOP_ITERATION = "value was undefined because a callable raised a StopIteration exception"
-#: Dict literals up to this size are built as CPython builds a dict display (all keys
-#: and values first, then the dict): larger ones are built piecewise, so stay with Jinja.
-_DICT_ITEMS = 8
+#: Constants written as literals; any other constant is bound by name.
+_LITERALS = frozenset({bool, int, str})
 
 
 class _Unsupported(Exception):
-    """A node the closures do not reproduce: the template renders through Jinja."""
+    """A node the generated code does not reproduce: the template renders through Jinja."""
 
 
 def compile_output(env: Environment, text: str) -> tuple[Evaluate, bool] | None:
-    """``text`` (a stripped template) as a closure, and whether it is one expression.
+    """``text`` (a stripped template) as a function, and whether it is one expression.
 
-    One expression: the closure gives its raw value (``to_data`` is the caller's).
+    One expression: the function gives its raw value (``to_data`` is the caller's).
     Text and expressions mixed: the pieces joined as ``text_concat`` joins them,
     stripped. None when the template has statements or anything not compiled.
     """
@@ -113,19 +110,18 @@ def compile_output(env: Environment, text: str) -> tuple[Evaluate, bool] | None:
     if len(body) != 1 or not isinstance(body[0], nodes.Output):
         return None
     children = body[0].nodes
-    compiler = _Compiler(env)
+    writer = _Writer(env)
     try:
-        pieces = [compiler.output(child) for child in children]
+        pieces = [writer.output(child) for child in children]
     except _Unsupported:
         return None
-    if len(children) == 1 and not isinstance(children[0], nodes.TemplateData):
-        return pieces[0], True
-    concat = env.text_concat  # type: ignore[attr-defined]
-
-    def text_template(scope: dict[str, Any]) -> Any:
-        return concat([piece(scope) for piece in pieces]).strip()
-
-    return text_template, False
+    single = len(children) == 1 and not isinstance(children[0], nodes.TemplateData)
+    if single:
+        result = pieces[0]
+    else:
+        joined = "".join(f"{p}, " for p in pieces)
+        result = f"{writer.bind(env.text_concat, 'concat')}(({joined})).strip()"  # type: ignore[attr-defined]
+    return writer.function(result), single
 
 
 def _constant_ok(value: Any) -> bool:
@@ -152,23 +148,63 @@ def _immutable(value: Any) -> bool:
     return False
 
 
-class _Compiler:
-    """One template's nodes to closures, mirroring jinja2.compiler.CodeGenerator."""
+def _strict_check(name: str) -> str:
+    """What sandbox._strict does to one argument, as an expression (False, or it raises)."""
+    return (
+        f"(isinstance({name}, Undefined) and type({name}) is not Undefined"
+        f" and {name}._fail_with_undefined_error())"
+    )
+
+
+class _Writer:
+    """One template's nodes as Python source, mirroring jinja2.compiler.CodeGenerator."""
 
     def __init__(self, env: Environment) -> None:
         self.env = env
         self.eval_ctx = EvalContext(env, None)
         self.optimizer = Optimizer(env)
+        self.namespace: dict[str, Any] = {
+            "Undefined": Undefined,
+            "LegacyRecord": LegacyRecord,
+            "AttrObject": AttrObject,
+            "missing": missing,
+            "undefined": env.undefined,
+            "environment": env,
+            "getattr_": env.getattr,
+            "getitem_": env.getitem,
+            "deepcopy": copy.deepcopy,
+        }
+        self.names: dict[str, str] = {}  # template name -> local holding it (or missing)
+        self.count = 0
 
-    def output(self, node: nodes.Node) -> Evaluate:
+    def fresh(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def bind(self, value: Any, prefix: str = "c") -> str:
+        name = self.fresh(f"_{prefix}")
+        self.namespace[name] = value
+        return name
+
+    def function(self, result: str) -> Evaluate:
+        # Names are resolved first, as Jinja's root function resolves them.
+        lines = ["def evaluate(scope):"]
+        for name, local in self.names.items():
+            lines.append(f"    {local} = scope[{name!r}] if {name!r} in scope else missing")
+        lines.append(f"    return {result}")
+        code = compile("\n".join(lines), "<mapping template>", "exec")
+        exec(code, self.namespace)  # noqa: S102 - our own source, see the module docstring
+        found: Evaluate = self.namespace["evaluate"]
+        return found
+
+    def output(self, node: nodes.Node) -> str:
         if isinstance(node, nodes.TemplateData):
-            data = node.as_const(self.eval_ctx)
-            return lambda scope: data
+            return self.constant(node.as_const(self.eval_ctx))
         # The finalize function needs the eval context, so Jinja folds no output child
         # itself; the identity finalize is left out.
         return self.expr(node)
 
-    def expr(self, node: nodes.Node) -> Evaluate:
+    def expr(self, node: nodes.Node) -> str:
         if isinstance(node, _FOLDED):
             folded = self.optimizer.visit(node, self.eval_ctx)
             if folded != node:
@@ -180,103 +216,94 @@ class _Compiler:
 
     # -- literals and names ---------------------------------------------------------
 
-    def const(self, node: nodes.Const) -> Evaluate:
-        value = node.value
+    def constant(self, value: Any) -> str:
         if not _constant_ok(value):
             raise _Unsupported("constant")
+        if value is None or type(value) in _LITERALS:
+            return repr(value)
         if _immutable(value):
-            return lambda scope: value
-        # Jinja evaluates the constant's repr each time: a fresh list or dict per render.
-        return lambda scope: copy.deepcopy(value)
+            return self.bind(value)
+        # Jinja writes the constant's repr: a fresh list or dict each time.
+        return f"deepcopy({self.bind(value)})"
 
-    def name(self, node: nodes.Name) -> Evaluate:
+    def const(self, node: nodes.Const) -> str:
+        return self.constant(node.value)
+
+    def name(self, node: nodes.Name) -> str:
         if node.ctx != "load" or node.name == "self":  # `self` is a TemplateReference
             raise _Unsupported("name")
-        name = node.name
-        undefined = self.env.undefined
+        local = self.names.get(node.name)
+        if local is None:
+            local = self.names[node.name] = self.fresh("n")
+        return f"(undefined(name={node.name!r}) if {local} is missing else {local})"
 
-        def read(scope: dict[str, Any]) -> Any:
-            return scope[name] if name in scope else undefined(name=name)
-
-        return read
-
-    def sequence(self, node: nodes.List | nodes.Tuple) -> Evaluate:
+    def tuple_(self, node: nodes.Tuple) -> str:
+        if node.ctx != "load":
+            raise _Unsupported("tuple")
         items = [self.expr(item) for item in node.items]
-        if isinstance(node, nodes.Tuple):
-            if node.ctx != "load":
-                raise _Unsupported("tuple")
-            return lambda scope: tuple([item(scope) for item in items])
-        return lambda scope: [item(scope) for item in items]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"  # () if none
 
-    def dict_(self, node: nodes.Dict) -> Evaluate:
-        if len(node.items) > _DICT_ITEMS:
-            raise _Unsupported("dict")
-        pairs = [(self.expr(p.key), self.expr(p.value)) for p in node.items]
+    def list_(self, node: nodes.List) -> str:
+        return f"[{', '.join(self.expr(item) for item in node.items)}]"
 
-        def build(scope: dict[str, Any]) -> Any:
-            return dict([(key(scope), value(scope)) for key, value in pairs])
-
-        return build
+    def dict_(self, node: nodes.Dict) -> str:
+        pairs = [f"{self.expr(p.key)}: {self.expr(p.value)}" for p in node.items]
+        return f"{{{', '.join(pairs)}}}"
 
     # -- access -------------------------------------------------------------------------
 
-    def getattr_(self, node: nodes.Getattr) -> Evaluate:
+    def getattr_(self, node: nodes.Getattr) -> str:
         target = self.expr(node.node)
-        attribute = node.attr
-        lookup = self.env.getattr
-        if attribute.startswith("_"):
-            return lambda scope: lookup(target(scope), attribute)
+        attribute = repr(node.attr)
+        if node.attr.startswith("_"):
+            return f"getattr_({target}, {attribute})"
+        obj = self.fresh("t")
+        if hasattr(AttrObject, node.attr):  # a method name: the sandbox decides
+            return (
+                f"({obj}[{attribute}] if type({obj} := {target}) is LegacyRecord"
+                f" else getattr_({obj}, {attribute}))"
+            )
+        # An AttrObject has no attribute of this name: the sandbox's getattr would fail
+        # over to subscribing it, which cannot raise a LookupError (__missing__ raises).
+        kind = self.fresh("k")
+        return (
+            f"({obj}[{attribute}] if ({kind} := type({obj} := {target})) is LegacyRecord"
+            f" or {kind} is AttrObject else getattr_({obj}, {attribute}))"
+        )
 
-        def read(scope: dict[str, Any]) -> Any:
-            obj = target(scope)
-            # MappingEnvironment.getattr's own shortcut: a record has only fields.
-            if type(obj) is LegacyRecord:
-                return obj[attribute]
-            return lookup(obj, attribute)
-
-        if isinstance(node.node, nodes.Name) and node.node.name != "self":
-            name = node.node.name
-            undefined = self.env.undefined
-
-            def read_name(scope: dict[str, Any]) -> Any:
-                obj = scope[name] if name in scope else undefined(name=name)
-                if type(obj) is LegacyRecord:
-                    return obj[attribute]
-                return lookup(obj, attribute)
-
-            return read_name
-        return read
-
-    def getitem(self, node: nodes.Getitem) -> Evaluate:
+    def getitem(self, node: nodes.Getitem) -> str:
         if node.ctx != "load":
             raise _Unsupported("getitem")
         target = self.expr(node.node)
         arg = node.arg
         if isinstance(arg, nodes.Slice):  # Jinja subscripts slices directly
-            parts = [None if p is None else self.expr(p) for p in (arg.start, arg.stop, arg.step)]
-
-            def sliced(scope: dict[str, Any]) -> Any:
-                obj = target(scope)
-                bounds = [None if p is None else p(scope) for p in parts]
-                return obj[slice(*bounds)]
-
-            return sliced
-        key = self.expr(arg)
-        lookup = self.env.getitem
-        return lambda scope: lookup(target(scope), key(scope))
+            text = "" if arg.start is None else self.expr(arg.start)
+            text += ":"
+            if arg.stop is not None:
+                text += self.expr(arg.stop)
+            if arg.step is not None:
+                text += ":" + self.expr(arg.step)
+            return f"{target}[{text}]"
+        return f"getitem_({target}, {self.expr(arg)})"
 
     # -- filters, tests, calls ------------------------------------------------------
 
     def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call) -> tuple[
-        list[Evaluate], list[tuple[str, Evaluate]]
+        list[tuple[str, bool]], list[tuple[str, str, bool]]
     ]:
+        """Positional and keyword arguments: source, and whether a constant (never undefined)."""
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             raise _Unsupported("*args")
-        args = [self.expr(a) for a in node.args]
-        kwargs = [(k.key, self.expr(k.value)) for k in node.kwargs]
+        args = [(self.expr(a), isinstance(a, nodes.Const)) for a in node.args]
+        kwargs = [(k.key, self.expr(k.value), isinstance(k.value, nodes.Const)) for k in node.kwargs]
+        for key, _, _ in kwargs:
+            # Jinja passes a Python keyword as **{...}; a leading _ may be Context.call's
+            # own (_loop_vars) or the helper's: both stay with Jinja.
+            if not key.isidentifier() or keyword.iskeyword(key) or key.startswith("_"):
+                raise _Unsupported("keyword")
         return args, kwargs
 
-    def filter_or_test(self, node: nodes.Filter | nodes.Test) -> Evaluate:
+    def filter_or_test(self, node: nodes.Filter | nodes.Test) -> str:
         if node.node is None:  # a filter block
             raise _Unsupported("filter block")
         is_filter = isinstance(node, nodes.Filter)
@@ -290,65 +317,65 @@ class _Compiler:
             raise _Unsupported("pass_context")
         value = self.expr(node.node)
         args, kwargs = self._arguments(node)
-        env = self.env
-        if pass_arg is _PassArg.environment:
-            return lambda scope: func(
-                env, value(scope), *[a(scope) for a in args], **{k: v(scope) for k, v in kwargs}
-            )
-        if pass_arg is _PassArg.eval_context:
-            # A context's eval context: made with it, for a template without a name.
-            return lambda scope: func(
-                EvalContext(env, None),
-                value(scope),
-                *[a(scope) for a in args],
-                **{k: v(scope) for k, v in kwargs},
-            )
-        if not args and not kwargs:
-            return lambda scope: func(value(scope))
-        if not kwargs:
-            if len(args) == 1:
-                (first,) = args
-                return lambda scope: func(value(scope), first(scope))
-            return lambda scope: func(value(scope), *[a(scope) for a in args])
-        return lambda scope: func(
-            value(scope), *[a(scope) for a in args], **{k: v(scope) for k, v in kwargs}
-        )
+        inner = getattr(func, STRICT_INNER, None)
+        if inner is None or pass_arg is not None:
+            head = {
+                _PassArg.environment: "environment, ",
+                # A context's eval context: made with it, for a template without a name.
+                _PassArg.eval_context: f"{self.bind(EvalContext, 'evalctx')}(environment, None), ",
+            }.get(pass_arg, "")  # type: ignore[arg-type]
+            parts = [value, *(a for a, _ in args), *(f"{k}={v}" for k, v, _ in kwargs)]
+            return f"{self.bind(func, 'f')}({head}{', '.join(parts)})"
+        # sandbox._strict: every argument evaluated, then each checked in order (a strict
+        # undefined fails; the plain one of an implicit else passes), then the call.
+        keys = [None] * (1 + len(args)) + [k for k, _, _ in kwargs]
+        sources = [(value, False), *args, *((v, c) for _, v, c in kwargs)]
+        assigned: list[str] = []
+        checks: list[str] = []
+        call_args: list[str] = []
+        for key, (source, constant) in zip(keys, sources, strict=True):
+            temp = self.fresh("a")
+            assigned.append(f"({temp} := {source})")
+            if not constant:
+                checks.append(_strict_check(temp))
+            call_args.append(temp if key is None else f"{key}={temp}")
+        call = f"{self.bind(inner, 'f')}({', '.join(call_args)})"
+        test = f"({', '.join(assigned)},)"
+        if checks:
+            test += f" and not ({' or '.join(checks)})"
+        return f"({call} if {test} else None)"
 
-    def call(self, node: nodes.Call) -> Evaluate:
+    def call(self, node: nodes.Call) -> str:
         args, kwargs = self._arguments(node)
-        if any(key in _CALL_INTERNALS for key, _ in kwargs):
-            raise _Unsupported("call internals")
         method = self._constant_method(node)
         if method is not None and not kwargs:
             # `{'y': true, 'n': false}.get(x)`: the sandbox's answers for a constant
             # receiver (the method is safe, takes no context) are known now.
-            if len(args) == 1:
-                (first,) = args
-                return lambda scope: method(first(scope))
-            return lambda scope: method(*[a(scope) for a in args])
+            return f"{self.bind(method, 'm')}({', '.join(a for a, _ in args)})"
         target = self.expr(node.node)
+        parts = [target, "scope", *(a for a, _ in args), *(f"{k}={v}" for k, v, _ in kwargs)]
+        return f"{self.bind(self._caller(), 'call')}({', '.join(parts)})"
+
+    def _caller(self) -> Callable[..., Any]:
         env = self.env
         safe = env.is_safe_callable  # type: ignore[attr-defined]
         undefined = env.undefined
 
-        def invoke(scope: dict[str, Any]) -> Any:
-            func = target(scope)
-            call_args = [a(scope) for a in args]
-            call_kwargs = {k: v(scope) for k, v in kwargs}
+        def call(__func: Any, __scope: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
             # SandboxedEnvironment.call, then Context.call.
-            if not safe(func):
-                raise SecurityError(f"{func!r} is not safely callable")
+            if not safe(__func):
+                raise SecurityError(f"{__func!r} is not safely callable")
             if (
-                hasattr(func, "__call__") and _PassArg.from_obj(func.__call__) is not None
-            ) or _PassArg.from_obj(func) is not None:
-                context = new_context(env, None, {}, scope, True, None, None)
-                return env.call(context, func, *call_args, **call_kwargs)  # type: ignore[attr-defined]
+                hasattr(__func, "__call__") and _PassArg.from_obj(__func.__call__) is not None
+            ) or _PassArg.from_obj(__func) is not None:
+                context = new_context(env, None, {}, __scope, True, None, None)
+                return env.call(context, __func, *args, **kwargs)  # type: ignore[attr-defined]
             try:
-                return func(*call_args, **call_kwargs)
+                return __func(*args, **kwargs)
             except StopIteration:
                 return undefined(_STOP_ITERATION)
 
-        return invoke
+        return call
 
     def _constant_method(self, node: nodes.Call) -> Callable[..., Any] | None:
         """``dict.get`` of a constant dict of plain values, as the sandbox hands it out."""
@@ -375,87 +402,54 @@ class _Compiler:
 
     # -- operators ------------------------------------------------------------------
 
-    def cond(self, node: nodes.CondExpr) -> Evaluate:
-        test = self.expr(node.test)
+    def cond(self, node: nodes.CondExpr) -> str:
         then = self.expr(node.expr1)
+        test = self.expr(node.test)
         if node.expr2 is not None:
             otherwise = self.expr(node.expr2)
-            return lambda scope: then(scope) if test(scope) else otherwise(scope)
-        hint = (
-            f"the inline if-expression on line {node.lineno} evaluated to false and"
-            " no else section was defined."
-        )
-        return lambda scope: then(scope) if test(scope) else Undefined(hint)
+        else:
+            hint = (
+                f"the inline if-expression on line {node.lineno} evaluated to false and"
+                " no else section was defined."
+            )
+            otherwise = f"Undefined({hint!r})"
+        return f"({then} if {test} else {otherwise})"
 
-    def compare(self, node: nodes.Compare) -> Evaluate:
-        first = self.expr(node.expr)
-        ops = [(_COMPARE[op.op], self.expr(op.expr)) for op in node.ops]
-        if len(ops) == 1:
-            ((compare, right),) = ops
-            return lambda scope: compare(first(scope), right(scope))
+    def compare(self, node: nodes.Compare) -> str:
+        text = self.expr(node.expr)
+        for op in node.ops:
+            text += f" {operators[op.op]} {self.expr(op.expr)}"
+        return f"({text})"
 
-        def chain(scope: dict[str, Any]) -> Any:
-            # Python's `a < b < c`: b evaluated once, the first false result ends it.
-            left = first(scope)
-            result: Any = True
-            for compare, right in ops:
-                value = right(scope)
-                result = compare(left, value)
-                if not result:
-                    return result
-                left = value
-            return result
-
-        return chain
-
-    def logic(self, node: nodes.And | nodes.Or) -> Evaluate:
-        left = self.expr(node.left)
-        right = self.expr(node.right)
-        if isinstance(node, nodes.And):
-            return lambda scope: left(scope) and right(scope)
-        return lambda scope: left(scope) or right(scope)
-
-    def binary(self, node: nodes.BinExpr) -> Evaluate:
+    def binary(self, node: nodes.BinExpr) -> str:
         if node.operator in self.env.intercepted_binops:  # type: ignore[attr-defined]
             raise _Unsupported("intercepted operator")
-        func = _BINARY[type(node)]
-        left = self.expr(node.left)
-        right = self.expr(node.right)
-        return lambda scope: func(left(scope), right(scope))
+        return f"({self.expr(node.left)} {_BINARY[type(node)]} {self.expr(node.right)})"
 
-    def unary(self, node: nodes.UnaryExpr) -> Evaluate:
+    def unary(self, node: nodes.UnaryExpr) -> str:
         if node.operator in self.env.intercepted_unops:  # type: ignore[attr-defined]
             raise _Unsupported("intercepted operator")
-        value = self.expr(node.node)
-        if isinstance(node, nodes.Not):
-            return lambda scope: not value(scope)
-        func = _UNARY[type(node)]
-        return lambda scope: func(value(scope))
+        return f"({_UNARY[type(node)]}{self.expr(node.node)})"
 
-    def concat(self, node: nodes.Concat) -> Evaluate:
-        items = [self.expr(n) for n in node.nodes]
-        join = self.env.text_concat  # type: ignore[attr-defined]
-        return lambda scope: join(tuple([item(scope) for item in items]))
+    def concat(self, node: nodes.Concat) -> str:
+        items = "".join(f"{self.expr(n)}, " for n in node.nodes)
+        return f"environment.text_concat(({items}))"
 
 
-_HANDLERS: dict[type[nodes.Node], Callable[[_Compiler, Any], Evaluate]] = {
-    nodes.Const: _Compiler.const,
-    nodes.Name: _Compiler.name,
-    nodes.List: _Compiler.sequence,
-    nodes.Tuple: _Compiler.sequence,
-    nodes.Dict: _Compiler.dict_,
-    nodes.Getattr: _Compiler.getattr_,
-    nodes.Getitem: _Compiler.getitem,
-    nodes.Filter: _Compiler.filter_or_test,
-    nodes.Test: _Compiler.filter_or_test,
-    nodes.Call: _Compiler.call,
-    nodes.CondExpr: _Compiler.cond,
-    nodes.Compare: _Compiler.compare,
-    nodes.And: _Compiler.logic,
-    nodes.Or: _Compiler.logic,
-    nodes.Not: _Compiler.unary,
-    nodes.Neg: _Compiler.unary,
-    nodes.Pos: _Compiler.unary,
-    nodes.Concat: _Compiler.concat,
-    **{kind: _Compiler.binary for kind in _BINARY},
+_HANDLERS: dict[type[nodes.Node], Callable[[_Writer, Any], str]] = {
+    nodes.Const: _Writer.const,
+    nodes.Name: _Writer.name,
+    nodes.List: _Writer.list_,
+    nodes.Tuple: _Writer.tuple_,
+    nodes.Dict: _Writer.dict_,
+    nodes.Getattr: _Writer.getattr_,
+    nodes.Getitem: _Writer.getitem,
+    nodes.Filter: _Writer.filter_or_test,
+    nodes.Test: _Writer.filter_or_test,
+    nodes.Call: _Writer.call,
+    nodes.CondExpr: _Writer.cond,
+    nodes.Compare: _Writer.compare,
+    nodes.Concat: _Writer.concat,
+    **{kind: _Writer.binary for kind in _BINARY},
+    **{kind: _Writer.unary for kind in _UNARY},
 }

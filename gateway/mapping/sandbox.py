@@ -41,7 +41,7 @@ from jinja2.utils import Namespace
 
 from gateway.mapping.context import AttrObject, LegacyRecord
 from gateway.mapping.filters import FILTERS, NONE_SAFE, none_safe
-from gateway.mapping.pyexpr import Evaluate, compile_output
+from gateway.mapping.pyexpr import STRICT_INNER, Evaluate, compile_output
 
 __all__ = [
     "CompiledTemplate",
@@ -110,6 +110,7 @@ def _strict(func: Callable[..., Any]) -> Callable[..., Any]:
                     arg._fail_with_undefined_error()
         return func(*args, **kwargs)
 
+    setattr(wrapper, STRICT_INNER, func)  # compiled templates make the same checks inline
     return wrapper
 
 
