@@ -34,6 +34,7 @@ __all__ = [
     "did_you_mean",
     "sample_resource",
     "scim_variables",
+    "scim_variables_of",
 ]
 
 #: Set by the gateway or carried as member deltas, never through a mapping.
@@ -59,7 +60,7 @@ class AttrObject(dict[str, Any]):
     __slots__ = ("_label", "_what")
 
     def __init__(self, label: str, items: Mapping[str, Any], what: str = "sub-attribute") -> None:
-        super().__init__(items)
+        dict.__init__(self, items)
         self._label = label
         self._what = what
 
@@ -68,7 +69,10 @@ class AttrObject(dict[str, Any]):
         raise UndefinedError(f"{self._label} has no {self._what} {key!r}{hint}")
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in self.values())
+        for value in self.values():
+            if value is not None:
+                return True
+        return False
 
 
 def _wrap(value: Any) -> Any:
@@ -189,15 +193,30 @@ def _maker(attr: Attribute, label: str) -> _Maker:
     (its kind, its sub-attributes) is worked out once: to_legacy runs on every write.
     """
     if attr.type == "complex":
-        subs = tuple((key, sub.name) for key, sub in attr.sub_attributes.items())
+        names = tuple(sub.name for sub in attr.sub_attributes.values())
+        by_lower = {key: sub.name for key, sub in attr.sub_attributes.items()}
+        by_name = {name: name for name in names}  # keys spelt canonically, as most are
         valued = attr.sub("value") is not None
 
         def complex_value(value: Any) -> AttrObject:
-            if value is not None and type(value) is not dict:
-                if valued and not isinstance(value, Mapping):
+            # _complex: every sub-attribute, each the value of the last key naming it in
+            # any case; keys naming none are left out.
+            if type(value) is not dict:
+                if value is not None and valued and not isinstance(value, Mapping):
                     value = {"value": value}
-            data = _by_lower(value)
-            return AttrObject(label, {name: data.get(key) for key, name in subs})
+                elif not isinstance(value, Mapping):
+                    return AttrObject(label, dict.fromkeys(names))
+            items: dict[str, Any] = dict.fromkeys(names)
+            for key, item in value.items():
+                if type(key) is str:
+                    name = by_name.get(key) or by_lower.get(key.lower())
+                elif isinstance(key, str):
+                    name = by_lower.get(key.lower())
+                else:
+                    continue
+                if name is not None:
+                    items[name] = item
+            return AttrObject(label, items)
 
         if not attr.multi_valued:
             return complex_value
@@ -269,6 +288,12 @@ def scim_variables(rtype: ResourceType, resource: Mapping[str, Any]) -> dict[str
         if found is not None:
             name, make = found
             out[name] = value if make is None else make(value)
+    _put_extensions(plan, data, out)
+    return out
+
+
+def _put_extensions(plan: _Plan, data: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """``extensions`` (and ``enterprise``) of the resource whose keys, lower-cased, are ``data``."""
     extensions: dict[str, AttrObject] = {}
     for ext_id, ext_key, label, ext_attrs in plan.extensions:
         values = _by_lower(data.get(ext_key))
@@ -283,7 +308,38 @@ def scim_variables(rtype: ResourceType, resource: Mapping[str, Any]) -> dict[str
     out["extensions"] = extensions
     if ENTERPRISE_URN in extensions:
         out["enterprise"] = extensions[ENTERPRISE_URN]
-    return out
+
+
+def scim_variables_of(
+    rtype: ResourceType, names: Collection[str]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """:func:`scim_variables` as a function of the resource, giving only ``names``.
+
+    For templates that read no other variable (compiled ones, which read only the
+    names they name): the variables they read are the same, the others are not made.
+    """
+    plan = _plan(rtype)
+    wanted = tuple(
+        (name, key, make, type(plan.empty[name]) is list, plan.empty[name])
+        for key, (name, make) in plan.attrs.items()
+        if name in names
+    )
+    with_extensions = "extensions" in names or "enterprise" in names
+
+    def variables(resource: Mapping[str, Any]) -> dict[str, Any]:
+        data = _by_lower(resource)
+        out: dict[str, Any] = {}
+        for name, key, make, is_list, empty in wanted:
+            if key in data:
+                value = data[key]
+                out[name] = value if make is None else make(value)
+            else:
+                out[name] = [] if is_list else empty
+        if with_extensions:
+            _put_extensions(plan, data, out)
+        return out
+
+    return variables
 
 
 _SAMPLES: dict[str, Any] = {

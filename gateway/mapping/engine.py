@@ -33,6 +33,7 @@ the line and the field. docs/mappings.md is the user's guide.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -41,7 +42,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from gateway.config import resolve_secret
@@ -53,6 +54,7 @@ from gateway.mapping.context import (
     did_you_mean,
     sample_resource,
     scim_variables,
+    scim_variables_of,
 )
 from gateway.mapping.files import Entry, YamlFile
 from gateway.mapping.filters import FilterValueError
@@ -375,10 +377,14 @@ def putter(target: Resolved) -> Put:
 
 # -- one resource type ----------------------------------------------------------------
 
-#: A to_legacy field and its template as a function of the scope (None: Jinja renders it).
-_ToStep = tuple[Field, Evaluate | None]
+#: A to_legacy field, its name, and its template as a function of the scope (None: Jinja).
+_ToStep = tuple[Field, str, Evaluate | None]
 #: A from_legacy field, its template as above, its scim_converter and its putter.
-_FromStep = tuple[Field, Evaluate | None, Convert, Put]
+#: A from_legacy field; the record field it copies, when it is ``{{ record.x }}`` and
+#: compiled (read without a scope); its template as above; its scim_converter and putter.
+_FromStep = tuple[Field, str | None, Evaluate | None, Convert, Put]
+#: Field values LegacyRecord hands out as they are (context._wrap leaves them alone).
+_AS_IS = frozenset({str, int, float, bool})
 
 
 def _constant(template: CompiledTemplate) -> Evaluate | None:
@@ -411,13 +417,30 @@ class TypeMapping:
     _from_steps: tuple[_FromStep, ...] = dataclass_field(init=False, repr=False, compare=False)
     _variables: Variables = dataclass_field(init=False, repr=False, compare=False)
 
+    _to_variables: Callable[[Mapping[str, Any]], dict[str, Any]] = dataclass_field(
+        init=False, repr=False, compare=False
+    )
+
     def __post_init__(self) -> None:
-        to_steps = tuple((f, f.template.evaluate or _constant(f.template)) for f in self.to_legacy_fields)
+        to_steps = tuple(
+            (f, f.name, f.template.evaluate or _constant(f.template)) for f in self.to_legacy_fields
+        )
+        if all(evaluate is not None for _, _, evaluate in to_steps):
+            # Compiled templates read only the names they name: make only those variables.
+            names = {
+                n.name for f in self.to_legacy_fields for n in f.template.tree.find_all(nodes.Name)
+            }
+            variables = scim_variables_of(self.rtype, names)
+        else:  # Jinja renders some: they get every variable, as before
+            variables = functools.partial(scim_variables, self.rtype)
+        object.__setattr__(self, "_to_variables", variables)
         from_steps = []
         for field in self.from_legacy_fields:
             assert field.target is not None
             evaluate = field.template.evaluate or _constant(field.template)
-            from_steps.append((field, evaluate, scim_converter(field.target), putter(field.target)))
+            copy_of = field.template.record_field if field.template.evaluate else None
+            convert, put = scim_converter(field.target), putter(field.target)
+            from_steps.append((field, copy_of, evaluate, convert, put))
         object.__setattr__(self, "_to_steps", to_steps)
         object.__setattr__(self, "_from_steps", tuple(from_steps))
         # Read-only to templates, so one serves every record.
@@ -427,13 +450,18 @@ class TypeMapping:
         return LegacyRecord(data, self.known_record_fields)
 
     def to_legacy(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        scope = self.env.scope({**scim_variables(self.rtype, resource), "vars": self._variables})
+        scope = self.env.scope({**self._to_variables(resource), "vars": self._variables})
         shared: SharedRender | None = None
         out: dict[str, Any] = {}
-        for field, evaluate in self._to_steps:
+        for field, name, evaluate in self._to_steps:
             try:
                 if evaluate is not None:
-                    value = to_data(evaluate(scope))
+                    value = evaluate(scope)
+                    if value is None or type(value) is str:  # to_data's own; empty: ""
+                        if value:
+                            out[name] = value
+                        continue
+                    value = to_data(value)
                 else:  # rendered by Jinja: one context for the resource's templates
                     if shared is None:
                         shared = SharedRender(scope)
@@ -441,18 +469,33 @@ class TypeMapping:
             except Exception as exc:
                 raise field.failed(exc) from None
             if not is_empty(value):
-                out[field.name] = value
+                out[name] = value
         for name, value in self.defaults.items():
             if name not in out:
                 out[name] = copy.deepcopy(value)
         return out
 
     def from_legacy(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        scope = self.env.scope({"record": self.record(record), "vars": self._variables})
+        scope: dict[str, Any] | None = None  # made for the first template that needs it
         shared: SharedRender | None = None
         out: dict[str, Any] = {}
-        for field, evaluate, convert, put in self._from_steps:
+        for field, copy_of, evaluate, convert, put in self._from_steps:
             try:
+                if copy_of is not None:
+                    # `{{ record.x }}`: what LegacyRecord's __getitem__ gives, read directly
+                    # when the field holds a plain value (else by the record itself).
+                    if copy_of in record:
+                        raw = record[copy_of]
+                        if raw is not None and type(raw) not in _AS_IS:
+                            raw = self.record(record)[copy_of]
+                    else:  # None, or the error of a field not in record_fields
+                        raw = self.record(record)[copy_of]
+                    value = convert(raw)
+                    if value is not None:
+                        put(out, value)
+                    continue
+                if scope is None:
+                    scope = self.env.scope({"record": self.record(record), "vars": self._variables})
                 if evaluate is not None:
                     value = convert(evaluate(scope))
                 else:  # rendered by Jinja: one context for the record's templates

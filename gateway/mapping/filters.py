@@ -34,7 +34,7 @@ class FilterValueError(ValueError):
 
 def _is_object(value: Any) -> bool:
     kind = type(value)
-    if kind is AttrObject or kind is dict:  # the common cases, before the ABC check
+    if kind is AttrObject or kind is dict or kind is LegacyRecord:  # before the ABC check
         return True
     return isinstance(value, Mapping | LegacyRecord)
 
@@ -73,7 +73,15 @@ def primary(values: Any, attr: str | None = "value") -> Any:
     items = _elements(values, "primary")
     if not items:
         return None
-    chosen = next((i for i in items if _field(i, "primary") is True), items[0])
+    chosen = items[0]
+    for item in items:
+        if type(item) is AttrObject:  # _field's answer for a SCIM value, without the calls
+            flag = item["primary"] if "primary" in item else None
+        else:
+            flag = _field(item, "primary")
+        if flag is True:
+            chosen = item
+            break
     return _pick(chosen, attr)
 
 
@@ -81,7 +89,10 @@ def of_type(values: Any, type_: str, attr: str | None = "value") -> Any:
     """``attr`` of the first element whose ``type`` is ``type_`` (any case); else None."""
     wanted = type_.lower()
     for item in _elements(values, "of_type"):
-        kind = _field(item, "type")
+        if type(item) is AttrObject:  # _field's answer for a SCIM value, without the calls
+            kind = item["type"] if "type" in item else None
+        else:
+            kind = _field(item, "type")
         if isinstance(kind, str) and kind.lower() == wanted:
             return _pick(item, attr)
     return None

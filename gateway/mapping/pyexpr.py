@@ -52,7 +52,7 @@ from jinja2.optimizer import Optimizer
 from jinja2.runtime import Undefined, new_context
 from jinja2.utils import _PassArg, missing
 
-from gateway.mapping.context import AttrObject, LegacyRecord
+from gateway.mapping.context import AttrObject, LegacyRecord, Variables
 
 __all__ = ["STRICT_INNER", "Evaluate", "compile_output"]
 
@@ -167,6 +167,7 @@ class _Writer:
             "Undefined": Undefined,
             "LegacyRecord": LegacyRecord,
             "AttrObject": AttrObject,
+            "Variables": Variables,
             "missing": missing,
             "undefined": env.undefined,
             "environment": env,
@@ -258,18 +259,20 @@ class _Writer:
         if node.attr.startswith("_"):
             return f"getattr_({target}, {attribute})"
         obj = self.fresh("t")
-        if hasattr(AttrObject, node.attr):  # a method name: the sandbox decides
-            return (
-                f"({obj}[{attribute}] if type({obj} := {target}) is LegacyRecord"
-                f" else getattr_({obj}, {attribute}))"
-            )
-        # An AttrObject has no attribute of this name: the sandbox's getattr would fail
-        # over to subscribing it, which cannot raise a LookupError (__missing__ raises).
         kind = self.fresh("k")
-        return (
-            f"({obj}[{attribute}] if ({kind} := type({obj} := {target})) is LegacyRecord"
-            f" or {kind} is AttrObject else getattr_({obj}, {attribute}))"
-        )
+        # Types whose sandboxed getattr of this name is known to be a subscription:
+        # LegacyRecord by MappingEnvironment.getattr's own shortcut. AttrObject when it has
+        # no attribute of the name: the sandbox fails over to subscribing it, which cannot
+        # raise a LookupError (__missing__ raises). Variables likewise: its __getattr__
+        # subscribes it, and a field value is always a safe attribute.
+        kinds = ["LegacyRecord"]
+        if not hasattr(AttrObject, node.attr):
+            kinds.append("AttrObject")
+        if not hasattr(Variables, node.attr):
+            kinds.append("Variables")
+        test = " or ".join(f"{kind} is {k}" for k in kinds[1:])
+        test = f"({kind} := type({obj} := {target})) is LegacyRecord" + (f" or {test}" if test else "")
+        return f"({obj}[{attribute}] if {test} else getattr_({obj}, {attribute}))"
 
     def getitem(self, node: nodes.Getitem) -> str:
         if node.ctx != "load":
@@ -317,19 +320,25 @@ class _Writer:
             raise _Unsupported("pass_context")
         value = self.expr(node.node)
         args, kwargs = self._arguments(node)
+        head = {
+            _PassArg.environment: "environment",
+            # A context's eval context: made with it, for a template without a name.
+            _PassArg.eval_context: f"{self.bind(EvalContext, 'evalctx')}(environment, None)",
+        }.get(pass_arg)  # type: ignore[arg-type]
         inner = getattr(func, STRICT_INNER, None)
-        if inner is None or pass_arg is not None:
-            head = {
-                _PassArg.environment: "environment, ",
-                # A context's eval context: made with it, for a template without a name.
-                _PassArg.eval_context: f"{self.bind(EvalContext, 'evalctx')}(environment, None), ",
-            }.get(pass_arg, "")  # type: ignore[arg-type]
+        if inner is None:
             parts = [value, *(a for a, _ in args), *(f"{k}={v}" for k, v, _ in kwargs)]
-            return f"{self.bind(func, 'f')}({head}{', '.join(parts)})"
+            if head is not None:
+                parts.insert(0, head)
+            return f"{self.bind(func, 'f')}({', '.join(parts)})"
         # sandbox._strict: every argument evaluated, then each checked in order (a strict
-        # undefined fails; the plain one of an implicit else passes), then the call.
+        # undefined fails; the plain one of an implicit else passes), then the call. The
+        # environment or eval context Jinja passes first is never undefined.
         keys = [None] * (1 + len(args)) + [k for k, _, _ in kwargs]
         sources = [(value, False), *args, *((v, c) for _, v, c in kwargs)]
+        if head is not None:
+            keys.insert(0, None)
+            sources.insert(0, (head, True))
         assigned: list[str] = []
         checks: list[str] = []
         call_args: list[str] = []
