@@ -69,10 +69,7 @@ class AttrObject(dict[str, Any]):
         raise UndefinedError(f"{self._label} has no {self._what} {key!r}{hint}")
 
     def __bool__(self) -> bool:
-        for value in self.values():
-            if value is not None:
-                return True
-        return False
+        return any(v is not None for v in self.values())
 
 
 def _wrap(value: Any) -> Any:
@@ -311,13 +308,16 @@ def _put_extensions(plan: _Plan, data: Mapping[str, Any], out: dict[str, Any]) -
 
 
 def scim_variables_of(
-    rtype: ResourceType, names: Collection[str]
+    rtype: ResourceType, names: Collection[str], head: Mapping[str, Any] | None = None
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """:func:`scim_variables` as a function of the resource, giving only ``names``.
 
     For templates that read no other variable (compiled ones, which read only the
     names they name): the variables they read are the same, the others are not made.
+    The dict starts as a copy of ``head`` (the environment's globals), which the
+    variables override, as ``MappingEnvironment.scope`` merges them.
     """
+    start = dict(head or {})
     plan = _plan(rtype)
     wanted = tuple(
         (name, key, make, type(plan.empty[name]) is list, plan.empty[name])
@@ -328,7 +328,7 @@ def scim_variables_of(
 
     def variables(resource: Mapping[str, Any]) -> dict[str, Any]:
         data = _by_lower(resource)
-        out: dict[str, Any] = {}
+        out = start.copy()
         for name, key, make, is_list, empty in wanted:
             if key in data:
                 value = data[key]

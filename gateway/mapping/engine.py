@@ -58,6 +58,7 @@ from gateway.mapping.context import (
 )
 from gateway.mapping.files import Entry, YamlFile
 from gateway.mapping.filters import FilterValueError
+from gateway.mapping.pyexpr import Evaluate
 from gateway.mapping.references import record_fields, references, scim_paths
 from gateway.mapping.sandbox import (
     CompiledTemplate,
@@ -66,7 +67,6 @@ from gateway.mapping.sandbox import (
     TemplateShapeError,
     to_data,
 )
-from gateway.mapping.pyexpr import Evaluate
 from gateway.scim.resource import coerce_value, is_empty, lookup_key
 from gateway.scim.schema import (
     ENTERPRISE_URN,
@@ -387,6 +387,12 @@ _FromStep = tuple[Field, str | None, Evaluate | None, Convert, Put]
 _AS_IS = frozenset({str, int, float, bool})
 
 
+def _scim_scope(
+    env: MappingEnvironment, rtype: ResourceType, resource: Mapping[str, Any]
+) -> dict[str, Any]:
+    return env.scope(scim_variables(rtype, resource))
+
+
 def _constant(template: CompiledTemplate) -> Evaluate | None:
     """A constant's value as a function of the scope; None for a template."""
     if template.template is not None:
@@ -430,9 +436,9 @@ class TypeMapping:
             names = {
                 n.name for f in self.to_legacy_fields for n in f.template.tree.find_all(nodes.Name)
             }
-            variables = scim_variables_of(self.rtype, names)
+            variables = scim_variables_of(self.rtype, names, self.env.globals)
         else:  # Jinja renders some: they get every variable, as before
-            variables = functools.partial(scim_variables, self.rtype)
+            variables = functools.partial(_scim_scope, self.env, self.rtype)
         object.__setattr__(self, "_to_variables", variables)
         from_steps = []
         for field in self.from_legacy_fields:
@@ -450,7 +456,8 @@ class TypeMapping:
         return LegacyRecord(data, self.known_record_fields)
 
     def to_legacy(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        scope = self.env.scope({**self._to_variables(resource), "vars": self._variables})
+        scope = self._to_variables(resource)  # the globals and the SCIM variables
+        scope["vars"] = self._variables
         shared: SharedRender | None = None
         out: dict[str, Any] = {}
         for field, name, evaluate in self._to_steps:

@@ -75,10 +75,8 @@ def primary(values: Any, attr: str | None = "value") -> Any:
         return None
     chosen = items[0]
     for item in items:
-        if type(item) is AttrObject:  # _field's answer for a SCIM value, without the calls
-            flag = item["primary"] if "primary" in item else None
-        else:
-            flag = _field(item, "primary")
+        # _field's answer, for a SCIM value without the calls.
+        flag = item.get("primary") if type(item) is AttrObject else _field(item, "primary")
         if flag is True:
             chosen = item
             break
@@ -89,10 +87,8 @@ def of_type(values: Any, type_: str, attr: str | None = "value") -> Any:
     """``attr`` of the first element whose ``type`` is ``type_`` (any case); else None."""
     wanted = type_.lower()
     for item in _elements(values, "of_type"):
-        if type(item) is AttrObject:  # _field's answer for a SCIM value, without the calls
-            kind = item["type"] if "type" in item else None
-        else:
-            kind = _field(item, "type")
+        # _field's answer, for a SCIM value without the calls.
+        kind = item.get("type") if type(item) is AttrObject else _field(item, "type")
         if isinstance(kind, str) and kind.lower() == wanted:
             return _pick(item, attr)
     return None

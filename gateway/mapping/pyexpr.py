@@ -41,7 +41,7 @@ import keyword
 import math
 from collections.abc import Callable
 from types import BuiltinMethodType
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import nodes
 from jinja2.compiler import has_safe_repr, operators
@@ -194,7 +194,7 @@ class _Writer:
             lines.append(f"    {local} = scope[{name!r}] if {name!r} in scope else missing")
         lines.append(f"    return {result}")
         code = compile("\n".join(lines), "<mapping template>", "exec")
-        exec(code, self.namespace)  # noqa: S102 - our own source, see the module docstring
+        exec(code, self.namespace)  # our own source: see the module docstring
         found: Evaluate = self.namespace["evaluate"]
         return found
 
@@ -271,7 +271,9 @@ class _Writer:
         if not hasattr(Variables, node.attr):
             kinds.append("Variables")
         test = " or ".join(f"{kind} is {k}" for k in kinds[1:])
-        test = f"({kind} := type({obj} := {target})) is LegacyRecord" + (f" or {test}" if test else "")
+        test = f"({kind} := type({obj} := {target})) is LegacyRecord" + (
+            f" or {test}" if test else ""
+        )
         return f"({obj}[{attribute}] if {test} else getattr_({obj}, {attribute}))"
 
     def getitem(self, node: nodes.Getitem) -> str:
@@ -291,14 +293,17 @@ class _Writer:
 
     # -- filters, tests, calls ------------------------------------------------------
 
-    def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call) -> tuple[
-        list[tuple[str, bool]], list[tuple[str, str, bool]]
-    ]:
+    def _arguments(
+        self, node: nodes.Filter | nodes.Test | nodes.Call
+    ) -> tuple[list[tuple[str, bool]], list[tuple[str, str, bool]]]:
         """Positional and keyword arguments: source, and whether a constant (never undefined)."""
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             raise _Unsupported("*args")
         args = [(self.expr(a), isinstance(a, nodes.Const)) for a in node.args]
-        kwargs = [(k.key, self.expr(k.value), isinstance(k.value, nodes.Const)) for k in node.kwargs]
+        kwargs = [
+            (cast(str, k.key), self.expr(k.value), isinstance(k.value, nodes.Const))
+            for k in node.kwargs
+        ]
         for key, _, _ in kwargs:
             # Jinja passes a Python keyword as **{...}; a leading _ may be Context.call's
             # own (_loop_vars) or the helper's: both stay with Jinja.
@@ -312,7 +317,8 @@ class _Writer:
         is_filter = isinstance(node, nodes.Filter)
         if not is_filter and node.name == "sameas":  # identity: constants are copies here
             raise _Unsupported("sameas")
-        func = (self.env.filters if is_filter else self.env.tests).get(node.name)
+        pool = self.env.filters if is_filter else self.env.tests
+        func = cast(Callable[..., Any] | None, pool.get(node.name))
         if func is None:  # fails at render time in Jinja (in an if-expression)
             raise _Unsupported("unknown filter or test")
         pass_arg = _PassArg.from_obj(func)
@@ -375,7 +381,8 @@ class _Writer:
             if not safe(__func):
                 raise SecurityError(f"{__func!r} is not safely callable")
             if (
-                hasattr(__func, "__call__") and _PassArg.from_obj(__func.__call__) is not None
+                hasattr(__func, "__call__")  # noqa: B004 - Context.call's own test
+                and _PassArg.from_obj(__func.__call__) is not None
             ) or _PassArg.from_obj(__func) is not None:
                 context = new_context(env, None, {}, __scope, True, None, None)
                 return env.call(context, __func, *args, **kwargs)  # type: ignore[attr-defined]

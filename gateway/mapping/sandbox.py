@@ -279,7 +279,9 @@ def to_data(value: Any) -> Any:
     # their plain items without a call each: the same results, sooner.
     if kind is dict:
         return {
-            (k if type(k) is str else _key(k)): (v if v is None or type(v) in _PLAIN else to_data(v))
+            (k if type(k) is str else _key(k)): (
+                v if v is None or type(v) in _PLAIN else to_data(v)
+            )
             for k, v in value.items()
         }
     if kind is list:
