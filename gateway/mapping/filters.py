@@ -70,26 +70,39 @@ def primary(values: Any, attr: str | None = "value") -> Any:
     ``emails | primary`` is the primary e-mail address; ``primary(attr=none)``
     gives the whole element. None when there is no element.
     """
-    items = _elements(values, "primary")
-    if not items:
-        return None
-    chosen = items[0]
+    # A list (a multi-valued attribute) is walked as is: _elements would copy it
+    # without its None elements, which are skipped here instead.
+    items = values if type(values) is list else _elements(values, "primary")
+    chosen = None
     for item in items:
+        if item is None:
+            continue
+        if chosen is None:
+            chosen = item  # the first element, unless one is primary
         # _field's answer, for a SCIM value without the calls.
         flag = item.get("primary") if type(item) is AttrObject else _field(item, "primary")
         if flag is True:
             chosen = item
             break
+    if chosen is None:
+        return None
+    if attr is not None and type(chosen) is AttrObject:
+        return chosen[attr]  # _pick's answer (strict: a misspelt sub-attribute fails)
     return _pick(chosen, attr)
 
 
 def of_type(values: Any, type_: str, attr: str | None = "value") -> Any:
     """``attr`` of the first element whose ``type`` is ``type_`` (any case); else None."""
     wanted = type_.lower()
-    for item in _elements(values, "of_type"):
+    # A list is walked as is, its None elements skipped (see primary).
+    for item in values if type(values) is list else _elements(values, "of_type"):
+        if item is None:
+            continue
         # _field's answer, for a SCIM value without the calls.
         kind = item.get("type") if type(item) is AttrObject else _field(item, "type")
         if isinstance(kind, str) and kind.lower() == wanted:
+            if attr is not None and type(item) is AttrObject:
+                return item[attr]  # _pick's answer
             return _pick(item, attr)
     return None
 

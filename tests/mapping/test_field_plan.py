@@ -8,6 +8,7 @@ attribute and sub-attribute of User and Group, on random values, the same result
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from gateway.mapping.context import (
     scim_variables_of,
 )
 from gateway.mapping.engine import _put, putter, resolve_path, scim_converter, scim_value
+from gateway.mapping.filters import _elements, _field, _pick, of_type, primary
 from gateway.mapping.sandbox import MappingEnvironment, to_data
 from gateway.scim.schema import Resolved, build_resource_types
 
@@ -85,11 +87,18 @@ def test_scim_converter_is_scim_value_of_to_data(target: Resolved, raw: Any) -> 
 def test_putter_is_put(first: Resolved, second: Resolved, a: Any, b: Any) -> None:
     mine: dict[str, Any] = {}
     theirs: dict[str, Any] = {}
-    putter(first)(mine, a)
-    putter(second)(mine, b)
-    _put(theirs, first, a)
-    _put(theirs, second, b)
-    assert repr(mine) == repr(theirs)
+
+    def put_mine() -> dict[str, Any]:
+        putter(first)(mine, a)
+        putter(second)(mine, b)
+        return mine
+
+    def put_theirs() -> dict[str, Any]:
+        _put(theirs, first, a)
+        _put(theirs, second, b)
+        return theirs
+
+    assert outcome(put_mine) == outcome(put_theirs)
 
 
 def _resource(rtype_name: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -115,3 +124,40 @@ def test_scim_variables_of_gives_the_named_variables_of_scim_variables(
     # together), and nothing scim_variables does not give.
     assert {n for n in names if n in full} | set(ENV.globals) <= set(some) <= set(full)
     assert repr({n: some[n] for n in sorted(some)}) == repr({n: full[n] for n in sorted(some)})
+
+
+# -- primary and of_type, against their plain form ----------------------------------------
+
+
+def plain_primary(values: Any, attr: str | None = "value") -> Any:
+    items = _elements(values, "primary")
+    if not items:
+        return None
+    chosen = next((i for i in items if _field(i, "primary") is True), items[0])
+    return _pick(chosen, attr)
+
+
+def plain_of_type(values: Any, type_: str, attr: str | None = "value") -> Any:
+    wanted = type_.lower()
+    for item in _elements(values, "of_type"):
+        kind = _field(item, "type")
+        if isinstance(kind, str) and kind.lower() == wanted:
+            return _pick(item, attr)
+    return None
+
+
+@given(
+    st.sampled_from(["emails", "phoneNumbers", "ims", "name", "title"]),
+    value,
+    st.sampled_from([None, "value", "type", "display", "primary", "nope"]),
+    st.sampled_from(["work", "WORK", "home", ""]),
+)
+def test_primary_and_of_type_answer_as_their_plain_form(
+    attribute: str, raw: Any, attr: str | None, kind: str
+) -> None:
+    variables = scim_variables(TYPES["User"], {attribute: raw})
+    for values in (variables[attribute], raw):
+        picked = outcome(functools.partial(primary, values, attr))
+        assert picked == outcome(functools.partial(plain_primary, values, attr))
+        typed = outcome(functools.partial(of_type, values, kind, attr))
+        assert typed == outcome(functools.partial(plain_of_type, values, kind, attr))
