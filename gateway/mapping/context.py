@@ -75,6 +75,10 @@ class AttrObject(dict[str, Any]):
 def _wrap(value: Any) -> Any:
     if value is None or type(value) in _SCALARS:
         return value
+    if type(value) is dict:  # JSON objects and lists first: the same answers, sooner
+        return LegacyRecord(value)
+    if type(value) is list:
+        return [_wrap(v) for v in value]
     if isinstance(value, Mapping) and not isinstance(value, LegacyRecord):
         return LegacyRecord(value)
     if isinstance(value, list):

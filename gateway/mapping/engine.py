@@ -255,13 +255,21 @@ def _put(out: dict[str, Any], target: Resolved, value: Any) -> None:
 
 Convert = Callable[[Any], Any]
 Put = Callable[[dict[str, Any], Any], None]
+#: SCIM types whose values of this Python type coerce to themselves ("" to no value).
+_AS_IS_TYPE: dict[str, type] = {"string": str, "boolean": bool}
 
 
 def _coercer(attr: Attribute, label: str) -> Convert:
     """``_coerce_one(attr, value, label)`` as a function of ``value``."""
     if attr.type == "complex":
+        # Each sub-attribute: its name, the type of value it keeps as is (str: "" is no
+        # value, bool), and its coercer for any other value.
         subs = {
-            key: (sub.name, _coercer(sub, f"{label}.{sub.name}"))
+            key: (
+                sub.name,
+                None if sub.multi_valued else _AS_IS_TYPE.get(sub.type),
+                _coercer(sub, f"{label}.{sub.name}"),
+            )
             for key, sub in attr.sub_attributes.items()
         }
 
@@ -276,13 +284,17 @@ def _coercer(attr: Attribute, label: str) -> Convert:
                     if found is None:  # the general path fails the same way
                         return _coerce_one(attr, value, label)
                 if item is not None:  # None is no value: _coerce_one gives None
-                    coerced = found[1](item)
+                    name, as_is, coerce = found
+                    if type(item) is as_is:  # the sub's coercer's own shortcut, inline
+                        coerced = item if as_is is bool else (item or None)
+                    else:
+                        coerced = coerce(item)
                     if coerced is not None:
-                        out[found[0]] = coerced
+                        out[name] = coerced
             return out or None
 
         return coerce_complex
-    plain = {"string": str, "boolean": bool}.get(attr.type)
+    plain = _AS_IS_TYPE.get(attr.type)
     if plain is str:
 
         def coerce_string(value: Any) -> Any:
@@ -323,11 +335,11 @@ def scim_converter(target: Resolved) -> Convert:
     label = target.dotted
     coerce = _coercer(attr, label)
     if not attr.multi_valued:
-        string = attr.type == "string"
+        as_is = _AS_IS_TYPE.get(attr.type)
 
         def convert_single(value: Any) -> Any:
-            if type(value) is str and string:
-                return value or None
+            if type(value) is as_is:  # a copied text field or a flag: itself ("": none)
+                return value if as_is is bool else (value or None)
             value = to_data(value)
             if is_empty(value):
                 return None
@@ -343,10 +355,13 @@ def scim_converter(target: Resolved) -> Convert:
             value = to_data(value)
         if is_empty(value):
             return None
-        items = value if isinstance(value, list) else [value]
-        out = [c for item in items if (c := coerce(item)) is not None]
-        if keep_valued:
-            out = [element for element in out if "value" in element]
+        out = []
+        # Each element coerced in turn, as scim_value does; dropping an element without
+        # a value cannot fail, so it is done on the way.
+        for item in value if isinstance(value, list) else [value]:
+            coerced = coerce(item)
+            if coerced is not None and (not keep_valued or "value" in coerced):
+                out.append(coerced)
         return out or None
 
     return convert_multi

@@ -168,6 +168,7 @@ class _Writer:
             "LegacyRecord": LegacyRecord,
             "AttrObject": AttrObject,
             "Variables": Variables,
+            "AS_IS": frozenset({str, int, float, bool}),  # what context._wrap leaves alone
             "missing": missing,
             "undefined": env.undefined,
             "environment": env,
@@ -270,11 +271,17 @@ class _Writer:
             kinds.append("AttrObject")
         if not hasattr(Variables, node.attr):
             kinds.append("Variables")
-        test = " or ".join(f"{kind} is {k}" for k in kinds[1:])
-        test = f"({kind} := type({obj} := {target})) is LegacyRecord" + (
-            f" or {test}" if test else ""
+        test = " or ".join(f"{kind} is {k}" for k in kinds)
+        general = f"({obj}[{attribute}] if {test} else getattr_({obj}, {attribute}))"
+        # A record's field holding a plain value is read as LegacyRecord.__getitem__ reads
+        # it, without the call; any other case is left to that method.
+        data, field = self.fresh("d"), self.fresh("v")
+        return (
+            f"({field} if ({kind} := type({obj} := {target})) is LegacyRecord"
+            f" and {attribute} in ({data} := {obj}._data)"
+            f" and (({field} := {data}[{attribute}]) is None or type({field}) in AS_IS)"
+            f" else {general})"
         )
-        return f"({obj}[{attribute}] if {test} else getattr_({obj}, {attribute}))"
 
     def getitem(self, node: nodes.Getitem) -> str:
         if node.ctx != "load":
