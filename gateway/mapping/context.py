@@ -134,6 +134,15 @@ class LegacyRecord:
         return dict(self._data)
 
 
+def field_or_none(record: LegacyRecord, key: str) -> Any:
+    """``record[key] if key in record else None`` (no error for a field not in
+    record_fields), in one call: filters look fields up in every element of a list."""
+    data = record._data
+    if key in data:
+        return _wrap(data[key])
+    return None
+
+
 class Variables(LegacyRecord):
     """A mapping file's ``vars:`` in a template: ``vars.name`` or ``vars["name"]``.
 
@@ -198,6 +207,7 @@ def _maker(attr: Attribute, label: str) -> _Maker:
         by_lower = {key: sub.name for key, sub in attr.sub_attributes.items()}
         by_name = {name: name for name in names}  # keys spelt canonically, as most are
         valued = attr.sub("value") is not None
+        nothing = dict.fromkeys(names)  # copied into each AttrObject, then filled in
 
         def complex_value(value: Any) -> AttrObject:
             # _complex: every sub-attribute, each the value of the last key naming it in
@@ -206,8 +216,8 @@ def _maker(attr: Attribute, label: str) -> _Maker:
                 if value is not None and valued and not isinstance(value, Mapping):
                     value = {"value": value}
                 elif not isinstance(value, Mapping):
-                    return AttrObject(label, dict.fromkeys(names))
-            items: dict[str, Any] = dict.fromkeys(names)
+                    return AttrObject(label, nothing)
+            found = AttrObject(label, nothing)
             for key, item in value.items():
                 if type(key) is str:
                     name = by_name.get(key) or by_lower.get(key.lower())
@@ -216,8 +226,8 @@ def _maker(attr: Attribute, label: str) -> _Maker:
                 else:
                     continue
                 if name is not None:
-                    items[name] = item
-            return AttrObject(label, items)
+                    found[name] = item  # dict's own __setitem__: the key is in already
+            return found
 
         if not attr.multi_valued:
             return complex_value

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from gateway.mapping.context import AttrObject, LegacyRecord
+from gateway.mapping.context import AttrObject, LegacyRecord, field_or_none
 
 __all__ = ["FILTERS", "NONE_SAFE", "FilterValueError", "slug"]
 
@@ -41,6 +41,8 @@ def _is_object(value: Any) -> bool:
 
 def _field(item: Any, key: str) -> Any:
     """``item[key]``, None when absent (without tripping a strict object's hint)."""
+    if type(item) is LegacyRecord:
+        return field_or_none(item, key)
     return item[key] if _is_object(item) and key in item else None
 
 
