@@ -2,7 +2,7 @@
 
 In process, no servers. Every shipped mapping directory (``mappings/*``) is
 loaded twice: once as the gateway loads it, with expression templates compiled
-to Python closures (:mod:`gateway.mapping.pyexpr`), and once with that
+to Python functions (:mod:`gateway.mapping.pyexpr`), and once with that
 switched off (``sandbox._COMPILE_EXPRESSIONS``), every template rendered by
 Jinja as before. For each resource type, ``from_legacy`` (legacy record ->
 SCIM, on every resource the gateway returns) and ``to_legacy`` (SCIM -> legacy
@@ -220,7 +220,7 @@ def format_mapping_report(report: MappingReport) -> str:
     o = report.options
     lines = [
         "scim-gateway mapping benchmark: TypeMapping.from_legacy/to_legacy per record, "
-        "templates rendered by Jinja vs. compiled to Python closures",
+        "templates rendered by Jinja vs. compiled to Python functions",
         f"  timing:   CPU time (time.process_time), median of {o.rounds} alternating rounds "
         f"(A B B A ...), batches of >= {o.batch * 1000:.0f} ms",
         f"  software: Python {platform.python_version()}; {os.cpu_count()} CPUs; "
@@ -228,7 +228,7 @@ def format_mapping_report(report: MappingReport) -> str:
         "",
         _table(COLUMNS, [_cells(r) for r in report.rows]),
         "",
-        "compiled = templates of the direction that run as closures / all of them; "
+        "compiled = templates of the direction that run compiled / all of them; "
         "ratio = jinja µs / compiled µs.",
     ]
     lines += [f"note: {note}" for note in report.notes]

@@ -394,7 +394,6 @@ def putter(target: Resolved) -> Put:
 
 #: A to_legacy field, its name, and its template as a function of the scope (None: Jinja).
 _ToStep = tuple[Field, str, Evaluate | None]
-#: A from_legacy field, its template as above, its scim_converter and its putter.
 #: A from_legacy field; the record field it copies, when it is ``{{ record.x }}`` and
 #: compiled (read without a scope); its template as above; its scim_converter and putter.
 _FromStep = tuple[Field, str | None, Evaluate | None, Convert, Put]
@@ -437,7 +436,6 @@ class TypeMapping:
     _to_steps: tuple[_ToStep, ...] = dataclass_field(init=False, repr=False, compare=False)
     _from_steps: tuple[_FromStep, ...] = dataclass_field(init=False, repr=False, compare=False)
     _variables: Variables = dataclass_field(init=False, repr=False, compare=False)
-
     _to_variables: Callable[[Mapping[str, Any]], dict[str, Any]] = dataclass_field(
         init=False, repr=False, compare=False
     )

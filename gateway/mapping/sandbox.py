@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-#: Compile expression templates to Python closures (gateway/mapping/pyexpr.py). Off, every
+#: Compile expression templates to Python functions (gateway/mapping/pyexpr.py). Off, every
 #: template renders through Jinja: the differential tests and ``python -m bench mapping``
 #: switch it off to compare both paths; it is no setting.
 _COMPILE_EXPRESSIONS = True
@@ -155,7 +155,7 @@ class CompiledTemplate:
     constant: Any = None
     #: ``{{ record.x }}`` (or ``record["x"]``): a plain copy, read without Jinja's machinery
     record_field: str | None = None
-    #: The template as a Python closure over the scope (None: rendered by Jinja). Its
+    #: The template as a Python function of the scope (None: rendered by Jinja). Its
     #: value is the expression's raw value (``single``) or the finished text.
     evaluate: Evaluate | None = None
 
