@@ -9,6 +9,8 @@ gateway with tracing on vs. off (:mod:`bench.tracing`); ``audit`` is the gateway
 on the memory adapter with the audit trail on (SQLite, PostgreSQL) vs. off
 (:mod:`bench.audit`); ``workers`` is ``serve --workers 2`` vs. one worker,
 unpinned, with their audit trails checked after (:mod:`bench.workers`);
+``mapping`` is every shipped mapping's from_legacy/to_legacy per record, templates
+rendered by Jinja vs. compiled, in process (:mod:`bench.mapping`);
 ``all`` runs memory and rest, one after the other.
 """
 
@@ -23,6 +25,7 @@ from bench.audit import AUDIT_SCENARIO_KEYS, format_audit_report, run_audit_benc
 from bench.core import BenchOptions, run_bench
 from bench.ldap import LdapOptions, format_ldap_report, run_ldap_bench
 from bench.load import LoadError
+from bench.mapping import MappingOptions, format_mapping_report, run_mapping_bench
 from bench.report import format_report, format_rest_report
 from bench.rest import LEGACY_PLACEMENTS, REST_SCENARIO_KEYS, RestOptions, run_rest_bench
 from bench.scenarios import SCENARIO_KEYS
@@ -31,7 +34,7 @@ from bench.sql import SQL_SCENARIO_KEYS, SqlOptions, format_sql_report, run_sql_
 from bench.tracing import format_tracing_report, run_tracing_bench
 from bench.workers import WORKERS_SCENARIO_KEYS, format_workers_report, run_workers_bench
 
-SUITES = ("memory", "rest", "sql", "tracing", "audit", "workers", "ldap", "all")
+SUITES = ("memory", "rest", "sql", "tracing", "audit", "workers", "ldap", "mapping", "all")
 ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS, *SQL_SCENARIO_KEYS)))
 
 
@@ -68,7 +71,8 @@ def parser() -> argparse.ArgumentParser:
         "same statements straight to asyncpg; tracing: the gateway with tracing on vs. off; "
         "audit: audit trail on (SQLite, PostgreSQL) vs. off; workers: serve --workers 2 vs. "
         "one worker; ldap: 10,000 users provisioned and listed through the LDAP adapter into "
-        "slapd vs. ldap3 direct; all: memory and rest",
+        "slapd vs. ldap3 direct; mapping: each shipped mapping's from_legacy/to_legacy per "
+        "record, Jinja vs. compiled templates, in process; all: memory and rest",
     )
     p.add_argument(
         "--duration",
@@ -219,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
                     log=lambda line: print(line, file=sys.stderr, flush=True),
                 )
                 text, failed = format_ldap_report(ldap), bool(ldap.problems())
+            elif suite == "mapping":  # in process: no servers, no load generator
+                mapping = run_mapping_bench(
+                    MappingOptions(rounds=max(args.rounds, 1) if args.rounds else 7),
+                    log=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+                text, failed = format_mapping_report(mapping), bool(mapping.problems())
             elif suite == "sql":
                 scenarios = _chosen(p, suite, args.scenarios, SQL_SCENARIO_KEYS)
                 sql_options = SqlOptions(

@@ -18,7 +18,7 @@ Templates of both directions also get ``vars``, the file's ``vars:`` section
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 from jinja2.exceptions import UndefinedError
@@ -34,6 +34,7 @@ __all__ = [
     "did_you_mean",
     "sample_resource",
     "scim_variables",
+    "scim_variables_of",
 ]
 
 #: Set by the gateway or carried as member deltas, never through a mapping.
@@ -59,7 +60,7 @@ class AttrObject(dict[str, Any]):
     __slots__ = ("_label", "_what")
 
     def __init__(self, label: str, items: Mapping[str, Any], what: str = "sub-attribute") -> None:
-        super().__init__(items)
+        dict.__init__(self, items)
         self._label = label
         self._what = what
 
@@ -74,6 +75,10 @@ class AttrObject(dict[str, Any]):
 def _wrap(value: Any) -> Any:
     if value is None or type(value) in _SCALARS:
         return value
+    if type(value) is dict:  # JSON objects and lists first: the same answers, sooner
+        return LegacyRecord(value)
+    if type(value) is list:
+        return [_wrap(v) for v in value]
     if isinstance(value, Mapping) and not isinstance(value, LegacyRecord):
         return LegacyRecord(value)
     if isinstance(value, list):
@@ -97,8 +102,12 @@ class LegacyRecord:
     def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str):
             raise KeyError(key)
-        if key in self._data:
-            return _wrap(self._data[key])
+        data = self._data
+        if key in data:
+            value = data[key]
+            if value is None or type(value) in _SCALARS:  # _wrap's first case, without a call
+                return value
+            return _wrap(value)
         if self._known is not None and key not in self._known:
             hint = did_you_mean(key, self._known)
             raise UndefinedError(f"record has no field {key!r} (not in record_fields){hint}")
@@ -125,6 +134,15 @@ class LegacyRecord:
         return dict(self._data)
 
 
+def field_or_none(record: LegacyRecord, key: str) -> Any:
+    """``record[key] if key in record else None`` (no error for a field not in
+    record_fields), in one call: filters look fields up in every element of a list."""
+    data = record._data
+    if key in data:
+        return _wrap(data[key])
+    return None
+
+
 class Variables(LegacyRecord):
     """A mapping file's ``vars:`` in a template: ``vars.name`` or ``vars["name"]``.
 
@@ -141,7 +159,7 @@ class Variables(LegacyRecord):
 
 
 def _by_lower(data: Any) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         return {}
     return {k.lower(): v for k, v in data.items() if isinstance(k, str)}
 
@@ -175,22 +193,82 @@ def attribute_variables(rtype: ResourceType) -> dict[str, Attribute]:
     }
 
 
+_Maker = Callable[[Any], Any] | None
+
+
+def _maker(attr: Attribute, label: str) -> _Maker:
+    """``_variable(attr, value, label)`` as a function of ``value``; None for ``value`` itself.
+
+    What ``_variable`` and ``_complex`` work out from the attribute on each call
+    (its kind, its sub-attributes) is worked out once: to_legacy runs on every write.
+    """
+    if attr.type == "complex":
+        names = tuple(sub.name for sub in attr.sub_attributes.values())
+        by_lower = {key: sub.name for key, sub in attr.sub_attributes.items()}
+        by_name = {name: name for name in names}  # keys spelt canonically, as most are
+        valued = attr.sub("value") is not None
+        nothing = dict.fromkeys(names)  # copied into each AttrObject, then filled in
+
+        def complex_value(value: Any) -> AttrObject:
+            # _complex: every sub-attribute, each the value of the last key naming it in
+            # any case; keys naming none are left out.
+            if type(value) is not dict:
+                if value is not None and valued and not isinstance(value, Mapping):
+                    value = {"value": value}
+                elif not isinstance(value, Mapping):
+                    return AttrObject(label, nothing)
+            found = AttrObject(label, nothing)
+            for key, item in value.items():
+                if type(key) is str:
+                    name = by_name.get(key) or by_lower.get(key.lower())
+                elif isinstance(key, str):
+                    name = by_lower.get(key.lower())
+                else:
+                    continue
+                if name is not None:
+                    found[name] = item  # dict's own __setitem__: the key is in already
+            return found
+
+        if not attr.multi_valued:
+            return complex_value
+
+        def complex_values(value: Any) -> list[AttrObject]:
+            if value is None:
+                return []
+            items = value if isinstance(value, list) else [value]
+            return [complex_value(item) for item in items if item is not None]
+
+        return complex_values
+    if attr.multi_valued:
+
+        def values(value: Any) -> list[Any]:
+            if value is None:
+                return []
+            return list(value) if isinstance(value, list) else [value]
+
+        return values
+    return None
+
+
 class _Plan:
     """What :func:`scim_variables` needs of a resource type, worked out once: each
-    attribute by lower-case name, and the variable of an absent attribute."""
+    attribute by lower-case name with the function making its variable, the variable
+    of an absent attribute, and which of those are lists (made afresh per render)."""
 
-    __slots__ = ("attrs", "empty", "extensions", "rtype")
+    __slots__ = ("attrs", "empty", "extensions", "lists", "rtype")
 
     def __init__(self, rtype: ResourceType) -> None:
         self.rtype = rtype  # kept alive while its id is a key of _PLANS
         named = attribute_variables(rtype)
-        self.attrs = {name.lower(): (name, attr) for name, attr in named.items()}
+        self.attrs = {name.lower(): (name, _maker(attr, name)) for name, attr in named.items()}
         self.empty = {name: _variable(attr, None, name) for name, attr in named.items()}
+        self.lists = tuple(name for name, value in self.empty.items() if type(value) is list)
         self.extensions = [
             (
                 ext.id,
+                ext.id.lower(),
                 "the enterprise extension" if ext.id == ENTERPRISE_URN else ext.id,
-                {key: (a.name, a) for key, a in ext.attributes.items()},
+                tuple((key, a.name, _maker(a, a.name)) for key, a in ext.attributes.items()),
             )
             for ext, _required in rtype.extensions
         ]
@@ -213,25 +291,69 @@ def scim_variables(rtype: ResourceType, resource: Mapping[str, Any]) -> dict[str
     plan = _plan(rtype)
     data = _by_lower(resource)
     out = dict(plan.empty)
-    for name, _ in plan.attrs.values():
-        if type(out[name]) is list:
-            out[name] = []  # each render its own (absent complex values are never changed)
+    for name in plan.lists:
+        out[name] = []  # each render its own (absent complex values are never changed)
+    attrs = plan.attrs
     for key, value in data.items():
-        found = plan.attrs.get(key)
+        found = attrs.get(key)
         if found is not None:
-            out[found[0]] = _variable(found[1], value, found[0])
+            name, make = found
+            out[name] = value if make is None else make(value)
+    _put_extensions(plan, data, out)
+    return out
+
+
+def _put_extensions(plan: _Plan, data: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """``extensions`` (and ``enterprise``) of the resource whose keys, lower-cased, are ``data``."""
     extensions: dict[str, AttrObject] = {}
-    for ext_id, label, attrs in plan.extensions:
-        values = _by_lower(data.get(ext_id.lower()))
+    for ext_id, ext_key, label, ext_attrs in plan.extensions:
+        values = _by_lower(data.get(ext_key))
         extensions[ext_id] = AttrObject(
             label,
-            {name: _variable(a, values.get(key), name) for key, (name, a) in attrs.items()},
+            {
+                name: (values.get(key) if make is None else make(values.get(key)))
+                for key, name, make in ext_attrs
+            },
             "attribute",
         )
     out["extensions"] = extensions
     if ENTERPRISE_URN in extensions:
         out["enterprise"] = extensions[ENTERPRISE_URN]
-    return out
+
+
+def scim_variables_of(
+    rtype: ResourceType, names: Collection[str], head: Mapping[str, Any] | None = None
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """:func:`scim_variables` as a function of the resource, giving only ``names``.
+
+    For templates that read no other variable (compiled ones, which read only the
+    names they name): the variables they read are the same, the others are not made.
+    The dict starts as a copy of ``head`` (the environment's globals), which the
+    variables override, as ``MappingEnvironment.scope`` merges them.
+    """
+    start = dict(head or {})
+    plan = _plan(rtype)
+    wanted = tuple(
+        (name, key, make, type(plan.empty[name]) is list, plan.empty[name])
+        for key, (name, make) in plan.attrs.items()
+        if name in names
+    )
+    with_extensions = "extensions" in names or "enterprise" in names
+
+    def variables(resource: Mapping[str, Any]) -> dict[str, Any]:
+        data = _by_lower(resource)
+        out = start.copy()
+        for name, key, make, is_list, empty in wanted:
+            if key in data:
+                value = data[key]
+                out[name] = value if make is None else make(value)
+            else:
+                out[name] = [] if is_list else empty
+        if with_extensions:
+            _put_extensions(plan, data, out)
+        return out
+
+    return variables
 
 
 _SAMPLES: dict[str, Any] = {

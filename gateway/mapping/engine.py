@@ -33,15 +33,16 @@ the line and the field. docs/mappings.md is the user's guide.
 from __future__ import annotations
 
 import copy
+import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from gateway.config import resolve_secret
@@ -53,15 +54,18 @@ from gateway.mapping.context import (
     did_you_mean,
     sample_resource,
     scim_variables,
+    scim_variables_of,
 )
 from gateway.mapping.files import Entry, YamlFile
 from gateway.mapping.filters import FilterValueError
+from gateway.mapping.pyexpr import Evaluate
 from gateway.mapping.references import record_fields, references, scim_paths
 from gateway.mapping.sandbox import (
     CompiledTemplate,
     MappingEnvironment,
     SharedRender,
     TemplateShapeError,
+    to_data,
 )
 from gateway.scim.resource import coerce_value, is_empty, lookup_key
 from gateway.scim.schema import (
@@ -241,7 +245,174 @@ def _put(out: dict[str, Any], target: Resolved, value: Any) -> None:
         holder.setdefault(target.attribute.name, {})[target.sub.name] = value
 
 
+# -- the same, with the per-attribute work done when the mapping is loaded ------------------
+#
+# from_legacy runs on every resource the gateway returns. What scim_value, _coerce_one
+# and _put work out from the attribute on each call (its type, its sub-attributes, its
+# label, where the value goes) is worked out once here; a value the shortcuts do not
+# cover goes through the functions above, so results and errors are theirs.
+# tests/mapping/test_field_plan.py compares both on random values.
+
+Convert = Callable[[Any], Any]
+Put = Callable[[dict[str, Any], Any], None]
+#: SCIM types whose values of this Python type coerce to themselves ("" to no value).
+_AS_IS_TYPE: dict[str, type] = {"string": str, "boolean": bool}
+
+
+def _coercer(attr: Attribute, label: str) -> Convert:
+    """``_coerce_one(attr, value, label)`` as a function of ``value``."""
+    if attr.type == "complex":
+        # Each sub-attribute: its name, the type of value it keeps as is (str: "" is no
+        # value, bool), and its coercer for any other value.
+        subs = {
+            key: (
+                sub.name,
+                None if sub.multi_valued else _AS_IS_TYPE.get(sub.type),
+                _coercer(sub, f"{label}.{sub.name}"),
+            )
+            for key, sub in attr.sub_attributes.items()
+        }
+
+        def coerce_complex(value: Any) -> Any:
+            if type(value) is not dict:
+                return _coerce_one(attr, value, label)
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                found = subs.get(key) if type(key) is str else None  # keys are lower-case
+                if found is None:
+                    found = subs.get(key.lower()) if isinstance(key, str) else None
+                    if found is None:  # the general path fails the same way
+                        return _coerce_one(attr, value, label)
+                if item is not None:  # None is no value: _coerce_one gives None
+                    name, as_is, coerce = found
+                    if type(item) is as_is:  # the sub's coercer's own shortcut, inline
+                        coerced = item if as_is is bool else (item or None)
+                    else:
+                        coerced = coerce(item)
+                    if coerced is not None:
+                        out[name] = coerced
+            return out or None
+
+        return coerce_complex
+    plain = _AS_IS_TYPE.get(attr.type)
+    if plain is str:
+
+        def coerce_string(value: Any) -> Any:
+            if type(value) is str:
+                return value or None  # "" is no value; any other text is itself
+            return _coerce_one(attr, value, label)
+
+        return coerce_string
+    if plain is bool:
+
+        def coerce_boolean(value: Any) -> Any:
+            return value if type(value) is bool else _coerce_one(attr, value, label)
+
+        return coerce_boolean
+    return lambda value: _coerce_one(attr, value, label)
+
+
+_PLAIN = frozenset({str, bool, int})
+
+
+def _plain_list(value: Any) -> bool:
+    """A list of plain objects of plain values: JSON data as it is (what ``multi`` gives)."""
+    if type(value) is not list:
+        return False
+    for item in value:
+        if type(item) is dict:
+            for key, sub in item.items():
+                if type(key) is not str or not (sub is None or type(sub) in _PLAIN):
+                    return False
+        elif not (item is None or type(item) in _PLAIN):
+            return False
+    return True
+
+
+def scim_converter(target: Resolved) -> Convert:
+    """``scim_value(target, to_data(value))`` as a function of ``value``."""
+    attr = target.target
+    label = target.dotted
+    coerce = _coercer(attr, label)
+    if not attr.multi_valued:
+        as_is = _AS_IS_TYPE.get(attr.type)
+
+        def convert_single(value: Any) -> Any:
+            if type(value) is as_is:  # a copied text field or a flag: itself ("": none)
+                return value if as_is is bool else (value or None)
+            value = to_data(value)
+            if is_empty(value):
+                return None
+            if isinstance(value, list):
+                raise TemplateShapeError(f"{label} takes one value; the template gives a list")
+            return coerce(value)
+
+        return convert_single
+    keep_valued = attr.type == "complex" and attr.sub("value") is not None
+
+    def convert_multi(value: Any) -> Any:
+        if not _plain_list(value):  # else to_data would give an equal copy
+            value = to_data(value)
+        if is_empty(value):
+            return None
+        out = []
+        # Each element coerced in turn, as scim_value does; dropping an element without
+        # a value cannot fail, so it is done on the way.
+        for item in value if isinstance(value, list) else [value]:
+            coerced = coerce(item)
+            if coerced is not None and (not keep_valued or "value" in coerced):
+                out.append(coerced)
+        return out or None
+
+    return convert_multi
+
+
+def putter(target: Resolved) -> Put:
+    """``_put(out, target, value)`` as a function of ``out`` and ``value``."""
+    container = target.container
+    name = target.attribute.name
+    if target.sub is None:
+        if container is None:
+
+            def put_top(out: dict[str, Any], value: Any) -> None:
+                out[name] = value
+
+            return put_top
+        return lambda out, value: _put(out, target, value)
+    sub = target.sub.name
+    if container is None:
+
+        def put_sub(out: dict[str, Any], value: Any) -> None:
+            holder = out[name] if name in out else out.setdefault(name, {})
+            holder[sub] = value
+
+        return put_sub
+    return lambda out, value: _put(out, target, value)
+
+
 # -- one resource type ----------------------------------------------------------------
+
+#: A to_legacy field, its name, and its template as a function of the scope (None: Jinja).
+_ToStep = tuple[Field, str, Evaluate | None]
+#: A from_legacy field; the record field it copies, when it is ``{{ record.x }}`` and
+#: compiled (read without a scope); its template as above; its scim_converter and putter.
+_FromStep = tuple[Field, str | None, Evaluate | None, Convert, Put]
+#: Field values LegacyRecord hands out as they are (context._wrap leaves them alone).
+_AS_IS = frozenset({str, int, float, bool})
+
+
+def _scim_scope(
+    env: MappingEnvironment, rtype: ResourceType, resource: Mapping[str, Any]
+) -> dict[str, Any]:
+    return env.scope(scim_variables(rtype, resource))
+
+
+def _constant(template: CompiledTemplate) -> Evaluate | None:
+    """A constant's value as a function of the scope; None for a template."""
+    if template.template is not None:
+        return None
+    constant = template.constant
+    return lambda scope: constant
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,40 +432,100 @@ class TypeMapping:
     required: frozenset[str] = frozenset()
     #: The file's ``vars:``, references resolved; templates read them as ``vars.name``.
     vars: Mapping[str, Any] = dataclass_field(default_factory=lambda: _NO_VARS)
+    #: Per field, what to_legacy/from_legacy call: worked out once, in __post_init__.
+    _to_steps: tuple[_ToStep, ...] = dataclass_field(init=False, repr=False, compare=False)
+    _from_steps: tuple[_FromStep, ...] = dataclass_field(init=False, repr=False, compare=False)
+    _variables: Variables = dataclass_field(init=False, repr=False, compare=False)
+    _to_variables: Callable[[Mapping[str, Any]], dict[str, Any]] = dataclass_field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        to_steps = tuple(
+            (f, f.name, f.template.evaluate or _constant(f.template)) for f in self.to_legacy_fields
+        )
+        if all(evaluate is not None for _, _, evaluate in to_steps):
+            # Compiled templates read only the names they name: make only those variables.
+            names = {
+                n.name for f in self.to_legacy_fields for n in f.template.tree.find_all(nodes.Name)
+            }
+            variables = scim_variables_of(self.rtype, names, self.env.globals)
+        else:  # Jinja renders some: they get every variable, as before
+            variables = functools.partial(_scim_scope, self.env, self.rtype)
+        object.__setattr__(self, "_to_variables", variables)
+        from_steps = []
+        for field in self.from_legacy_fields:
+            assert field.target is not None
+            evaluate = field.template.evaluate or _constant(field.template)
+            copy_of = field.template.record_field if field.template.evaluate else None
+            convert, put = scim_converter(field.target), putter(field.target)
+            from_steps.append((field, copy_of, evaluate, convert, put))
+        object.__setattr__(self, "_to_steps", to_steps)
+        object.__setattr__(self, "_from_steps", tuple(from_steps))
+        # Read-only to templates, so one serves every record.
+        object.__setattr__(self, "_variables", Variables(self.vars))
 
     def record(self, data: Mapping[str, Any]) -> LegacyRecord:
         return LegacyRecord(data, self.known_record_fields)
 
     def to_legacy(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        shared = SharedRender(
-            self.env.scope({**scim_variables(self.rtype, resource), "vars": Variables(self.vars)})
-        )
+        scope = self._to_variables(resource)  # the globals and the SCIM variables
+        scope["vars"] = self._variables
+        shared: SharedRender | None = None
         out: dict[str, Any] = {}
-        for field in self.to_legacy_fields:
+        for field, name, evaluate in self._to_steps:
             try:
-                value = shared.render(field.template)
+                if evaluate is not None:
+                    value = evaluate(scope)
+                    if value is None or type(value) is str:  # to_data's own; empty: ""
+                        if value:
+                            out[name] = value
+                        continue
+                    value = to_data(value)
+                else:  # rendered by Jinja: one context for the resource's templates
+                    if shared is None:
+                        shared = SharedRender(scope)
+                    value = shared.render(field.template)
             except Exception as exc:
                 raise field.failed(exc) from None
             if not is_empty(value):
-                out[field.name] = value
+                out[name] = value
         for name, value in self.defaults.items():
             if name not in out:
                 out[name] = copy.deepcopy(value)
         return out
 
     def from_legacy(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        shared = SharedRender(
-            self.env.scope({"record": self.record(record), "vars": Variables(self.vars)})
-        )
+        scope: dict[str, Any] | None = None  # made for the first template that needs it
+        shared: SharedRender | None = None
         out: dict[str, Any] = {}
-        for field in self.from_legacy_fields:
-            assert field.target is not None
+        for field, copy_of, evaluate, convert, put in self._from_steps:
             try:
-                value = scim_value(field.target, shared.render(field.template))
+                if copy_of is not None:
+                    # `{{ record.x }}`: what LegacyRecord's __getitem__ gives, read directly
+                    # when the field holds a plain value (else by the record itself).
+                    if copy_of in record:
+                        raw = record[copy_of]
+                        if raw is not None and type(raw) not in _AS_IS:
+                            raw = self.record(record)[copy_of]
+                    else:  # None, or the error of a field not in record_fields
+                        raw = self.record(record)[copy_of]
+                    value = convert(raw)
+                    if value is not None:
+                        put(out, value)
+                    continue
+                if scope is None:
+                    scope = self.env.scope({"record": self.record(record), "vars": self._variables})
+                if evaluate is not None:
+                    value = convert(evaluate(scope))
+                else:  # rendered by Jinja: one context for the record's templates
+                    if shared is None:
+                        shared = SharedRender(scope)
+                    value = convert(shared.render(field.template))
             except Exception as exc:
                 raise field.failed(exc) from None
             if value is not None:
-                _put(out, field.target, value)
+                put(out, value)
         return out
 
     def legacy_field(self, path: str) -> str | None:

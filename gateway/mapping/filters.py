@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from gateway.mapping.context import AttrObject, LegacyRecord
+from gateway.mapping.context import AttrObject, LegacyRecord, field_or_none
 
 __all__ = ["FILTERS", "NONE_SAFE", "FilterValueError", "slug"]
 
@@ -33,17 +33,24 @@ class FilterValueError(ValueError):
 
 
 def _is_object(value: Any) -> bool:
+    kind = type(value)
+    if kind is AttrObject or kind is dict or kind is LegacyRecord:  # before the ABC check
+        return True
     return isinstance(value, Mapping | LegacyRecord)
 
 
 def _field(item: Any, key: str) -> Any:
     """``item[key]``, None when absent (without tripping a strict object's hint)."""
+    if type(item) is LegacyRecord:
+        return field_or_none(item, key)
     return item[key] if _is_object(item) and key in item else None
 
 
 def _elements(values: Any, name: str) -> list[Any]:
     if values is None:
         return []
+    if type(values) is list:  # a multi-valued attribute: not an object, so the same as below
+        return [v for v in values if v is not None]
     if _is_object(values):  # a single complex value
         return [values]
     if isinstance(values, list | tuple):
@@ -65,19 +72,39 @@ def primary(values: Any, attr: str | None = "value") -> Any:
     ``emails | primary`` is the primary e-mail address; ``primary(attr=none)``
     gives the whole element. None when there is no element.
     """
-    items = _elements(values, "primary")
-    if not items:
+    # A list (a multi-valued attribute) is walked as is: _elements would copy it
+    # without its None elements, which are skipped here instead.
+    items = values if type(values) is list else _elements(values, "primary")
+    chosen = None
+    for item in items:
+        if item is None:
+            continue
+        if chosen is None:
+            chosen = item  # the first element, unless one is primary
+        # _field's answer, for a SCIM value without the calls.
+        flag = item.get("primary") if type(item) is AttrObject else _field(item, "primary")
+        if flag is True:
+            chosen = item
+            break
+    if chosen is None:
         return None
-    chosen = next((i for i in items if _field(i, "primary") is True), items[0])
+    if attr is not None and type(chosen) is AttrObject:
+        return chosen[attr]  # _pick's answer (strict: a misspelt sub-attribute fails)
     return _pick(chosen, attr)
 
 
 def of_type(values: Any, type_: str, attr: str | None = "value") -> Any:
     """``attr`` of the first element whose ``type`` is ``type_`` (any case); else None."""
     wanted = type_.lower()
-    for item in _elements(values, "of_type"):
-        kind = _field(item, "type")
+    # A list is walked as is, its None elements skipped (see primary).
+    for item in values if type(values) is list else _elements(values, "of_type"):
+        if item is None:
+            continue
+        # _field's answer, for a SCIM value without the calls.
+        kind = item.get("type") if type(item) is AttrObject else _field(item, "type")
         if isinstance(kind, str) and kind.lower() == wanted:
+            if attr is not None and type(item) is AttrObject:
+                return item[attr]  # _pick's answer
             return _pick(item, attr)
     return None
 

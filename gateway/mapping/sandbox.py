@@ -41,6 +41,7 @@ from jinja2.utils import Namespace
 
 from gateway.mapping.context import AttrObject, LegacyRecord
 from gateway.mapping.filters import FILTERS, NONE_SAFE, none_safe
+from gateway.mapping.pyexpr import STRICT_INNER, Evaluate, compile_output
 
 __all__ = [
     "CompiledTemplate",
@@ -49,6 +50,12 @@ __all__ = [
     "TemplateShapeError",
     "to_data",
 ]
+
+
+#: Compile expression templates to Python functions (gateway/mapping/pyexpr.py). Off, every
+#: template renders through Jinja: the differential tests and ``python -m bench mapping``
+#: switch it off to compare both paths; it is no setting.
+_COMPILE_EXPRESSIONS = True
 
 
 class TemplateShapeError(TypeError):
@@ -93,10 +100,17 @@ def _strict(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for arg in (*args, *kwargs.values()):
-            _fail_if_strict(arg)
+        # _fail_if_strict on each argument, inlined: filters run once per field and record.
+        for arg in args:
+            if isinstance(arg, Undefined) and type(arg) is not Undefined:
+                arg._fail_with_undefined_error()
+        if kwargs:
+            for arg in kwargs.values():
+                if isinstance(arg, Undefined) and type(arg) is not Undefined:
+                    arg._fail_with_undefined_error()
         return func(*args, **kwargs)
 
+    setattr(wrapper, STRICT_INNER, func)  # compiled templates make the same checks inline
     return wrapper
 
 
@@ -141,6 +155,9 @@ class CompiledTemplate:
     constant: Any = None
     #: ``{{ record.x }}`` (or ``record["x"]``): a plain copy, read without Jinja's machinery
     record_field: str | None = None
+    #: The template as a Python function of the scope (None: rendered by Jinja). Its
+    #: value is the expression's raw value (``single``) or the finished text.
+    evaluate: Evaluate | None = None
 
     @classmethod
     def compile(cls, env: MappingEnvironment, source: Any) -> CompiledTemplate:
@@ -161,7 +178,12 @@ class CompiledTemplate:
             and not isinstance(body[0].nodes[0], nodes.TemplateData)
         )
         field = _plain_record_field(body[0].nodes[0]) if single else None  # type: ignore[attr-defined]
-        return cls(text, tree, env.from_string(text), single, record_field=field)
+        template = env.from_string(text)
+        compiled = compile_output(env, text) if _COMPILE_EXPRESSIONS else None
+        evaluate = None
+        if compiled is not None and compiled[1] == single:
+            evaluate = compiled[0]
+        return cls(text, tree, template, single, record_field=field, evaluate=evaluate)
 
     def render(self, variables: Mapping[str, Any], *, scoped: bool = False) -> Any:
         """The template's value as plain JSON data (see :func:`to_data`).
@@ -181,6 +203,9 @@ class CompiledTemplate:
             if scoped and isinstance(variables, dict)
             else {**template.globals, **variables}
         )
+        if self.evaluate is not None:
+            value = self.evaluate(scope)
+            return to_data(value) if self.single else value
         pieces = list(template.root_render_func(template.new_context(scope, shared=True)))
         if self.single:
             return to_data(pieces[0] if pieces else None)
@@ -203,6 +228,10 @@ class SharedRender:
         self._context: Context | None = None
 
     def render(self, compiled: CompiledTemplate) -> Any:
+        evaluate = compiled.evaluate
+        if evaluate is not None and compiled.record_field is None:
+            value = evaluate(self.scope)
+            return to_data(value) if compiled.single else value
         template = compiled.template
         if template is None or compiled.record_field is not None or not compiled.single:
             return compiled.render(self.scope, scoped=True)
@@ -226,6 +255,9 @@ def _plain_record_field(node: nodes.Node) -> str | None:
     return name if isinstance(name, str) and name and not name.startswith("_") else None
 
 
+_PLAIN = frozenset({str, bool, int})
+
+
 def _key(key: Any) -> str:
     if not isinstance(key, str):
         raise TemplateShapeError("object keys must be strings")
@@ -240,8 +272,20 @@ def to_data(value: Any) -> Any:
     dicts (absent sub-attributes left out). An undefined value raises;
     anything else (a macro, a function, bytes) too.
     """
-    if value is None or type(value) in (str, bool, int):
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int:
         return value
+    # Plain lists and dicts (what filters such as multi give) before the general checks,
+    # their plain items without a call each: the same results, sooner.
+    if kind is dict:
+        return {
+            (k if type(k) is str else _key(k)): (
+                v if v is None or type(v) in _PLAIN else to_data(v)
+            )
+            for k, v in value.items()
+        }
+    if kind is list:
+        return [v if v is None or type(v) in _PLAIN else to_data(v) for v in value]
     if isinstance(value, Undefined):
         _fail_if_strict(value)
         return None  # the implicit else of `x if cond`
