@@ -649,6 +649,12 @@ class _Loader:
         except (TemplateError, TemplateShapeError) as exc:
             self.error(entry.line, label, _describe(exc, self.env, ()))
             return None
+        except ValueError:  # Jinja folds constants as it compiles: 10 ** 5000 has no text form
+            self.error(entry.line, label, "a constant in the template is too large")
+            return None
+        except RecursionError:
+            self.error(entry.line, label, "the template nests too deeply")
+            return None
 
     def load(self) -> TypeMapping | None:
         root = self.file.root

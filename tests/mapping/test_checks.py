@@ -261,6 +261,18 @@ def test_a_syntax_error_in_a_multi_line_template_names_the_template_line(
     assert "(template line 2)" in errors
 
 
+def test_a_template_too_large_or_too_deep_to_compile_is_reported_not_a_crash(
+    load_errors: Callable[..., str],
+) -> None:
+    # Jinja folds constants while compiling: 10 ** 5000 has no text form (ValueError),
+    # and a few hundred nested parentheses exhaust the parser's recursion.
+    deep = "(" * 500 + "1" + ")" * 500
+    text = GOOD_TO_LEGACY + f'  big: "{{{{ 10 ** 5000 }}}}"\n  deep: "{{{{ {deep} }}}}"\n'
+    errors = load_errors(text + GOOD_FROM_LEGACY)
+    assert "to_legacy.big: a constant in the template is too large" in errors
+    assert "to_legacy.deep: the template nests too deeply" in errors
+
+
 def test_invalid_yaml_names_the_file_and_line(load_errors: Callable[..., str]) -> None:
     errors = load_errors('to_legacy:\n  login: "{{ userName }}\nfrom_legacy: x\n')
     assert "user.yaml:4: not valid YAML:" in errors
