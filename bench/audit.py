@@ -24,7 +24,7 @@ import asyncpg
 
 from bench.core import BenchOptions, Row, _measure, _stderr, choose_cpus, code_revision, make_loader
 from bench.load import PythonLoader, Target
-from bench.report import _runs, _table, row_cells
+from bench.report import _runs, _table, row_cells, suspect
 from bench.scenarios import Scenario, build_scenarios
 from bench.servers import auth_headers, make_token, seed_users, start_gateway
 from bench.sql import bench_dsn, drop_schema
@@ -164,10 +164,7 @@ def format_audit_report(report: AuditReport) -> str:
     lines += [f"note: {note}" for note in report.notes]
     closing = ", ".join(f"{row.scenario.key} {store} {row.ratio:.2f}" for store, row in report.rows)
     lines.append(f"closing note: audit-on/off throughput: {closing}")
-    problems = report.problems()
-    if problems:
-        lines += ["", "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT"]
-        lines += [f"!!! {p}" for p in problems]
+    lines += suspect(report.problems())
     return "\n".join(lines)
 
 

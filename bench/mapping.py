@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import code_revision
-from bench.report import _table
+from bench.report import _table, suspect
 from bench.rest import seed_account
 from gateway.mapping import sandbox
 from gateway.mapping.context import sample_resource
@@ -232,9 +232,5 @@ def format_mapping_report(report: MappingReport) -> str:
         "ratio = jinja µs / compiled µs.",
     ]
     lines += [f"note: {note}" for note in report.notes]
-    problems = report.problems()
-    if problems:
-        lines += ["", "!" * 78, "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT"]
-        lines += [f"!!! {p}" for p in problems]
-        lines.append("!" * 78)
+    lines += suspect(report.problems())
     return "\n".join(lines)

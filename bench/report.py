@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from bench.core import BenchReport, Row
@@ -113,6 +114,19 @@ def format_table(rows: list[Row]) -> str:
     return _table(COLUMNS, [row_cells(r) for r in rows])
 
 
+def suspect(problems: Sequence[str]) -> list[str]:
+    """The lines that mark a report's numbers as suspect, one per problem; none without."""
+    if not problems:
+        return []
+    return [
+        "",
+        "!" * 78,
+        "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT",
+        *(f"!!! {p}" for p in problems),
+        "!" * 78,
+    ]
+
+
 def _table(columns: tuple[tuple[str, str], ...], body: list[list[str]]) -> str:
     widths = [
         max(len(name), *(len(cells[i]) for cells in body)) if body else len(name)
@@ -156,11 +170,7 @@ def format_report(report: BenchReport) -> str:
     ]
     for note in report.notes:
         lines.append(f"note: {note}")
-    problems = report.problems()
-    if problems:
-        lines += ["", "!" * 78, "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT"]
-        lines += [f"!!! {p}" for p in problems]
-        lines.append("!" * 78)
+    lines += suspect(report.problems())
     return "\n".join(lines)
 
 
@@ -274,10 +284,6 @@ def format_rest_report(report: RestReport) -> str:
             format_rest_table(report, report.memory_rows),
         ]
     lines += [f"note: {note}" for note in report.notes]
-    problems = report.problems()
-    if problems:
-        lines += ["", "!" * 78, "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT"]
-        lines += [f"!!! {p}" for p in problems]
-        lines.append("!" * 78)
+    lines += suspect(report.problems())
     lines += ["", _closing_note(report)]
     return "\n".join(lines)

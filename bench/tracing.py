@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bench.core import BenchOptions, Row, _measure, choose_cpus, code_revision, make_loader
 from bench.load import PythonLoader, Target
-from bench.report import _runs, _table, pair_cells, pair_columns
+from bench.report import _runs, _table, pair_cells, pair_columns, suspect
 from bench.scenarios import SCENARIO_KEYS, Scenario, build_scenarios, seed_user_name
 from bench.servers import (
     Server,
@@ -234,10 +234,7 @@ def format_tracing_report(report: TracingReport) -> str:
             f"second of the build without OpenTelemetry calls ({(1 - row.ratio) * 100:+.1f}% cost)"
         )
     lines += [f"note: {note}" for note in report.notes]
-    problems = report.problems()
-    if problems:
-        lines += ["", "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT"]
-        lines += [f"!!! {p}" for p in problems]
+    lines += suspect(report.problems())
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench.core import BenchOptions, Row, _measure, code_revision, make_loader
 from bench.load import PythonLoader, Target
-from bench.report import _runs, _table, pair_cells, pair_columns
+from bench.report import _runs, _table, pair_cells, pair_columns, suspect
 from bench.scenarios import Scenario, build_scenarios, seed_user_name
 from bench.servers import (
     APP,
@@ -240,10 +240,7 @@ def format_workers_report(report: WorkersReport) -> str:
             f"process(es), audit verify {'passed' if trail.verified else 'FAILED'}"
         )
     lines += [f"note: {note}" for note in report.notes]
-    problems = report.problems()
-    if problems:
-        lines += ["", "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT"]
-        lines += [f"!!! {p}" for p in problems]
+    lines += suspect(report.problems())
     return "\n".join(lines)
 
 

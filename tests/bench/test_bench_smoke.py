@@ -15,7 +15,7 @@ from bench import SCENARIO_KEYS, BenchOptions, format_report, run_bench
 from bench.__main__ import parser
 from bench.load import PythonLoader, Target, find_wrk
 from bench.proxy import account_to_user, user_to_account
-from bench.report import format_rest_report
+from bench.report import format_rest_report, suspect
 from bench.rest import (
     REST_SCENARIO_KEYS,
     RestOptions,
@@ -139,3 +139,11 @@ def test_cli_picks_the_suite() -> None:
     assert (args.suite, args.duration, args.scenarios) == ("rest", 2, ("get", "post"))
     with pytest.raises(SystemExit):
         parser().parse_args(["rest", "--scenarios", "nope"])
+
+
+def test_a_report_with_problems_says_its_numbers_are_suspect_and_names_each() -> None:
+    assert suspect([]) == []
+    lines = suspect(["gateway: 3 unexpected statuses", "baseline: 1 socket error"])
+    assert "!!! ERRORS DURING THE BENCHMARK - THE NUMBERS ABOVE ARE SUSPECT" in lines
+    assert "!!! gateway: 3 unexpected statuses" in lines
+    assert "!!! baseline: 1 socket error" in lines
