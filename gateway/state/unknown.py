@@ -40,6 +40,8 @@ class StateUnknownCreates:
         #: Keys asked in this loop turn, each with its askers' futures (its ``until`` or None).
         self._asked: dict[str, list[asyncio.Future[float | None]]] = {}
         self._reads: set[asyncio.Task[None]] = set()
+        #: The loop whose next turn reads the keys asked.
+        self._scheduled: asyncio.AbstractEventLoop | None = None
 
     def _remember(self, key: str, now: float) -> Body[None]:
         yield execute("DELETE FROM unknown_create WHERE until <= ?", now)
@@ -67,14 +69,20 @@ class StateUnknownCreates:
     def _until(self, key: str) -> asyncio.Future[float | None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float | None] = loop.create_future()
-        if not self._asked:
-            loop.call_soon(self._read_asked)  # at the next turn, with what came meanwhile
         self._asked.setdefault(key, []).append(future)
+        if self._scheduled is not loop:  # at the next turn, with what comes meanwhile
+            self._scheduled = loop
+            loop.call_soon(self._read_asked)
         return future
 
     def _read_asked(self) -> None:
-        asked, self._asked = self._asked, {}
-        self._track(asyncio.get_running_loop().create_task(self._read(asked)))
+        loop = asyncio.get_running_loop()
+        asked, self._asked, self._scheduled = self._asked, {}, None
+        # Only this loop's askers: one of a loop that closed before its turn is gone.
+        mine = {k: [f for f in fs if f.get_loop() is loop] for k, fs in asked.items()}
+        mine = {k: fs for k, fs in mine.items() if fs}
+        if mine:
+            self._track(loop.create_task(self._read(mine)))
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._reads.add(task)  # a reference until done

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 
 import pytest
 
@@ -249,3 +250,20 @@ async def test_a_failed_shared_read_fails_each_asker_on_its_own(store: StateStor
         assert calls == 3
     finally:
         store.db.read = read  # type: ignore[method-assign]
+
+
+def test_look_ups_a_closed_loop_left_waiting_do_not_hold_up_the_next_loops() -> None:
+    reads: list[tuple[object, ...]] = []
+
+    async def read(sql: str, *args: object) -> list[dict[str, object]]:
+        reads.append(args)
+        return []
+
+    creates = StateUnknownCreates(SimpleNamespace(db=SimpleNamespace(read=read)))  # type: ignore[arg-type]
+    closed = asyncio.new_event_loop()
+    # As a loop that closed before its turn came leaves them: a key asked, its read due.
+    creates._asked = {"left": [closed.create_future()]}
+    creates._scheduled = closed
+    closed.close()
+    assert asyncio.run(creates.is_unknown("asked")) is False
+    assert reads == [("asked",)]  # read at once on the new loop, without the orphan
