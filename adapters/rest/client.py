@@ -46,6 +46,7 @@ from adapters.rest.errors import (
     retry_after_seconds,
     transport_errors,
 )
+from adapters.rest.wire import AnswerTooLarge, NotConnected, Pool
 from gateway import telemetry
 from gateway.config import resolve_secret
 from gateway.limits import mark_unknown
@@ -54,6 +55,9 @@ from gateway.retry import Attempts, Pacing
 from gateway.sdk import InvalidValue, LegacyCall, NotFound, ScimError, UpstreamError
 
 log = logging.getLogger(__name__)
+
+#: How the gateway names itself to legacy apps (their logs show it).
+USER_AGENT = "scim-gateway"
 
 MASK = "****"
 _MISSING = object()
@@ -158,6 +162,7 @@ class Client:
         self._base = str(URL(settings.base_url))
         self._origin = URL(settings.base_url).origin()
         self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
         #: Each operation's configured headers, masked and revealed (see _headers).
         self._header_cache: dict[tuple[int, bool], dict[str, str]] = {}
         #: Each operation's path, paging and body root, worked out once (see _plan).
@@ -166,21 +171,29 @@ class Client:
     async def open(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self.settings.verify_tls)
+            # aiohttp's client fetches OAuth 2.0 tokens (adapters/rest/auth.py): a few calls
+            # an hour, to another host. The app's own calls go through the pool below.
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self.timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),  # no session state between calls
             )
-            # aiohttp quietly sends an idempotent call again when its connection drops
-            # (RFC 9112 9.3.1); send() does that itself, knowing that a DELETE whose
-            # connection dropped may have been done. Without this, a second attempt's
-            # failure would be reported as certain while the first one deleted the record.
             self._session._retry_connection = False
+        if self._pool is None:
+            # The pool never sends a call twice by itself: a call whose connection dropped
+            # is repeated by send() alone, which knows that a DELETE whose connection
+            # dropped may have been done.
+            self._pool = Pool(
+                self._origin, verify_tls=self.settings.verify_tls, user_agent=USER_AGENT
+            )
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     # -- building ----------------------------------------------------------------------
 
@@ -316,8 +329,8 @@ class Client:
         ``record``: the call is about one record, so 404 means it does not
         exist; otherwise (a list) 404 means the app has no such endpoint.
         """
-        session = self._session
-        if session is None:
+        session, pool = self._session, self._pool
+        if session is None or pool is None:
             raise RuntimeError("the REST adapter is not open; await adapter.open() first")
         url, headers, body = self._prepare(request, reveal=True)
         method = request.op.method
@@ -333,7 +346,7 @@ class Client:
         attempts = Attempts(self.settings.retry.backoff(), self.pacing)
         while True:
             try:
-                answer = await self._authorized(session, call, request.label, attempts)
+                answer = await self._authorized(session, pool, call, request.label, attempts)
             except UpstreamError as exc:
                 sent = not _never_sent(exc)
                 uncertain = uncertain or (write and sent)
@@ -394,13 +407,18 @@ class Client:
             )
 
     async def _authorized(
-        self, session: aiohttp.ClientSession, call: _Prepared, label: str, attempts: Attempts
+        self,
+        session: aiohttp.ClientSession,
+        pool: Pool,
+        call: _Prepared,
+        label: str,
+        attempts: Attempts,
     ) -> Answer:
         """One attempt; a renewable credential the app refuses (401) is renewed once."""
         for renewal in (1, 2):
             credentials = await self.auth.headers(session)
             headers = {**call.headers, **credentials} if credentials else dict(call.headers)
-            answer = await self._exchange(session, call, headers, label, attempts.time_left())
+            answer = await self._exchange(pool, call, headers, label, attempts.time_left())
             log.debug("%s answered %s", label, answer.status)
             if answer.status == 401 and self.auth.renewable and renewal == 1:
                 self.auth.invalidate()  # the token may have been revoked: fetch a new one
@@ -409,53 +427,38 @@ class Client:
         return answer
 
     async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        call: _Prepared,
-        headers: dict[str, str],
-        label: str,
-        time_left: float,
+        self, pool: Pool, call: _Prepared, headers: dict[str, str], label: str, time_left: float
     ) -> Answer:
         # The attempt ends with the retry budget (or the call's deadline) at the latest.
-        timeout = self.timeout
-        if timeout.total is None or time_left < timeout.total:
-            timeout = aiohttp.ClientTimeout(
-                total=max(0.001, time_left),
-                connect=timeout.connect,
-                sock_read=timeout.sock_read,
-            )
+        total = min(self.settings.timeout.total, max(0.001, time_left))
         if telemetry.TRACER is None:
-            return await self._answer(session, call, headers, label, timeout)
+            return await self._answer(pool, call, headers, label, total)
         with telemetry.legacy_call_span(call.method, call.url, headers) as span:
-            answer = await self._answer(session, call, headers, label, timeout)
+            answer = await self._answer(pool, call, headers, label, total)
             telemetry.legacy_call_status(span, answer.status)
             return answer
 
     async def _answer(
-        self,
-        session: aiohttp.ClientSession,
-        call: _Prepared,
-        headers: dict[str, str],
-        label: str,
-        limits: aiohttp.ClientTimeout,
+        self, pool: Pool, call: _Prepared, headers: dict[str, str], label: str, total: float
     ) -> Answer:
         limit = self.settings.max_response_size
+        timeouts = self.settings.timeout
         with transport_errors(label, self.where, self.settings.retry_after):
-            async with session.request(
-                call.method,
-                call.url,
-                headers=headers,
-                data=call.data,
-                allow_redirects=False,
-                timeout=limits,
-            ) as resp:
-                body = await _read_bounded(resp, limit, label)
-                link = None
-                if call.link_paging:
-                    nxt = resp.links.get("next")
-                    found = nxt.get("url") if nxt is not None else None  # resolved against ours
-                    link = str(found) if found is not None else None
-                return Answer(resp.status, resp.headers, body, link, label)
+            try:
+                raw = await pool.request(
+                    call.method,
+                    call.url.raw_path_qs,
+                    headers,
+                    call.data,
+                    seconds=total,
+                    connect_timeout=timeouts.connect,
+                    read_timeout=timeouts.read,
+                    max_size=limit,
+                )
+            except AnswerTooLarge:
+                raise malformed(label, f"larger than {limit} bytes (max_response_size)") from None
+        link = _next_link(raw.headers, call.url) if call.link_paging else None
+        return Answer(raw.status, raw.headers, raw.body, link, label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,26 +484,34 @@ class _Prepared:
     link_paging: bool
 
 
-async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, label: str) -> bytes:
-    """The answer's body, refused past ``limit`` bytes (max_response_size) before it is read."""
-    length = resp.content_length
-    if length is not None:
-        if length > limit:
-            raise malformed(label, f"larger than {limit} bytes (max_response_size)")
-        return await resp.read()  # no more than Content-Length arrives
-    chunks, size = [], 0
-    async for chunk in resp.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise malformed(label, f"larger than {limit} bytes (max_response_size)")
-        chunks.append(chunk)
-    return b"".join(chunks)
+_LINK_SPLIT = re.compile(r",(?=\s*<)")
+_LINK_VALUE = re.compile(r"\s*<([^>]*)>(.*)", re.DOTALL)
+
+
+def _next_link(headers: CIMultiDict[str], url: URL) -> str | None:
+    """The ``rel="next"`` target of the answer's ``Link`` headers (RFC 8288), resolved
+    against the call's URL; None when there is none. The caller checks its origin."""
+    for header in headers.getall("Link", ()):
+        for link in _LINK_SPLIT.split(header):
+            match = _LINK_VALUE.match(link)
+            if match is None:
+                continue
+            target, params = match.groups()
+            for param in params.split(";"):
+                name, _, value = param.partition("=")
+                if name.strip().lower() != "rel":
+                    continue
+                if "next" in value.strip().strip('"').lower().split():
+                    try:
+                        return str(url.join(URL(target.strip(), encoded=True)))
+                    except ValueError:
+                        raise malformed("the next page", "its Link header is not a URL") from None
+    return None
 
 
 def _never_sent(exc: UpstreamError) -> bool:
     """The connection could not be opened: the app never saw the call, repeating is safe."""
-    cause = exc.__cause__
-    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return isinstance(exc.__cause__, NotConnected)
 
 
 def _outcome_unknown(exc: ScimError) -> None:

@@ -32,6 +32,8 @@ import errno
 import logging
 import math
 import re
+import socket
+import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +42,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from adapters.rest import wire
 from adapters.rest.config import Duplicate
 from gateway.sdk import (
     Conflict,
@@ -95,17 +98,22 @@ def transport_errors(label: str, where: str, retry_after: int) -> Iterator[None]
     each failed attempt is logged with its reason (never a URL, value or credential)."""
     try:
         yield
-    except (TimeoutError, aiohttp.ClientError) as exc:  # aiohttp's timeouts are TimeoutErrors
+    except (TimeoutError, aiohttp.ClientError, wire.WireError) as exc:  # timeouts: TimeoutError
         error = _transport_error(exc, label, where, retry_after)
         log.warning("the call %s failed: %s", label, error.detail)
         raise error from exc
 
 
 def _transport_error(
-    exc: TimeoutError | aiohttp.ClientError, label: str, where: str, retry_after: int
+    exc: TimeoutError | aiohttp.ClientError | wire.WireError,
+    label: str,
+    where: str,
+    retry_after: int,
 ) -> UpstreamError:
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"the app at {where} did not answer {label} in time")
+    if isinstance(exc, wire.WireError):
+        return _wire_error(exc, label, where, retry_after)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return Unavailable(
             f"cannot reach the app at {where}: its name does not resolve", retry_after=retry_after
@@ -121,6 +129,29 @@ def _transport_error(
         return error
     if isinstance(exc, aiohttp.ClientPayloadError):
         return UpstreamError(f"the app sent a broken answer to {label}")
+    return UpstreamError(f"the call {label} to the app at {where} failed")
+
+
+def _wire_error(exc: wire.WireError, label: str, where: str, retry_after: int) -> UpstreamError:
+    """What the REST adapter's own connection pool (adapters/rest/wire.py) raised."""
+    if isinstance(exc, wire.NotConnected):
+        if isinstance(exc.os_error, socket.gaierror):
+            reason = "its name does not resolve"
+        elif exc.os_error is not None and not isinstance(exc.os_error, ssl.SSLError):
+            reason = _os_reason(exc.os_error)
+        else:
+            reason = exc.reason
+        return Unavailable(f"cannot reach the app at {where}: {reason}", retry_after=retry_after)
+    if isinstance(exc, wire.Disconnected):
+        error = Unavailable(
+            f"the connection to the app at {where} broke during {label}", retry_after=retry_after
+        )
+        error.outcome_unknown = True  # the request may have been sent and stored
+        return error
+    if isinstance(exc, wire.BrokenAnswer):
+        return UpstreamError(f"the app sent a broken answer to {label}")
+    if isinstance(exc, wire.Unsendable):
+        return UpstreamError(f"the call {label} cannot be sent: {exc}")
     return UpstreamError(f"the call {label} to the app at {where} failed")
 
 

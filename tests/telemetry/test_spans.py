@@ -187,7 +187,7 @@ async def test_a_legacy_app_that_is_down_marks_the_adapter_call_by_error_type(
         # The client instrumentation records the exception; its message and traceback are cut.
         (event,) = http_call.events
         assert dict(event.attributes or {}) == {
-            "exception.type": "aiohttp.client_exceptions.ClientConnectorError",
+            "exception.type": "adapters.rest.wire.NotConnected",
             "exception.escaped": "False",
         }
     server = named(got, "GET /apps/{app}/scim/v2/Users/{id}")
