@@ -329,9 +329,14 @@ class SqliteDatabase(Database):
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
-        # Hot reads (the look-up before every create) on a connection and thread of their
-        # own: WAL lets them read the last commit while a write transaction (an audit
-        # batch and its fsync) runs, instead of queueing behind it.
+        # Hot reads (the look-up before every create) run in the event loop's own thread on
+        # a connection that never waits for a lock (busy_timeout 0, read-only): WAL lets a
+        # reader see the last commit while a write transaction (an audit batch and its
+        # fsync) runs, so such a primary-key read of a small table is ~10 µs, where a trip
+        # to a thread and back cost ~100 µs of CPU (the hand-off of the GIL both ways).
+        # When SQLite does answer "busy" (a WAL being recovered or reset), the read goes
+        # to the reader connection and thread below, which wait as writers do.
+        self._inline: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_thread: ThreadPoolExecutor | None = None
         #: Writers of this file take turns (WriterTurn); None where no lock file can be made.
@@ -371,12 +376,18 @@ class SqliteDatabase(Database):
 
         try:
             self._reader = await loop.run_in_executor(self._read_thread, open_reader)
+            self._inline = sqlite3.connect(self.path, isolation_level=None)
+            self._inline.execute("PRAGMA busy_timeout = 0")
+            self._inline.execute("PRAGMA query_only = 1")
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise StateError(f"cannot open the SQLite state file {self.path}: {exc}") from None
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         if self._reader is not None and self._read_thread is not None:
             await loop.run_in_executor(self._read_thread, self._reader.close)
             self._reader = None
@@ -425,6 +436,11 @@ class SqliteDatabase(Database):
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
         assert self._read_thread is not None and self._reader is not None, "not connected"
+        if self._inline is not None:
+            try:
+                return _sqlite_fetch(self._inline, sql, args)
+            except sqlite3.OperationalError:
+                pass  # busy, or the file is unwell: the reader waits, or raises for good
         reader = self._reader
         try:
             return await asyncio.get_running_loop().run_in_executor(
