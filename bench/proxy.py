@@ -14,9 +14,9 @@ account its ``to_legacy`` section gives. The bench checks at start that
 both answer the same (``bench.rest.check_equal``), so the comparison measures
 the gateway's machinery, not a different translation.
 
-What it shares with the gateway: one aiohttp ``ClientSession`` for every
-call to the legacy app (a keep-alive connection pool, no cookie jar, the
-same timeouts), the inbound bearer token checked as a SHA-256 digest with a
+What it shares with the gateway: keep-alive connections to the legacy app
+(here one aiohttp ``ClientSession``, no cookie jar, the same timeouts; the
+gateway's REST adapter has its own pool, ``adapters/rest/wire.py``), the inbound bearer token checked as a SHA-256 digest with a
 constant-time compare, orjson bodies, ``web.run_app`` with no access log.
 What it leaves out, on purpose: everything else (other filters, PATCH/PUT,
 attribute projection, schema validation, the concurrency limiter, SCIM error
