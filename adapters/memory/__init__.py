@@ -84,6 +84,43 @@ class _Entry:
         return result
 
 
+#: The slot a record keeps its data in (``Record`` has slots), under _Parsed's property.
+_DATA_SLOT = Record.__dict__["data"]
+
+
+class _Parsed(Record):
+    """A record of a page, whose data is parsed from the entry's snapshot when first read.
+
+    A list whose JSON the gateway kept from an earlier one (gateway/rendered.py) reads only
+    the record's id, version, timestamps and references, so it never pays for the parse,
+    most of what a page cost here. The snapshot is the one taken at the read: a later
+    write does not change the record, as with data parsed at once.
+    """
+
+    __slots__ = ("_snapshot",)
+    _snapshot: bytes
+
+    @classmethod
+    def of(cls, id: str, entry: _Entry) -> _Parsed:
+        # Made as any record is (dataclasses.replace copies one so); data None: not parsed yet
+        none: Any = None
+        record = cls(id, none, entry.version, entry.created, entry.modified)
+        record._snapshot = entry.snapshot
+        return record
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] | None = _DATA_SLOT.__get__(self)
+        if data is None:
+            data = orjson.loads(self._snapshot)
+            _DATA_SLOT.__set__(self, data)
+        return data
+
+    @data.setter
+    def data(self, value: dict[str, Any] | None) -> None:
+        _DATA_SLOT.__set__(self, value)
+
+
 def _clone(data: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = orjson.loads(orjson.dumps(data))
     return result
@@ -98,6 +135,7 @@ class MemoryAdapter(Adapter):
         versions=True,
         groups=True,
         skip_members=True,
+        exact_versions=True,  # one counter for every write of every resource
     )
 
     def __init__(
@@ -142,17 +180,14 @@ class MemoryAdapter(Adapter):
         except KeyError:
             raise NotFound(f"{resource_type} {id} not found") from None
 
-    def _record(
-        self,
-        resource_type: str,
-        id: str,
-        entry: _Entry,
-        members: bool = True,
-        data: dict[str, Any] | None = None,
+    def _record(self, resource_type: str, id: str, entry: _Entry, members: bool = True) -> Record:
+        record = Record(id, entry.copy(), entry.version, entry.created, entry.modified)
+        return self._with_refs(resource_type, entry, record, members)
+
+    def _with_refs(
+        self, resource_type: str, entry: _Entry, record: Record, members: bool
     ) -> Record:
-        """``data``: the entry's data parsed already (:meth:`_records`), else parsed here."""
-        data = entry.copy() if data is None else data
-        record = Record(id, data, entry.version, entry.created, entry.modified)
+        """The record with its group's members or user's groups, when ``members``."""
         if not members:
             return record  # the response shows no members (groups): not copied
         if resource_type == "Group":
@@ -166,15 +201,13 @@ class MemoryAdapter(Adapter):
         return record
 
     def _records(self, resource_type: str, ids: Sequence[str], members: bool) -> list[Record]:
-        """The records of a page: their snapshots parsed as one JSON array, one call for the
-        page rather than one per record (each record's data is still its own objects)."""
+        """The records of a page, each parsing its data only when it is read (_Parsed)."""
         store = self._store[resource_type]
-        entries = [store[i] for i in ids]
-        datas = orjson.loads(b"[" + b",".join([e.snapshot for e in entries]) + b"]")
-        return [
-            self._record(resource_type, i, e, members, data)
-            for i, e, data in zip(ids, entries, datas, strict=True)
-        ]
+        records = []
+        for i in ids:
+            entry = store[i]
+            records.append(self._with_refs(resource_type, entry, _Parsed.of(i, entry), members))
+        return records
 
     def _view(self, resource_type: str, id: str, entry: _Entry) -> dict[str, Any]:
         """The resource as SCIM sees it, for filtering and sorting."""
