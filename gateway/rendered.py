@@ -13,10 +13,11 @@ write path; the kept JSON enters the ListResponse as an ``orjson.Fragment``,
 byte for byte what serializing the resource would give.
 
 One table per resource type and base URL (the resource's ``location`` and
-references carry the base URL, and a request's Host may change it), each
-bounded: a table that is full is emptied rather than evicted one entry at a
-time, and the number of tables is bounded too, so memory stays bounded whatever
-the clients send.
+references carry the base URL, and a request's Host may change it). Memory is
+bounded whatever the clients send: the bytes kept, all tables together, stay
+within a budget (when one more would not fit, everything is dropped, rather
+than evicted one entry at a time; one resource bigger than the budget, a huge
+group, is never kept), and so does the number of tables.
 """
 
 from __future__ import annotations
@@ -28,33 +29,27 @@ import orjson
 
 from gateway.sdk import Record
 
-#: Records kept per resource type and base URL.
-TABLE_SIZE = 10_000
+#: Bytes kept, all tables together, counted as below: JSON, stamps, the entries themselves.
+BUDGET = 32 * 1024 * 1024
 #: Tables kept (resource types x base URLs); the oldest goes when one more is needed.
 TABLES = 8
+#: What an entry costs beside its JSON (dict slot, tuples, the Fragment), and each group
+#: or member reference its stamp holds: rough, on the high side (CPython 3.11, 64-bit).
+_ENTRY_COST = 400
+_REF_COST = 100
 
 _Stamp = tuple[Any, ...]
-
-
-def stamp(record: Record) -> _Stamp:
-    """All of a record, its data aside, that its SCIM form shows: with an exact version,
-    equal stamps mean equal resources."""
-    return (
-        record.version,
-        record.created,
-        record.last_modified,
-        tuple(record.groups) if record.groups else None,
-        tuple(record.members) if record.members else None,
-    )
+_Kept = tuple[_Stamp, orjson.Fragment, int]  # the stamp, the JSON, its cost in bytes
 
 
 class RenderedRecords:
     """Serialized resources by resource type and base URL, then by id (see the module)."""
 
-    def __init__(self, table_size: int = TABLE_SIZE, tables: int = TABLES) -> None:
-        self._table_size = table_size
+    def __init__(self, budget: int = BUDGET, tables: int = TABLES) -> None:
+        self._budget = budget
         self._max_tables = tables
-        self._tables: dict[tuple[str, str], dict[str, tuple[_Stamp, orjson.Fragment]]] = {}
+        self._tables: dict[tuple[str, str], dict[str, _Kept]] = {}
+        self.size = 0  # bytes kept, as counted against the budget
 
     def page(
         self,
@@ -68,27 +63,53 @@ class RenderedRecords:
         table = self._tables.get(key)
         if table is None:
             if len(self._tables) >= self._max_tables:
-                del self._tables[next(iter(self._tables))]
+                oldest = self._tables.pop(next(iter(self._tables)))
+                self.size -= sum(cost for _, _, cost in oldest.values())
             table = self._tables[key] = {}
         out: list[orjson.Fragment] = []
         for record in records:
-            current = stamp(record)
+            # All of the record, its data aside, that its SCIM form shows: with an exact
+            # version, equal stamps mean equal resources.
+            groups, members = record.groups, record.members
+            current = (
+                record.version,
+                record.created,
+                record.last_modified,
+                tuple(groups) if groups else None,
+                tuple(members) if members else None,
+            )
             kept = table.get(record.id)
             if kept is not None and kept[0] == current:
                 out.append(kept[1])
                 continue
-            fragment = orjson.Fragment(orjson.dumps(render(record)))
-            if kept is None and len(table) >= self._table_size:
-                table.clear()
-            table[record.id] = (current, fragment)
+            text = orjson.dumps(render(record))
+            fragment = orjson.Fragment(text)
             out.append(fragment)
+            if kept is not None:
+                del table[record.id]
+                self.size -= kept[2]
+            refs = len(groups or ()) + len(members or ())
+            cost = len(text) + _ENTRY_COST + refs * _REF_COST
+            if cost > self._budget:
+                continue  # never kept: bigger than everything may be
+            if self.size + cost > self._budget:
+                self.clear()  # full: start again rather than evict one entry at a time
+            table[record.id] = (current, fragment, cost)
+            self.size += cost
         return out
 
     def forget(self, id: str) -> None:
-        """Drop what is kept of the resource ``id`` (it was written or deleted): not needed
-        for correctness, the stamp sees the change, but a deleted one's JSON goes at once."""
+        """Drop what is kept of the resource ``id`` (deleted): not needed for correctness,
+        no list shows it again, but its JSON need not wait for the table to be emptied."""
         for table in self._tables.values():
-            table.pop(id, None)
+            kept = table.pop(id, None)
+            if kept is not None:
+                self.size -= kept[2]
+
+    def clear(self) -> None:
+        for table in self._tables.values():
+            table.clear()  # emptied in place: page() may hold one
+        self.size = 0
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())

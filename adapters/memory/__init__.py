@@ -84,8 +84,23 @@ class _Entry:
         return result
 
 
-#: The slot a record keeps its data in (``Record`` has slots), under _Parsed's property.
-_DATA_SLOT = Record.__dict__["data"]
+_new = object.__new__
+
+
+class _Page:
+    """The snapshots of a page's records, parsed together, as one JSON array, when the
+    first of them reads its data (one call for the page is much cheaper than one each)."""
+
+    __slots__ = ("_parsed", "_snapshots")
+
+    def __init__(self, snapshots: list[bytes]) -> None:
+        self._snapshots = snapshots
+        self._parsed: list[dict[str, Any]] | None = None
+
+    def data(self, index: int) -> dict[str, Any]:
+        if self._parsed is None:
+            self._parsed = orjson.loads(b"[" + b",".join(self._snapshots) + b"]")
+        return self._parsed[index]
 
 
 class _Parsed(Record):
@@ -93,32 +108,41 @@ class _Parsed(Record):
 
     A list whose JSON the gateway kept from an earlier one (gateway/rendered.py) reads only
     the record's id, version, timestamps and references, so it never pays for the parse,
-    most of what a page cost here. The snapshot is the one taken at the read: a later
-    write does not change the record, as with data parsed at once.
+    most of what a page cost here. The snapshot is the one taken at the search: a later
+    write does not change the record, as with data parsed at once. Each record's data is
+    its own objects, as ever.
     """
 
-    __slots__ = ("_snapshot",)
-    _snapshot: bytes
+    __slots__ = ("_data", "_index", "_page")
+    _data: dict[str, Any] | None  # None: not read yet (Record's own slot stays unused)
+    _index: int
+    _page: _Page
 
     @classmethod
-    def of(cls, id: str, entry: _Entry) -> _Parsed:
-        # Made as any record is (dataclasses.replace copies one so); data None: not parsed yet
-        none: Any = None
-        record = cls(id, none, entry.version, entry.created, entry.modified)
-        record._snapshot = entry.snapshot
+    def of(cls, id: str, entry: _Entry, page: _Page, index: int) -> _Parsed:
+        # Made without Record.__init__, whose setting of data through the property below
+        # cost as much as the rest.
+        record = _new(cls)
+        record.id = id
+        record.version = entry.version
+        record.created = entry.created
+        record.last_modified = entry.modified
+        record.members = record.groups = None
+        record._data = None
+        record._page = page
+        record._index = index
         return record
 
     @property
     def data(self) -> dict[str, Any]:
-        data: dict[str, Any] | None = _DATA_SLOT.__get__(self)
+        data = self._data
         if data is None:
-            data = orjson.loads(self._snapshot)
-            _DATA_SLOT.__set__(self, data)
+            data = self._data = self._page.data(self._index)
         return data
 
     @data.setter
-    def data(self, value: dict[str, Any] | None) -> None:
-        _DATA_SLOT.__set__(self, value)
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = value
 
 
 def _clone(data: dict[str, Any]) -> dict[str, Any]:
@@ -203,10 +227,15 @@ class MemoryAdapter(Adapter):
     def _records(self, resource_type: str, ids: Sequence[str], members: bool) -> list[Record]:
         """The records of a page, each parsing its data only when it is read (_Parsed)."""
         store = self._store[resource_type]
-        records = []
-        for i in ids:
-            entry = store[i]
-            records.append(self._with_refs(resource_type, entry, _Parsed.of(i, entry), members))
+        entries = [store[i] for i in ids]
+        page = _Page([e.snapshot for e in entries])
+        records: list[Record] = [
+            _Parsed.of(i, e, page, n) for n, (i, e) in enumerate(zip(ids, entries, strict=True))
+        ]
+        if members:  # the references of those that have any (most users are in no group)
+            for record, e in zip(records, entries, strict=True):
+                if e.members or e.member_of or resource_type == "Group":
+                    self._with_refs(resource_type, e, record, members)
         return records
 
     def _view(self, resource_type: str, id: str, entry: _Entry) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from support import BASE, TOKEN, make_settings
 from adapters.memory import MemoryAdapter, MemorySettings
 from gateway.app import create_app
 from gateway.config import ConfigError
-from gateway.sdk import Conflict, Query
+from gateway.sdk import Conflict, Query, Record
 from gateway.testing import AdapterContract
 
 
@@ -163,6 +163,9 @@ async def test_a_page_read_before_a_write_keeps_what_it_read() -> None:
     adapter = MemoryAdapter()
     created = await adapter.create("User", json.loads(json.dumps(ALICE)))
     (record,) = (await adapter.search(Query("User"))).records
+    fields = [f.name for f in dataclasses.fields(Record)]  # every one set, as a get sets it
+    read = await adapter.get("User", created.id)
+    assert [getattr(record, f) for f in fields] == [getattr(read, f) for f in fields]
     await adapter.update("User", created.id, {"userName": "alicia"})
     assert record.data == ALICE and record.version == created.version
     assert dataclasses.replace(record, version="x").data == ALICE  # copied as any record

@@ -229,25 +229,36 @@ async def test_an_adapter_without_exact_versions_keeps_nothing() -> None:
 
 
 def test_the_kept_json_is_bounded() -> None:
-    kept = RenderedRecords(table_size=3, tables=2)
     renders: list[str] = []
 
     def render(record: Record) -> dict[str, Any]:
         renders.append(record.id)
-        return {"id": record.id, "version": record.version}
+        return {"id": record.id, "version": record.version, "pad": "x" * 100}
 
+    one = len(orjson.dumps(render(Record("r0", {}, "1")))) + 400  # JSON and entry, each
+    kept = RenderedRecords(budget=3 * one, tables=2)
     records = [Record(f"r{i}", {}, "1") for i in range(5)]
     out = kept.page("User", "http://a", records, render)
     assert [orjson.loads(orjson.dumps(f))["id"] for f in out] == [r.id for r in records]
-    assert len(kept) <= 3
+    assert 0 < len(kept) <= 3 and kept.size <= 3 * one
     for base in ("http://b", "http://c"):
         kept.page("User", base, records[:1], render)
     assert len(kept._tables) == 2 and ("User", "http://a") not in kept._tables
+    assert kept.size == sum(c for t in kept._tables.values() for _, _, c in t.values())
+
+    # A resource bigger than the budget is shown, never kept, and drops nothing.
+    size = kept.size
+    big = Record("big", {}, "1", groups=[Ref(f"g{i}", "direct") for i in range(100)])
+    (fragment,) = kept.page("User", "http://c", [big], render)
+    assert orjson.loads(orjson.dumps(fragment))["id"] == "big"
+    assert kept.size == size and len(kept._tables) == 2
 
     renders.clear()
     changed = [Record("r0", {}, "1", groups=[Ref("g", "direct", "G")]), Record("r0", {}, "2")]
     for record in changed:
         (fragment,) = kept.page("User", "http://c", [record], render)
-        assert orjson.loads(orjson.dumps(fragment)) == {"id": "r0", "version": record.version}
+        assert orjson.loads(orjson.dumps(fragment))["version"] == record.version
     kept.page("User", "http://c", changed[1:], render)
     assert renders == ["r0", "r0"]  # each change rendered again, the unchanged one not
+    kept.forget("r0")
+    assert kept.size == sum(c for t in kept._tables.values() for _, _, c in t.values())
