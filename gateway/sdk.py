@@ -221,6 +221,12 @@ class Capabilities:
     #: skips reading a group's members (a user's groups), which the response will not show.
     #: The gateway passes ``members=`` only to adapters that declare this.
     skip_members: bool = False
+    #: A record's ``version`` changes with every change of its data or timestamps and is
+    #: never used again for other data of the same id. The gateway then keeps the JSON of
+    #: each record a list shows and reuses it while the version is the same
+    #: (gateway/rendered.py); an adapter whose versions may repeat (a timestamp of coarse
+    #: resolution, a counter that restarts) must not declare it.
+    exact_versions: bool = False
     canonical_values: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def can_filter(self, resource_type: str, path: str, op: str) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from scim2_models.path import FilterNode, LogicalExpr, LogicalOperator
@@ -41,6 +41,7 @@ from gateway.errors import (
 )
 from gateway.guard import Guard
 from gateway.operation import NULL_RECORDER, Operation, bound, current
+from gateway.rendered import RenderedRecords
 from gateway.scim.filter import (
     bind_filter,
     compile_filter,
@@ -75,6 +76,10 @@ _UNIQUE = {"User": "userName", "Group": "displayName"}
 
 # Set by the gateway or carried as member deltas, never through a mapping.
 _NOT_MAPPED = frozenset({"id", "meta", "schemas", "members", "groups"})
+
+
+#: A resource in a ListResponse: a dict, or the kept JSON of an unchanged one.
+Shown = dict[str, Any] | orjson.Fragment
 
 
 def format_etag(version: str) -> str:
@@ -139,6 +144,8 @@ class ScimService:
             self.types.pop("Group", None)
         self._by_endpoint = {t.endpoint.strip("/").lower(): t for t in self.types.values()}
         self._layouts = {name: _Layout.of(t) for name, t in self.types.items()}
+        #: The JSON of the records lists showed (gateway/rendered.py); None: not kept.
+        self.rendered = RenderedRecords() if self.caps.exact_versions else None
 
     def unique_lookup_problems(self) -> list[str]:
         """Why the look-up before a create (gateway/dedupe.py) cannot work, per resource type."""
@@ -233,6 +240,27 @@ class ScimService:
         with span("mapping.from_legacy", **attrs):
             return [convert(r) for r in records]
 
+    def _rendered_page(
+        self,
+        rendered: RenderedRecords,
+        rtype: ResourceType,
+        records: Sequence[Record],
+        base_url: str,
+    ) -> list[orjson.Fragment]:
+        """:meth:`to_scim_page` as JSON, kept from earlier lists for unchanged records."""
+        attrs: dict[str, str | int] = {
+            "scim.resource_type": rtype.name,
+            "scim.records": len(records),
+        }
+        convert = self._converter(rtype, base_url)
+        with span("mapping.from_legacy", **attrs):
+            return rendered.page(rtype.name, base_url, records, convert)
+
+    def _is_own(self, rtype: ResourceType) -> bool:
+        """Whether ``rtype`` is one of this app's own types (not a caller's variant of one)."""
+        layout = self._layouts.get(rtype.name)
+        return layout is not None and layout.rtype is rtype
+
     def _converter(self, rtype: ResourceType, base_url: str) -> Callable[[Record], dict[str, Any]]:
         """:meth:`to_scim` of one record, with what every record of the type shares worked
         out once (a page of 100 worked it out 100 times) and bound to local names."""
@@ -321,11 +349,21 @@ class ScimService:
         return project(resource, rtype, projection.attributes, projection.excluded)
 
     async def search(
-        self, rtypes: Sequence[ResourceType], params: ListParams, base_url: str
+        self,
+        rtypes: Sequence[ResourceType],
+        params: ListParams,
+        base_url: str,
+        *,
+        serialized: bool = False,
     ) -> dict[str, Any]:
+        """The ListResponse. ``serialized``: the caller only serializes it with orjson, so
+        resources may be ``orjson.Fragment``s, the kept JSON of unchanged records
+        (gateway/rendered.py), rather than dicts."""
         projection = Projection(params.attributes, params.excluded_attributes)
         offset, remaining, total = params.start_index - 1, params.count, 0
-        resources: list[dict[str, Any]] = []
+        resources: list[Shown] = []
+        default = not projection.attributes and not projection.excluded
+        rendered = self.rendered if serialized and default else None
         parsed = None
         if params.filter is not None:
             parsed = parse_filter(
@@ -345,11 +383,12 @@ class ScimService:
                 self._operation().extra.setdefault("filter", ", ".join(shape))
             start = offset + 1
             found, matched = await self._search_one(
-                rtype, node, params, start, remaining, base_url, projection
+                rtype, node, params, start, remaining, base_url, projection, rendered
             )
             total += matched
             if projection.attributes or projection.excluded:
-                found = [self.shape(rtype, r, projection) for r in found]
+                # dicts all: the kept JSON serves the default projection only
+                found = [self.shape(rtype, cast(dict[str, Any], r), projection) for r in found]
             resources.extend(found)
             remaining -= len(found)
             offset = max(0, offset - matched)
@@ -375,7 +414,10 @@ class ScimService:
         count: int,
         base_url: str,
         projection: Projection = Projection(),
-    ) -> tuple[list[dict[str, Any]], int]:
+        rendered: RenderedRecords | None = None,
+    ) -> tuple[Sequence[Shown], int]:
+        """``rendered``: where the JSON of the page's records may come from (the default
+        projection only), else None."""
         sort_by = sort_key_path(params.sort_by, rtype) if params.sort_by else None
         query, in_gateway = self.planned_search(
             rtype,
@@ -388,6 +430,8 @@ class ScimService:
         )
         if node is None or not in_gateway:
             page = await self.adapter.search(query)
+            if rendered is not None and self._is_own(rtype):
+                return self._rendered_page(rendered, rtype, page.records, base_url), page.total
             return self.to_scim_page(rtype, page.records, base_url), page.total
         return await self._search_in_gateway(rtype, node, query, params, start, count, base_url)
 
@@ -620,6 +664,8 @@ class ScimService:
         steps = Steps(op, rtype.name, id, ["delete"], atomic=self.caps.transactions)
         async with self.adapter.transaction(), steps.step("delete"):
             await self.adapter.delete(rtype.name, id, expected_version=expected)
+        if self.rendered is not None:
+            self.rendered.forget(id)  # no list shows it again: its JSON need not wait its turn
         if self.ledger is not None:
             self._note(rtype, id, None, {}, state="deleted")
 

@@ -210,6 +210,26 @@ class AdapterContract:
             await adapter.delete("User", created.id, expected_version=created.version)
         assert self.user_name(await adapter.get("User", created.id)) == "v31@example.com"
 
+    async def test_exact_versions_are_never_used_again(self, adapter: Adapter) -> None:
+        """Capabilities.exact_versions: the gateway reuses a list's JSON while the version
+        is the same, so every write must give a version the record never had."""
+        self._skip_unless(adapter.capabilities.exact_versions, "exact_versions")
+        created = await adapter.create("User", self.user_data(32))
+        seen = [created.version]
+        for n in (1, 2):
+            change = self.user_name_change(f"v32-{n}@example.com")
+            seen.append((await adapter.update("User", created.id, change)).version)
+        assert (await adapter.get("User", created.id)).version == seen[-1]
+        assert all(seen) and len(set(seen)) == len(seen)
+        if adapter.capabilities.groups:  # a group's members are part of what it shows
+            group = await adapter.create("Group", self.group_data(4))
+            seen = [group.version]
+            await adapter.add_members(group.id, [created.id])
+            seen.append((await adapter.get("Group", group.id)).version)
+            await adapter.remove_members(group.id, [created.id])
+            seen.append((await adapter.get("Group", group.id)).version)
+            assert all(seen) and len(set(seen)) == len(seen)
+
     # -- transactions ----------------------------------------------------------------
 
     async def test_writes_inside_a_transaction_that_raises_are_rolled_back(

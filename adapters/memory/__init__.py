@@ -84,6 +84,67 @@ class _Entry:
         return result
 
 
+_new = object.__new__
+
+
+class _Page:
+    """The snapshots of a page's records, parsed together, as one JSON array, when the
+    first of them reads its data (one call for the page is much cheaper than one each)."""
+
+    __slots__ = ("_parsed", "_snapshots")
+
+    def __init__(self, snapshots: list[bytes]) -> None:
+        self._snapshots = snapshots
+        self._parsed: list[dict[str, Any]] | None = None
+
+    def data(self, index: int) -> dict[str, Any]:
+        if self._parsed is None:
+            self._parsed = orjson.loads(b"[" + b",".join(self._snapshots) + b"]")
+        return self._parsed[index]
+
+
+class _Parsed(Record):
+    """A record of a page, whose data is parsed from the entry's snapshot when first read.
+
+    A list whose JSON the gateway kept from an earlier one (gateway/rendered.py) reads only
+    the record's id, version, timestamps and references, so it never pays for the parse,
+    most of what a page cost here. The snapshot is the one taken at the search: a later
+    write does not change the record, as with data parsed at once. Each record's data is
+    its own objects, as ever.
+    """
+
+    __slots__ = ("_data", "_index", "_page")
+    _data: dict[str, Any] | None  # None: not read yet (Record's own slot stays unused)
+    _index: int
+    _page: _Page
+
+    @classmethod
+    def of(cls, id: str, entry: _Entry, page: _Page, index: int) -> _Parsed:
+        # Made without Record.__init__, whose setting of data through the property below
+        # cost as much as the rest.
+        record = _new(cls)
+        record.id = id
+        record.version = entry.version
+        record.created = entry.created
+        record.last_modified = entry.modified
+        record.members = record.groups = None
+        record._data = None
+        record._page = page
+        record._index = index
+        return record
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            data = self._data = self._page.data(self._index)
+        return data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = value
+
+
 def _clone(data: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = orjson.loads(orjson.dumps(data))
     return result
@@ -98,6 +159,7 @@ class MemoryAdapter(Adapter):
         versions=True,
         groups=True,
         skip_members=True,
+        exact_versions=True,  # one counter for every write of every resource
     )
 
     def __init__(
@@ -142,17 +204,14 @@ class MemoryAdapter(Adapter):
         except KeyError:
             raise NotFound(f"{resource_type} {id} not found") from None
 
-    def _record(
-        self,
-        resource_type: str,
-        id: str,
-        entry: _Entry,
-        members: bool = True,
-        data: dict[str, Any] | None = None,
+    def _record(self, resource_type: str, id: str, entry: _Entry, members: bool = True) -> Record:
+        record = Record(id, entry.copy(), entry.version, entry.created, entry.modified)
+        return self._with_refs(resource_type, entry, record, members)
+
+    def _with_refs(
+        self, resource_type: str, entry: _Entry, record: Record, members: bool
     ) -> Record:
-        """``data``: the entry's data parsed already (:meth:`_records`), else parsed here."""
-        data = entry.copy() if data is None else data
-        record = Record(id, data, entry.version, entry.created, entry.modified)
+        """The record with its group's members or user's groups, when ``members``."""
         if not members:
             return record  # the response shows no members (groups): not copied
         if resource_type == "Group":
@@ -166,15 +225,18 @@ class MemoryAdapter(Adapter):
         return record
 
     def _records(self, resource_type: str, ids: Sequence[str], members: bool) -> list[Record]:
-        """The records of a page: their snapshots parsed as one JSON array, one call for the
-        page rather than one per record (each record's data is still its own objects)."""
+        """The records of a page, each parsing its data only when it is read (_Parsed)."""
         store = self._store[resource_type]
         entries = [store[i] for i in ids]
-        datas = orjson.loads(b"[" + b",".join([e.snapshot for e in entries]) + b"]")
-        return [
-            self._record(resource_type, i, e, members, data)
-            for i, e, data in zip(ids, entries, datas, strict=True)
+        page = _Page([e.snapshot for e in entries])
+        records: list[Record] = [
+            _Parsed.of(i, e, page, n) for n, (i, e) in enumerate(zip(ids, entries, strict=True))
         ]
+        if members:  # the references of those that have any (most users are in no group)
+            for record, e in zip(records, entries, strict=True):
+                if e.members or e.member_of or resource_type == "Group":
+                    self._with_refs(resource_type, e, record, members)
+        return records
 
     def _view(self, resource_type: str, id: str, entry: _Entry) -> dict[str, Any]:
         """The resource as SCIM sees it, for filtering and sorting."""

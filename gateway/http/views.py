@@ -256,7 +256,7 @@ async def _root_search(call: Call) -> web.StreamResponse:
         raise NotFound("no such endpoint")
     params = parse_search_request(await call.json_object(), **_counts(call))
     rtypes = list(call.service.types.values())
-    return call.respond(await call.service.search(rtypes, params, call.base_url))
+    return call.respond(await call.service.search(rtypes, params, call.base_url, serialized=True))
 
 
 _FIXED_ACTIONS = {"bulk": "bulk", ".search": "search"}
@@ -297,14 +297,14 @@ async def _list_get(call: Call) -> web.StreamResponse:
     rtype = call.service.resource_type(call.parts[0])
     _describe_read(rtype, "list")
     params = parse_list_params(call.query, **_counts(call))
-    return call.respond(await call.service.search([rtype], params, call.base_url))
+    return call.respond(await call.service.search([rtype], params, call.base_url, serialized=True))
 
 
 async def _search_post(call: Call) -> web.StreamResponse:
     rtype = call.service.resource_type(call.parts[0])
     _describe_read(rtype, "search")
     params = parse_search_request(await call.json_object(), **_counts(call))
-    return call.respond(await call.service.search([rtype], params, call.base_url))
+    return call.respond(await call.service.search([rtype], params, call.base_url, serialized=True))
 
 
 async def _create(call: Call) -> web.StreamResponse:

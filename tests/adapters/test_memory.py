@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from support import BASE, TOKEN, make_settings
 from adapters.memory import MemoryAdapter, MemorySettings
 from gateway.app import create_app
 from gateway.config import ConfigError
-from gateway.sdk import Conflict, Query
+from gateway.sdk import Conflict, Query, Record
 from gateway.testing import AdapterContract
 
 
@@ -154,6 +155,24 @@ async def test_changing_what_was_written_afterwards_changes_nothing_in_the_store
     assert (await adapter.get("User", created.id)).data == expected
     found = await adapter.search(Query("User", ScimFilter('name.givenName eq "Alicia"').ast))
     assert [r.id for r in found.records] == [created.id]
+
+
+async def test_a_page_read_before_a_write_keeps_what_it_read() -> None:
+    """A page's records parse their data only when it is first read (most lists never read
+    it: the gateway reuses the JSON it kept); it is still the data as it was at the search."""
+    adapter = MemoryAdapter()
+    created = await adapter.create("User", json.loads(json.dumps(ALICE)))
+    (record,) = (await adapter.search(Query("User"))).records
+    fields = [f.name for f in dataclasses.fields(Record)]  # every one set, as a get sets it
+    read = await adapter.get("User", created.id)
+    assert [getattr(record, f) for f in fields] == [getattr(read, f) for f in fields]
+    await adapter.update("User", created.id, {"userName": "alicia"})
+    assert record.data == ALICE and record.version == created.version
+    assert dataclasses.replace(record, version="x").data == ALICE  # copied as any record
+    record.data = {"userName": "given"}  # the gateway owns the record and may set it
+    assert record.data == {"userName": "given"}
+    (now,) = (await adapter.search(Query("User"))).records
+    assert now.data == {**ALICE, "userName": "alicia"} and now.version != created.version
 
 
 async def test_a_page_without_filter_or_sort_is_taken_in_creation_order() -> None:
