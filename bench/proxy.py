@@ -16,8 +16,9 @@ the gateway's machinery, not a different translation.
 
 What it shares with the gateway: keep-alive connections to the legacy app
 (here one aiohttp ``ClientSession``, no cookie jar, the same timeouts; the
-gateway's REST adapter has its own pool, ``adapters/rest/wire.py``), the inbound bearer token checked as a SHA-256 digest with a
-constant-time compare, orjson bodies, ``web.run_app`` with no access log.
+gateway's REST adapter has its own pool, ``adapters/rest/wire.py``), the
+inbound bearer token checked as a SHA-256 digest with a constant-time compare,
+orjson bodies, ``web.run_app`` with no access log.
 What it leaves out, on purpose: everything else (other filters, PATCH/PUT,
 attribute projection, schema validation, the concurrency limiter, SCIM error
 detail beyond status and a short message).
