@@ -122,11 +122,7 @@ def _transport_error(
         detail = f"cannot reach the app at {where}: {_os_reason(exc.os_error)}"
         return Unavailable(detail, retry_after=retry_after)
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-        error = Unavailable(
-            f"the connection to the app at {where} broke during {label}", retry_after=retry_after
-        )
-        error.outcome_unknown = True  # the request may have been sent and stored
-        return error
+        return _broke(label, where, retry_after)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return UpstreamError(f"the app sent a broken answer to {label}")
     return UpstreamError(f"the call {label} to the app at {where} failed")
@@ -143,16 +139,20 @@ def _wire_error(exc: wire.WireError, label: str, where: str, retry_after: int) -
             reason = exc.reason
         return Unavailable(f"cannot reach the app at {where}: {reason}", retry_after=retry_after)
     if isinstance(exc, wire.Disconnected):
-        error = Unavailable(
-            f"the connection to the app at {where} broke during {label}", retry_after=retry_after
-        )
-        error.outcome_unknown = True  # the request may have been sent and stored
-        return error
+        return _broke(label, where, retry_after)
     if isinstance(exc, wire.BrokenAnswer):
         return UpstreamError(f"the app sent a broken answer to {label}")
     if isinstance(exc, wire.Unsendable):
         return UpstreamError(f"the call {label} cannot be sent: {exc}")
     return UpstreamError(f"the call {label} to the app at {where} failed")
+
+
+def _broke(label: str, where: str, retry_after: int) -> Unavailable:
+    error = Unavailable(
+        f"the connection to the app at {where} broke during {label}", retry_after=retry_after
+    )
+    error.outcome_unknown = True  # the request may have been sent and stored
+    return error
 
 
 def _os_reason(error: OSError) -> str:
