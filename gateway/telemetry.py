@@ -34,7 +34,9 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -47,6 +49,7 @@ from yarl import URL
 from gateway.errors import ScimError
 from gateway.operation import Operation
 from gateway.otlp_wire import EXCEPTION_DETAILS
+from gateway.spans import LIMIT_VARIABLES, FastTracer, sampling_from_env
 
 __all__ = [
     "NO_SPAN",
@@ -79,11 +82,16 @@ _TRUE = {"true", "1", "yes", "on"}
 TRACER: trace.Tracer | None = None
 
 
-def install_tracing(provider: trace.TracerProvider) -> None:
-    """Make ``provider`` the process's (OpenTelemetry allows one) and turn tracing on."""
+def install_tracing(provider: trace.TracerProvider, tracer: trace.Tracer | None = None) -> None:
+    """Make ``provider`` the process's (OpenTelemetry allows one) and turn tracing on.
+
+    The gateway's spans come from ``tracer`` when given (the lean
+    :class:`gateway.spans.FastTracer` :func:`from_env` makes for its own
+    provider), else from the provider's tracer.
+    """
     global TRACER
     trace.set_tracer_provider(provider)
-    TRACER = trace.get_tracer_provider().get_tracer(SERVICE_NAME)
+    TRACER = tracer or trace.get_tracer_provider().get_tracer(SERVICE_NAME)
 
 
 def adopt_global_tracing() -> bool:
@@ -102,6 +110,8 @@ class Telemetry:
     """What the environment asked for; :meth:`shutdown` flushes what is queued."""
 
     tracer_provider: TracerProvider | None = None
+    #: The gateway's own tracer for that provider (gateway/spans.py), when its rules are known.
+    tracer: trace.Tracer | None = None
     #: OTLP metric readers, handed to the gateway's MeterProvider (gateway/metrics.py).
     metric_readers: list[MetricReader] = field(default_factory=list)
     resource: Resource = field(default_factory=lambda: Resource.create({}))
@@ -249,10 +259,16 @@ def from_env() -> Telemetry:
         telemetry.metric_readers.append(metric_reader(_protocol(env, "metrics")))
     traces = _exporters(env, "traces")
     if traces:
-        provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
-        for name in traces:
-            provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))
+        sampling = sampling_from_env(env)  # None: a plugin sampler the SDK finds itself
+        provider = TracerProvider(
+            resource=resource, sampler=sampling.sdk_sampler() if sampling else None
+        )
+        processors = [BatchSpanProcessor(_exporter(name, env)) for name in traces]
+        for processor in processors:
+            provider.add_span_processor(processor)
         telemetry.tracer_provider = provider
+        if sampling is not None and not any(env.get(name) for name in LIMIT_VARIABLES):
+            telemetry.tracer = FastTracer(sampling, processors, provider.resource, SERVICE_NAME)
     return telemetry
 
 
@@ -263,7 +279,7 @@ def setup_from_env() -> Telemetry:
     """
     telemetry = from_env()
     if telemetry.tracer_provider is not None:
-        install_tracing(telemetry.tracer_provider)
+        install_tracing(telemetry.tracer_provider, telemetry.tracer)
         instrument_asyncpg()
     return telemetry
 
@@ -394,7 +410,7 @@ def span(name: str, **attributes: AttributeValue | None) -> AbstractContextManag
     """
     if TRACER is None or _unsampled(trace.get_current_span()):
         return NO_SPAN
-    return _span(TRACER, name, attributes)
+    return _Scope(TRACER, name, attributes)
 
 
 def _unsampled(parent: Span) -> bool:
@@ -402,19 +418,39 @@ def _unsampled(parent: Span) -> bool:
     return not parent.is_recording() and parent.get_span_context().is_valid
 
 
-@contextmanager
-def _span(
-    tracer: trace.Tracer, name: str, attributes: Mapping[str, AttributeValue | None]
-) -> Iterator[Span]:
-    attrs = {k: v for k, v in attributes.items() if v is not None}
-    with tracer.start_as_current_span(
-        name, attributes=attrs, record_exception=False, set_status_on_exception=False
-    ) as current:
-        try:
-            yield current
-        except BaseException as exc:
+class _Scope:
+    """A child span, current for a ``with`` block (a class: cheaper than a generator)."""
+
+    __slots__ = ("_attributes", "_name", "_span", "_token", "_tracer")
+
+    def __init__(
+        self, tracer: trace.Tracer, name: str, attributes: Mapping[str, AttributeValue | None]
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._attributes = attributes
+        self._span: Span = INVALID_SPAN
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        attrs = {k: v for k, v in self._attributes.items() if v is not None}
+        current = self._span = self._tracer.start_span(
+            self._name, attributes=attrs, record_exception=False, set_status_on_exception=False
+        )
+        self._token = otel_context.attach(trace.set_span_in_context(current))
+        return current
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        current = self._span
+        if exc is not None:
             mark_error(current, exc)
-            raise
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        current.end()
 
 
 def operation_attributes(op: Operation) -> dict[str, AttributeValue]:
@@ -455,29 +491,47 @@ def operation_span(op: Operation) -> AbstractContextManager[Span]:
         op.trace_id = trace.format_trace_id(context.trace_id)
         op.span_id = trace.format_span_id(context.span_id)
         return NO_SPAN
-    return _operation_span(TRACER, op)
+    return _OperationScope(TRACER, op)
 
 
-@contextmanager
-def _operation_span(tracer: trace.Tracer, op: Operation) -> Iterator[Span]:
-    with tracer.start_as_current_span(
-        "scim operation", record_exception=False, set_status_on_exception=False
-    ) as current:
+class _OperationScope:
+    """:func:`operation_span`'s span, current for a ``with`` block."""
+
+    __slots__ = ("_op", "_span", "_token", "_tracer")
+
+    def __init__(self, tracer: trace.Tracer, op: Operation) -> None:
+        self._tracer = tracer
+        self._op = op
+        self._span: Span = INVALID_SPAN
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        current = self._span = self._tracer.start_span(
+            "scim operation", record_exception=False, set_status_on_exception=False
+        )
+        self._token = otel_context.attach(trace.set_span_in_context(current))
         context = current.get_span_context()
         if context.is_valid:
-            op.trace_id = trace.format_trace_id(context.trace_id)
-            op.span_id = trace.format_span_id(context.span_id)
-        try:
-            yield current
-        except BaseException as exc:
+            self._op.trace_id = trace.format_trace_id(context.trace_id)
+            self._op.span_id = trace.format_span_id(context.span_id)
+        return current
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        current, op = self._span, self._op
+        if exc is not None:
             mark_error(current, exc)
-            raise
-        finally:
-            if current.is_recording():
-                current.update_name(" ".join(filter(None, ("scim", op.action, op.resource_type))))
-                current.set_attributes(operation_attributes(op))
-                if op.status >= 500:
-                    current.set_status(Status(StatusCode.ERROR, str(op.status)))
+        if current.is_recording():
+            current.update_name(" ".join(filter(None, ("scim", op.action, op.resource_type))))
+            current.set_attributes(operation_attributes(op))
+            if op.status >= 500:
+                current.set_status(Status(StatusCode.ERROR, str(op.status)))
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        current.end()
 
 
 def current_ids() -> tuple[str | None, str | None]:

@@ -20,13 +20,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from rest_support import Recorder
 
+from gateway import telemetry
 from gateway.app import create_app
 from gateway.config import StateConfig
 from gateway.demo.legacy_app import create_legacy_app
 from gateway.demo.run import PATCH_URN, USER_URN, Demo, demo_settings
 from gateway.http.views import RECORDER
 from gateway.operation import Recorder as OperationRecorder
-from gateway.telemetry import TypesOnly, adopt_global_tracing, install_tracing
+from gateway.spans import FastTracer, Sampling
+from gateway.telemetry import SERVICE_NAME, TypesOnly, adopt_global_tracing, install_tracing
 
 TOKEN = "gw-T0ken-very-secret-4711"
 LEGACY_KEY = "acme-K3y-very-secret-0815"
@@ -113,25 +115,35 @@ class _Switched(InMemorySpanExporter):
 
 
 _MEMORY = _Switched()
+#: The processor the lean tracer hands its spans to (the SDK provider has its own).
+_LEAN = SimpleSpanProcessor(TypesOnly(_MEMORY))
 
 
 @contextmanager
-def collected_spans() -> Iterator[InMemorySpanExporter]:
+def collected_spans(lean: bool = False) -> Iterator[InMemorySpanExporter]:
     """The spans ended inside the block, from the process's one SDK tracer provider.
 
     OpenTelemetry allows the global provider to be set once per process, so it
     is set on first use and left in place; outside these blocks it drops spans.
+    With ``lean`` the gateway's own spans come from :class:`gateway.spans.FastTracer`
+    (what ``serve`` uses for the provider it builds), sampling every trace, and
+    other instrumentation's from the SDK provider, as in ``serve``.
     """
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(TypesOnly(_MEMORY)))  # as serve does
         install_tracing(provider)
     adopt_global_tracing()
+    saved = telemetry.TRACER
+    if lean:
+        resource = trace.get_tracer_provider().resource  # type: ignore[attr-defined]
+        telemetry.TRACER = FastTracer(Sampling("on", True), [_LEAN], resource, SERVICE_NAME)
     _MEMORY.clear()
     _MEMORY.collecting = True
     try:
         yield _MEMORY
     finally:
+        telemetry.TRACER = saved
         _MEMORY.collecting = False
         _MEMORY.clear()
 

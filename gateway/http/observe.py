@@ -21,11 +21,13 @@ from aiohttp.typedefs import Handler
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
 
 from gateway import telemetry
 from gateway.http.views import operation_of
 from gateway.logs import access, access_enabled
 from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.spans import FastTracer
 from gateway.telemetry import mark_error
 
 __all__ = ["METRICS", "metrics_view", "observe", "route_of"]
@@ -101,12 +103,9 @@ def _finished(
         access(method, route, status, seconds * 1000.0, op)
 
 
-async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web.StreamResponse:
-    """:func:`observe` with the request's SERVER span, in the caller's W3C context."""
-    metrics = request.app[METRICS]
-    route = route_of(request.raw_path)
-    method = request.method if request.method in _METHODS else "_OTHER"
-    attributes = {
+def _server_attributes(request: web.Request, method: str, route: str) -> dict[str, AttributeValue]:
+    """What the SERVER span says of a request: method, route, path, scheme, host, user agent."""
+    attributes: dict[str, AttributeValue] = {
         "http.request.method": method,
         "http.route": route,
         "url.path": request.path,
@@ -116,6 +115,20 @@ async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web
     user_agent = request.headers.get("User-Agent")
     if user_agent:
         attributes["user_agent.original"] = user_agent
+    return attributes
+
+
+async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web.StreamResponse:
+    """:func:`observe` with the request's SERVER span, in the caller's W3C context.
+
+    The SDK's samplers may read a span's attributes, so its tracer gets them at
+    the start; ours (:class:`gateway.spans.FastTracer`) decides on the trace id
+    alone, and the attributes are built only for the requests it records.
+    """
+    metrics = request.app[METRICS]
+    route = route_of(request.raw_path)
+    method = request.method if request.method in _METHODS else "_OTHER"
+    lean = type(tracer) is FastTracer
     metrics.started()
     start = time.perf_counter()
     status = 500
@@ -125,10 +138,12 @@ async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web
         f"{method} {route}",
         context=parent,
         kind=SpanKind.SERVER,
-        attributes=attributes,
+        attributes=None if lean else _server_attributes(request, method, route),
         record_exception=False,
         set_status_on_exception=False,
     )
+    if lean and span.is_recording():
+        span.set_attributes(_server_attributes(request, method, route))
     token = otel_context.attach(trace.set_span_in_context(span, parent))
     try:
         response = await handler(request)

@@ -86,7 +86,7 @@ async def idp(
     # The audit keeps values too (passwords must come out masked), in a state store.
     state = {"url": f"sqlite:///{tmp_path / 'state.db'}", "audit": {"values": True}}
     settings = parse_settings({"apps": {"rm": app}, "log_level": "DEBUG", "state": state})
-    with collected_spans() as spans:
+    with collected_spans(lean=True) as spans:  # serve's own tracer
         gateway = create_app(settings)
         client = await aiohttp_client(await aiohttp_server(gateway, access_log=None))
         conversation = Conversation(client, legacy, tmp_path / "state.db")

@@ -9,7 +9,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from telemetry_support import collected_spans
 
 
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    with collected_spans() as exporter:
+@pytest.fixture(params=["sdk", "lean"])
+def spans(request: pytest.FixtureRequest) -> Iterator[InMemorySpanExporter]:
+    """Every span test runs twice: the gateway's spans from the SDK's tracer (a provider
+    installed by someone else), and from gateway.spans.FastTracer (``serve``'s own)."""
+    with collected_spans(lean=request.param == "lean") as exporter:
         yield exporter
