@@ -43,7 +43,14 @@ from gateway.state import StateError
 from gateway.state.cli import add_audit_commands
 from gateway.telemetry import setup_from_env
 from gateway.tls import server_context
-from gateway.workers import Supervisor, bind, exit_with_supervisor, settle_gc, worker_count
+from gateway.workers import (
+    Supervisor,
+    announce_ready,
+    bind,
+    exit_with_supervisor,
+    settle_gc,
+    worker_count,
+)
 
 
 def _load(path: str) -> Settings:
@@ -92,7 +99,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=port,
             reuse_port=args.worker,
             access_log=None,
-            print=None if args.worker else start_line,  # the supervisor printed it
+            # A worker's start line was printed by the supervisor; it logs that it listens.
+            print=announce_ready if args.worker else start_line,
             ssl_context=ssl_context,
         )
     except (OSError, StateError, ConfigError) as exc:

@@ -44,7 +44,14 @@ from aiohttp import web
 
 from gateway.metrics import MULTIPROC_DIR
 
-__all__ = ["Supervisor", "bind", "exit_with_supervisor", "settle_gc", "worker_count"]
+__all__ = [
+    "Supervisor",
+    "announce_ready",
+    "bind",
+    "exit_with_supervisor",
+    "settle_gc",
+    "worker_count",
+]
 
 log = logging.getLogger("gateway.workers")
 
@@ -212,6 +219,16 @@ async def settle_gc(app: web.Application) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
+def announce_ready(_start_message: str) -> None:
+    """``web.run_app``'s ``print`` for a worker: called once its socket listens.
+
+    The supervisor, the tests and bench/workers.py wait for one such line per
+    worker; logged any earlier (from a start-up hook), a worker still busy with
+    start-up would be counted while the kernel gives every connection to the others.
+    """
+    log.info("worker %d ready", os.getpid())
+
+
 async def exit_with_supervisor(app: web.Application) -> AsyncIterator[None]:
     """A worker's cleanup context: stop gracefully (SIGTERM to itself) once the supervisor
     that started it is gone, rather than serve on as an orphan."""
@@ -224,7 +241,6 @@ async def exit_with_supervisor(app: web.Application) -> AsyncIterator[None]:
         os.kill(os.getpid(), signal.SIGTERM)
 
     task = asyncio.create_task(watch(), name="watch-supervisor")
-    log.info("worker %d ready", os.getpid())
     try:
         yield
     finally:
