@@ -238,27 +238,41 @@ class AuditRecorder:
         await self._flush_opens()
         await self._flush_closes()
 
-    async def _write(self, opens: list[Row], closes: list[Row], opened: set[str]) -> None:
+    async def _lease(self) -> None:
         if self.log.store.lease_stale():  # after a pause: a lease before any write
             async with self.log.db.transaction() as tx:
                 await self.log.store.renew(tx)
+
+    async def _write(self, opens: list[Row], closes: list[Row], opened: set[str]) -> None:
+        await self._lease()
         await self.log.write(opens, closes, opened)
 
     async def _flush_opens(self) -> None:
         async with self._open_lock:  # one transaction at a time; the next takes all queued
-            batch, self._opens = self._opens, _Opens()
-            if not batch.rows:
+            if not self._opens.rows:
                 return
             try:
-                await self._write(batch.rows, [], set())
+                await self._lease()
+                # The transaction takes what is queued once it holds the write lock, and
+                # opened() keeps appending to the same list until then.
+                count = await self.log.write_queued(self._opens.rows)
             except Exception as exc:
+                batch = self._take_opens(len(self._opens.rows))
                 self._episode.failed(len(batch.rows), exc)
                 await self._opens_alone(batch)
                 return
+            batch = self._take_opens(count)
             self._episode.landed()
             for done in batch.waiting:
                 if not done.done():
                     done.set_result(None)
+
+    def _take_opens(self, count: int) -> _Opens:
+        """The first ``count`` queued opens, off the queue (here, on the event loop, where
+        opened() appends a row and its future together)."""
+        queue = self._opens
+        self._opens = _Opens(queue.rows[count:], queue.waiting[count:])
+        return _Opens(queue.rows[:count], queue.waiting[:count])
 
     async def _opens_alone(self, batch: _Opens) -> None:
         """After a failed batch, each open alone: one bad row fails no other request."""

@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StoreUnavailable
-from gateway.state.db import Body, SqliteDatabase, WriterTurn, execute, fetch
+from gateway.operation import Operation
+from gateway.state import AuditLog, AuditRecorder, StateStore
+from gateway.state.db import Body, Row, SqliteDatabase, WriterTurn, execute, fetch
 
 HOLDER = """
 import sys, time
@@ -141,3 +143,48 @@ async def test_a_failed_transaction_gives_the_turn(tmp_path: Path) -> None:
         assert await db.read("SELECT name FROM sqlite_master WHERE name = 't'") == []
     finally:
         await db.close()
+
+
+async def test_opens_queued_while_another_process_commits_join_the_waiting_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit across processes: a transaction takes its rows once it holds the turn.
+
+    Another worker holds the turn (its commit, a whole fsync); the open queued first
+    waits for it, and so do the ones queued during that wait: all go in one commit.
+    """
+    log = AuditLog(StateStore(f"sqlite:///{tmp_path / 'state.db'}"))
+    await log.store.open()
+    recorder = AuditRecorder(log)
+    await recorder.start()
+    commits: list[int] = []
+    write_queued = log.write_queued
+
+    async def counted(queue: list[Row]) -> int:
+        commits.append(await write_queued(queue))
+        return commits[-1]
+
+    monkeypatch.setattr(log, "write_queued", counted)
+    other = WriterTurn(tmp_path / "state.db-lock")  # the other worker
+    try:
+        other.take()
+
+        def open_one(i: int) -> asyncio.Task[None]:
+            op = Operation(app="crm", method="POST", path="/apps/crm/scim/v2/Users")
+            op.describe("create", "User")
+            return asyncio.create_task(recorder.opened(op), name=f"open-{i}")
+
+        first = open_one(0)
+        await asyncio.sleep(0.1)  # its transaction now waits for the turn
+        rest = [open_one(i) for i in range(1, 5)]
+        await asyncio.sleep(0.1)
+        assert not any(t.done() for t in [first, *rest])
+        other.give()
+        await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+        assert commits == [5]
+        rows = await log.db.read("SELECT count(*) AS n FROM audit_event WHERE outcome = 'pending'")
+        assert rows[0]["n"] == 5
+    finally:
+        other.close()
+        await recorder.aclose()
+        await log.store.close()
