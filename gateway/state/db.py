@@ -166,6 +166,12 @@ class Database(ABC):
     async def read(self, sql: str, *args: Any) -> list[Row]:
         """One query outside any transaction: no write lock, one round trip (hot reads)."""
 
+    @property
+    def reads_in_place(self) -> bool:
+        """Whether :meth:`read` answers in the event loop's thread, without a round trip
+        (so batching reads saves nothing)."""
+        return False
+
     @abstractmethod
     async def lock_migrations(self, tx: Tx) -> None:
         """Keep other processes out of the migrations until ``tx`` ends."""
@@ -433,6 +439,10 @@ class SqliteDatabase(Database):
                 raise self.unavailable(exc) from exc
         self.available()
         return result
+
+    @property
+    def reads_in_place(self) -> bool:
+        return self._inline is not None
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
         assert self._read_thread is not None and self._reader is not None, "not connected"

@@ -8,9 +8,9 @@ cheap) and keeps at most ``max_entries``, the oldest going first, as the
 memory store does. The look-up on every create is a primary-key read outside
 any transaction (:meth:`~gateway.state.db.Database.read`): no write lock; from
 SQLite it is made in the event loop's thread (about 10 µs, never waiting for a
-lock). The look-ups asked in one event-loop turn share one read (``key IN
-(...)``): under load several creates arrive together, and each read from
-PostgreSQL is a round trip.
+lock), one key at a time. From PostgreSQL, where each read is a round trip, the
+look-ups asked in one event-loop turn share one read (``key IN (...)``): under
+load several creates arrive together.
 """
 
 from __future__ import annotations
@@ -59,7 +59,11 @@ class StateUnknownCreates:
         await self._store.db.run(self._remember(key, self._clock()))
 
     async def is_unknown(self, key: str) -> bool:
-        until = await self._until(key)
+        if self._store.db.reads_in_place:  # SQLite: no round trip to share
+            rows = await self._store.db.read("SELECT until FROM unknown_create WHERE key = ?", key)
+            until = float(rows[0]["until"]) if rows else None
+        else:
+            until = await self._until(key)
         if until is None:
             return False
         if until <= self._clock():
