@@ -75,6 +75,16 @@ _EMPTY_STATE = TraceState()
 #: The most attributes one of our spans keeps (the SDK's default span limit).
 MAX_ATTRIBUTES = 128
 
+
+def _put(attributes: dict[str, AttributeValue], key: str, value: AttributeValue | None) -> None:
+    """One attribute of a span, at its start or set later: a None left out (it says
+    nothing; an existing value stays), a list frozen to a tuple (as the SDK does), no
+    new key past :data:`MAX_ATTRIBUTES`."""
+    if value is None or (key not in attributes and len(attributes) >= MAX_ATTRIBUTES):
+        return
+    attributes[key] = tuple(value) if isinstance(value, list) else value
+
+
 #: Environment variables that set span limits; with any of them set the SDK tracer is used.
 LIMIT_VARIABLES = (
     "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
@@ -198,10 +208,8 @@ class LiveSpan(trace.Span):
         return not self._ended
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        attributes = self._attributes
-        if self._ended or (key not in attributes and len(attributes) >= MAX_ATTRIBUTES):
-            return
-        attributes[key] = tuple(value) if isinstance(value, list) else value
+        if not self._ended:
+            _put(self._attributes, key, value)
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         for key, value in attributes.items():
@@ -322,8 +330,7 @@ class FastTracer(trace.Tracer):
         values: dict[str, AttributeValue] = {}
         if attributes:
             for key, value in attributes.items():
-                if len(values) < MAX_ATTRIBUTES and value is not None:
-                    values[key] = tuple(value) if isinstance(value, list) else value
+                _put(values, key, value)
         return LiveSpan(self, name, span_context, parent, kind, values, start_time)
 
     @contextmanager  # the API types it with its own (private) decorator

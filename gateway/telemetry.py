@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -398,6 +398,7 @@ class _NoSpan:
 
 
 NO_SPAN = _NoSpan()
+_NO_ATTRIBUTES: Mapping[str, AttributeValue | None] = MappingProxyType({})
 
 
 def span(name: str, **attributes: AttributeValue | None) -> AbstractContextManager[Span]:
@@ -449,8 +450,12 @@ class _Scope:
         current = self._span
         if exc is not None:
             mark_error(current, exc)
+        self._ending(current)
         otel_context.detach(self._token)  # type: ignore[arg-type]
         current.end()
+
+    def _ending(self, current: Span) -> None:
+        """What a subclass adds to the span before it ends."""
 
 
 def operation_attributes(op: Operation) -> dict[str, AttributeValue]:
@@ -494,44 +499,31 @@ def operation_span(op: Operation) -> AbstractContextManager[Span]:
     return _OperationScope(TRACER, op)
 
 
-class _OperationScope:
-    """:func:`operation_span`'s span, current for a ``with`` block."""
+class _OperationScope(_Scope):
+    """:func:`operation_span`'s span: it stamps the operation with its ids, and is named
+    and described at its end from what the operation learnt."""
 
-    __slots__ = ("_op", "_span", "_token", "_tracer")
+    __slots__ = ("_op",)
 
     def __init__(self, tracer: trace.Tracer, op: Operation) -> None:
-        self._tracer = tracer
+        super().__init__(tracer, "scim operation", _NO_ATTRIBUTES)
         self._op = op
-        self._span: Span = INVALID_SPAN
-        self._token: object = None
 
     def __enter__(self) -> Span:
-        current = self._span = self._tracer.start_span(
-            "scim operation", record_exception=False, set_status_on_exception=False
-        )
-        self._token = otel_context.attach(trace.set_span_in_context(current))
+        current = super().__enter__()
         context = current.get_span_context()
         if context.is_valid:
             self._op.trace_id = trace.format_trace_id(context.trace_id)
             self._op.span_id = trace.format_span_id(context.span_id)
         return current
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        current, op = self._span, self._op
-        if exc is not None:
-            mark_error(current, exc)
+    def _ending(self, current: Span) -> None:
+        op = self._op
         if current.is_recording():
             current.update_name(" ".join(filter(None, ("scim", op.action, op.resource_type))))
             current.set_attributes(operation_attributes(op))
             if op.status >= 500:
                 current.set_status(Status(StatusCode.ERROR, str(op.status)))
-        otel_context.detach(self._token)  # type: ignore[arg-type]
-        current.end()
 
 
 def current_ids() -> tuple[str | None, str | None]:

@@ -204,3 +204,15 @@ def test_a_span_keeps_at_most_the_sdks_default_number_of_attributes(
     attributes = dict(done.attributes or {})
     assert len(attributes) == MAX_ATTRIBUTES and "one.more" not in attributes
     assert attributes["a0"] == "replaced"
+
+
+def test_a_none_value_is_left_out_at_the_start_and_later(memory: InMemorySpanExporter) -> None:
+    """A None says nothing (the gateway's helpers leave such attributes out too), and
+    setting one later leaves an existing value as it was."""
+    span = _tracer(memory).start_span("values", attributes={"kept": 1, "none": None})
+    span.set_attribute("later", None)  # type: ignore[arg-type]  # as untyped callers may
+    span.set_attribute("kept", None)  # type: ignore[arg-type]
+    span.end()
+    (done,) = memory.get_finished_spans()
+    assert dict(done.attributes or {}) == {"kept": 1}
+    assert encode_spans([done])
