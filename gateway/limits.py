@@ -46,6 +46,7 @@ from gateway.metrics import Metrics
 from gateway.operation import Operation
 from gateway.retry import reset_deadline, set_deadline
 from gateway.sdk import Adapter
+from gateway.spans import QUIET
 from gateway.telemetry import error_type, is_failure
 from gateway.wrapping import WRITES, Call, WrappedAdapter
 
@@ -239,7 +240,9 @@ class _CallGuard:
     async def __aenter__(self) -> None:
         adapter = self._adapter
         self._start = time.perf_counter()
-        if telemetry.TRACER is not None and self._call != "transaction":
+        # Not while tracing is off, nor in a quiet (unsampled) request (gateway/spans.py):
+        # then the span's name and attributes are not even built.
+        if telemetry.TRACER is not None and self._call != "transaction" and QUIET.get() is None:
             self._span = telemetry.span(
                 f"adapter.{self._call}",
                 **{

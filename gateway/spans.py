@@ -27,6 +27,15 @@ below the rate's bound); a span with a valid parent, under a parent-based rule,
 is sampled when its parent is. Trace ids and span ids are random (the
 ``random-trace-id`` flag of W3C Trace Context level 2 is set as the SDK sets
 it), and a child keeps its parent's trace state.
+
+A request that brings no trace context and whose new trace is not sampled (at
+10 %, nine in ten) gets no span and no OpenTelemetry context at all: its trace
+and span ids go in :data:`QUIET`, a context variable of our own, for the length
+of the request (:meth:`FastTracer.start_root`). The gateway's span helpers see
+it first and do nothing, its logs and audit events still carry the trace id,
+a legacy call still sends it on (``traceparent`` with the sampled flag off), and
+the SDK samplers this module gives the provider drop whatever other
+instrumentation starts meanwhile, as the unsampled parent would have had them do.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -45,8 +55,10 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
+    Decision,
     ParentBased,
     Sampler,
+    SamplingResult,
     TraceIdRatioBased,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -96,6 +108,42 @@ LIMIT_VARIABLES = (
 )
 
 
+class Quiet:
+    """The ids of an unsampled request's trace, kept in :data:`QUIET` instead of a span."""
+
+    __slots__ = ("span_id", "trace_id")
+
+    def __init__(self, trace_id: int, span_id: int) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+
+    def span_context(self) -> SpanContext:
+        """What the request's span would have been: not sampled, a random trace id."""
+        return SpanContext(self.trace_id, self.span_id, False, TraceFlags(_RANDOM), _EMPTY_STATE)
+
+
+#: Set for the length of a request that :meth:`FastTracer.start_root` left unsampled.
+QUIET: ContextVar[Quiet | None] = ContextVar("scim_gateway_quiet", default=None)
+_DROP = SamplingResult(Decision.DROP)
+
+
+class _QuietAware(Sampler):
+    """An SDK sampler that drops every span started inside a quiet request, where the
+    request's unsampled span would have made a parent-based sampler drop it; elsewhere
+    ``inner`` decides."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        if QUIET.get() is not None:
+            return _DROP
+        return self.inner.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return self.inner.get_description()
+
+
 class Sampling:
     """A sampling rule decided inline: ``root`` is "on", "off" or "ratio" (with ``bound``)."""
 
@@ -124,7 +172,7 @@ class Sampling:
             root = TraceIdRatioBased(self.rate)  # the same bound, from the same float
         else:
             root = ALWAYS_ON if self.root == "on" else ALWAYS_OFF
-        return ParentBased(root) if self.parent_based else root
+        return _QuietAware(ParentBased(root) if self.parent_based else root)
 
 
 _NAMES = {
@@ -296,6 +344,17 @@ class FastTracer(trace.Tracer):
         self.processors = tuple(processors)
         self.resource = resource
         self.scope = InstrumentationScope(scope)
+
+    def start_root(self, name: str, kind: SpanKind = SpanKind.SERVER) -> trace.Span | Quiet:
+        """The root span of a request that brings no trace context: a :class:`LiveSpan`
+        if its new trace is sampled, else only its ids (put them in :data:`QUIET`)."""
+        trace_id = random.getrandbits(128) or 1
+        span_id = random.getrandbits(64) or 1
+        if not self.sampling.sampled(None, trace_id):
+            return Quiet(trace_id, span_id)
+        flags = TraceFlags(_RANDOM | _SAMPLED)
+        context = SpanContext(trace_id, span_id, False, flags, _EMPTY_STATE)
+        return LiveSpan(self, name, context, None, kind, {}, None)
 
     def start_span(
         self,

@@ -42,14 +42,14 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from yarl import URL
 
 from gateway.errors import ScimError
 from gateway.operation import Operation
 from gateway.otlp_wire import EXCEPTION_DETAILS
-from gateway.spans import LIMIT_VARIABLES, FastTracer, sampling_from_env
+from gateway.spans import LIMIT_VARIABLES, QUIET, FastTracer, sampling_from_env
 
 __all__ = [
     "NO_SPAN",
@@ -327,6 +327,12 @@ def legacy_call_span(method: str, url: URL, headers: dict[str, str]) -> Iterator
     The span shows the URL without its query and records a failure by the
     exception's type, never its message (it may quote a URL with its query).
     """
+    quiet = QUIET.get() if TRACER is not None else None
+    if quiet is not None:  # an unsampled request without a span: its ids travel on
+        parent: Span = NonRecordingSpan(quiet.span_context())
+        propagate.inject(headers, context=trace.set_span_in_context(parent))
+        yield parent
+        return
     parent = trace.get_current_span()
     if TRACER is None or _unsampled(parent):
         propagate.inject(headers)
@@ -406,10 +412,10 @@ def span(name: str, **attributes: AttributeValue | None) -> AbstractContextManag
 
     Attributes whose value is None are left out. An exception that passes
     through is recorded by type (see :func:`mark_error`) and re-raised. While
-    tracing is off, or under a span that does not record (not sampled), it is
-    :data:`NO_SPAN`: no OpenTelemetry call at all.
+    tracing is off, in a quiet request (unsampled, see gateway/spans.py), or under a
+    span that does not record, it is :data:`NO_SPAN`: no OpenTelemetry call at all.
     """
-    if TRACER is None or _unsampled(trace.get_current_span()):
+    if TRACER is None or QUIET.get() is not None or _unsampled(trace.get_current_span()):
         return NO_SPAN
     return _Scope(TRACER, name, attributes)
 
@@ -485,10 +491,16 @@ def operation_span(op: Operation) -> AbstractContextManager[Span]:
 
     Its name and attributes are set when it ends, from what the operation
     learnt (action, resource type, status), so close ``op`` inside it. While
-    tracing is off: :data:`NO_SPAN`. Under a span that does not record, the
-    operation still learns the (unsampled) trace id, for its logs and audit.
+    tracing is off: :data:`NO_SPAN`. In a quiet request or under a span that does
+    not record, the operation still learns the (unsampled) trace id, for its logs
+    and audit.
     """
     if TRACER is None:
+        return NO_SPAN
+    quiet = QUIET.get()
+    if quiet is not None:
+        op.trace_id = trace.format_trace_id(quiet.trace_id)
+        op.span_id = trace.format_span_id(quiet.span_id)
         return NO_SPAN
     parent = trace.get_current_span()
     if _unsampled(parent):
@@ -530,6 +542,9 @@ def current_ids() -> tuple[str | None, str | None]:
     """The trace and span id of the running span, as hex, for a log line."""
     if TRACER is None:
         return None, None
+    quiet = QUIET.get()
+    if quiet is not None:
+        return trace.format_trace_id(quiet.trace_id), trace.format_span_id(quiet.span_id)
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None, None

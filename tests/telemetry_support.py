@@ -120,14 +120,16 @@ _LEAN = SimpleSpanProcessor(TypesOnly(_MEMORY))
 
 
 @contextmanager
-def collected_spans(lean: bool = False) -> Iterator[InMemorySpanExporter]:
+def collected_spans(
+    lean: bool = False, sampling: Sampling | None = None
+) -> Iterator[InMemorySpanExporter]:
     """The spans ended inside the block, from the process's one SDK tracer provider.
 
     OpenTelemetry allows the global provider to be set once per process, so it
     is set on first use and left in place; outside these blocks it drops spans.
     With ``lean`` the gateway's own spans come from :class:`gateway.spans.FastTracer`
-    (what ``serve`` uses for the provider it builds), sampling every trace, and
-    other instrumentation's from the SDK provider, as in ``serve``.
+    (what ``serve`` uses for the provider it builds), sampling every trace (or as
+    ``sampling`` says), and other instrumentation's from the SDK provider, as in ``serve``.
     """
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
@@ -137,7 +139,8 @@ def collected_spans(lean: bool = False) -> Iterator[InMemorySpanExporter]:
     saved = telemetry.TRACER
     if lean:
         resource = trace.get_tracer_provider().resource  # type: ignore[attr-defined]
-        telemetry.TRACER = FastTracer(Sampling("on", True), [_LEAN], resource, SERVICE_NAME)
+        rule = sampling or Sampling("on", True)
+        telemetry.TRACER = FastTracer(rule, [_LEAN], resource, SERVICE_NAME)
     _MEMORY.clear()
     _MEMORY.collecting = True
     try:

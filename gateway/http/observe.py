@@ -15,19 +15,20 @@ Probes and scrapes (``/healthz``, ``/readyz``, ``/metrics``) are left out.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from gateway import telemetry
 from gateway.http.views import operation_of
 from gateway.logs import access, access_enabled
 from gateway.metrics import CONTENT_TYPE, Metrics
-from gateway.spans import FastTracer
+from gateway.spans import QUIET, FastTracer, Quiet
 from gateway.telemetry import mark_error
 
 __all__ = ["METRICS", "metrics_view", "observe", "route_of"]
@@ -132,16 +133,24 @@ async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web
     metrics.started()
     start = time.perf_counter()
     status = 500
-    parent = propagate.extract(request.headers)
-    # start_span and attach by hand: start_as_current_span costs two generator frames.
-    span = tracer.start_span(
-        f"{method} {route}",
-        context=parent,
-        kind=SpanKind.SERVER,
-        attributes=None if lean else _server_attributes(request, method, route),
-        record_exception=False,
-        set_status_on_exception=False,
-    )
+    span: Span
+    parent: otel_context.Context | None
+    if lean and _a_root(request):
+        root = cast(FastTracer, tracer).start_root(f"{method} {route}")
+        if isinstance(root, Quiet):
+            return await _quiet(request, handler, metrics, root, route, start)
+        span, parent = root, None
+    else:
+        parent = propagate.extract(request.headers)
+        # start_span and attach by hand: start_as_current_span costs two generator frames.
+        span = tracer.start_span(
+            f"{method} {route}",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=None if lean else _server_attributes(request, method, route),
+            record_exception=False,
+            set_status_on_exception=False,
+        )
     if lean and span.is_recording():
         span.set_attributes(_server_attributes(request, method, route))
     token = otel_context.attach(trace.set_span_in_context(span, parent))
@@ -162,6 +171,51 @@ async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web
                 span.set_status(Status(StatusCode.ERROR))
         otel_context.detach(token)
         span.end()
+        _finished(request, metrics, status, time.perf_counter() - start, route)
+
+
+def _a_root(request: web.Request) -> bool:
+    """Whether the request's span would be a root: no trace context in its headers (for
+    the propagators installed) and no span current (a test may run one around it)."""
+    headers = request.headers
+    if any(name in headers for name in _propagated_fields()):
+        return False
+    return not trace.get_current_span().get_span_context().is_valid
+
+
+_FIELDS: tuple[object, frozenset[str]] = (None, frozenset())
+
+
+def _propagated_fields() -> frozenset[str]:
+    """The header names the global propagator reads, worked out once per propagator."""
+    global _FIELDS
+    propagator = propagate.get_global_textmap()
+    if _FIELDS[0] is not propagator:
+        _FIELDS = (propagator, frozenset(propagator.fields))
+    return _FIELDS[1]
+
+
+async def _quiet(
+    request: web.Request,
+    handler: Handler,
+    metrics: Metrics,
+    quiet: Quiet,
+    route: str,
+    start: float,
+) -> web.StreamResponse:
+    """An unsampled request of the lean tracer: no span and no OpenTelemetry context, its
+    trace ids in :data:`gateway.spans.QUIET` (see gateway/spans.py)."""
+    token = QUIET.set(quiet)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        QUIET.reset(token)
         _finished(request, metrics, status, time.perf_counter() - start, route)
 
 
