@@ -345,9 +345,10 @@ class FastTracer(trace.Tracer):
         self.resource = resource
         self.scope = InstrumentationScope(scope)
 
-    def start_root(self, name: str, kind: SpanKind = SpanKind.SERVER) -> trace.Span | Quiet:
+    def start_root(self, name: str = "", kind: SpanKind = SpanKind.SERVER) -> trace.Span | Quiet:
         """The root span of a request that brings no trace context: a :class:`LiveSpan`
-        if its new trace is sampled, else only its ids (put them in :data:`QUIET`)."""
+        if its new trace is sampled, else only its ids (put them in :data:`QUIET`).
+        The name may be given later (``update_name``): no sampler of ours reads it."""
         trace_id = random.getrandbits(128) or 1
         span_id = random.getrandbits(64) or 1
         if not self.sampling.sampled(None, trace_id):

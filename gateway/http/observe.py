@@ -15,7 +15,7 @@ Probes and scrapes (``/healthz``, ``/readyz``, ``/metrics``) are left out.
 from __future__ import annotations
 
 import time
-from typing import cast
+from contextvars import Token
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -72,8 +72,13 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if path in UNOBSERVED:
         return await handler(request)
-    if telemetry.TRACER is not None:
-        return await _traced(request, handler, telemetry.TRACER)
+    tracer = telemetry.TRACER
+    quiet: Token[Quiet | None] | None = None
+    if tracer is not None:
+        root = _lean_root(request, tracer)
+        if not isinstance(root, Quiet):
+            return await _traced(request, handler, tracer, root)
+        quiet = QUIET.set(root)  # unsampled: as with tracing off, the ids aside
     metrics = request.app[METRICS]
     metrics.started()
     start = time.perf_counter()
@@ -86,6 +91,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = exc.status
         raise
     finally:
+        if quiet is not None:
+            QUIET.reset(quiet)
         _finished(request, metrics, status, time.perf_counter() - start)
 
 
@@ -119,7 +126,18 @@ def _server_attributes(request: web.Request, method: str, route: str) -> dict[st
     return attributes
 
 
-async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web.StreamResponse:
+def _lean_root(request: web.Request, tracer: Tracer) -> Span | Quiet | None:
+    """For the lean tracer and a request that brings no trace context: its root span,
+    or only its ids when its trace is not sampled (a quiet request, gateway/spans.py).
+    None otherwise: the span is started the usual way, in the caller's context."""
+    if type(tracer) is not FastTracer or not _a_root(request):
+        return None
+    return tracer.start_root()
+
+
+async def _traced(
+    request: web.Request, handler: Handler, tracer: Tracer, root: Span | None
+) -> web.StreamResponse:
     """:func:`observe` with the request's SERVER span, in the caller's W3C context.
 
     The SDK's samplers may read a span's attributes, so its tracer gets them at
@@ -135,11 +153,9 @@ async def _traced(request: web.Request, handler: Handler, tracer: Tracer) -> web
     status = 500
     span: Span
     parent: otel_context.Context | None
-    if lean and _a_root(request):
-        root = cast(FastTracer, tracer).start_root(f"{method} {route}")
-        if isinstance(root, Quiet):
-            return await _quiet(request, handler, metrics, root, route, start)
+    if root is not None:  # the lean tracer's sampled root (see _lean_root)
         span, parent = root, None
+        span.update_name(f"{method} {route}")
     else:
         parent = propagate.extract(request.headers)
         # start_span and attach by hand: start_as_current_span costs two generator frames.
@@ -193,30 +209,6 @@ def _propagated_fields() -> frozenset[str]:
     if _FIELDS[0] is not propagator:
         _FIELDS = (propagator, frozenset(propagator.fields))
     return _FIELDS[1]
-
-
-async def _quiet(
-    request: web.Request,
-    handler: Handler,
-    metrics: Metrics,
-    quiet: Quiet,
-    route: str,
-    start: float,
-) -> web.StreamResponse:
-    """An unsampled request of the lean tracer: no span and no OpenTelemetry context, its
-    trace ids in :data:`gateway.spans.QUIET` (see gateway/spans.py)."""
-    token = QUIET.set(quiet)
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        QUIET.reset(token)
-        _finished(request, metrics, status, time.perf_counter() - start, route)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

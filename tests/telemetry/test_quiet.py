@@ -41,7 +41,7 @@ async def test_an_unsampled_request_has_no_span_yet_its_ids_reach_the_audit_and_
     roots: list[object] = []
     start_root = FastTracer.start_root
 
-    def recorded(self: FastTracer, name: str, kind: SpanKind = SpanKind.SERVER) -> object:
+    def recorded(self: FastTracer, name: str = "", kind: SpanKind = SpanKind.SERVER) -> object:
         roots.append(start_root(self, name, kind))
         return roots[-1]
 
