@@ -499,14 +499,12 @@ def operation_span(op: Operation) -> AbstractContextManager[Span]:
         return NO_SPAN
     quiet = QUIET.get()
     if quiet is not None:
-        op.trace_id = trace.format_trace_id(quiet.trace_id)
-        op.span_id = trace.format_span_id(quiet.span_id)
+        op.trace_id, op.span_id = _hex_ids(quiet.trace_id, quiet.span_id)
         return NO_SPAN
     parent = trace.get_current_span()
     if _unsampled(parent):
         context = parent.get_span_context()
-        op.trace_id = trace.format_trace_id(context.trace_id)
-        op.span_id = trace.format_span_id(context.span_id)
+        op.trace_id, op.span_id = _hex_ids(context.trace_id, context.span_id)
         return NO_SPAN
     return _OperationScope(TRACER, op)
 
@@ -525,8 +523,7 @@ class _OperationScope(_Scope):
         current = super().__enter__()
         context = current.get_span_context()
         if context.is_valid:
-            self._op.trace_id = trace.format_trace_id(context.trace_id)
-            self._op.span_id = trace.format_span_id(context.span_id)
+            self._op.trace_id, self._op.span_id = _hex_ids(context.trace_id, context.span_id)
         return current
 
     def _ending(self, current: Span) -> None:
@@ -544,8 +541,13 @@ def current_ids() -> tuple[str | None, str | None]:
         return None, None
     quiet = QUIET.get()
     if quiet is not None:
-        return trace.format_trace_id(quiet.trace_id), trace.format_span_id(quiet.span_id)
+        return _hex_ids(quiet.trace_id, quiet.span_id)
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None, None
-    return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
+    return _hex_ids(context.trace_id, context.span_id)
+
+
+def _hex_ids(trace_id: int, span_id: int) -> tuple[str, str]:
+    """A trace and span id as logs, audit events and operations carry them."""
+    return trace.format_trace_id(trace_id), trace.format_span_id(span_id)
