@@ -194,9 +194,11 @@ def _a_root(request: web.Request) -> bool:
     """Whether the request's span would be a root: no trace context in its headers (for
     the propagators installed) and no span current (a test may run one around it)."""
     headers = request.headers
-    if any(name in headers for name in _propagated_fields()):
-        return False
-    return not trace.get_current_span().get_span_context().is_valid
+    for name in _propagated_fields():  # a loop, not any(): no generator per request
+        if name in headers:
+            return False
+    current = otel_context.get_current()
+    return not current or not trace.get_current_span(current).get_span_context().is_valid
 
 
 _FIELDS: tuple[object, frozenset[str]] = (None, frozenset())

@@ -64,11 +64,27 @@ def resolve_attribute(
     return None
 
 
+#: A type keeps at most this many resolved body keys (a client can send any number).
+_MAX_CACHED_KEYS = 512
+
+
 def lookup_key(rtype: ResourceType, key: str) -> Resolved | Schema | None:
     """Resolve a body key: plain, dotted, URN-qualified, or a bare schema URN.
 
-    The core schema URN itself resolves to the core :class:`Schema`.
+    The core schema URN itself resolves to the core :class:`Schema`. Resource
+    types do not change once built, so each answer is kept for the next body.
     """
+    table = rtype.resolved_keys
+    try:
+        return table[key]
+    except KeyError:
+        found = table[key] = _lookup_key(rtype, key)
+        if len(table) > _MAX_CACHED_KEYS:
+            del table[key]
+        return found
+
+
+def _lookup_key(rtype: ResourceType, key: str) -> Resolved | Schema | None:
     key = key.strip()
     if key.lower() == rtype.schema.id.lower():
         return rtype.schema

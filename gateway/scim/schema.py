@@ -220,6 +220,11 @@ class ResourceType:
     description: str
     schema: Schema
     extensions: tuple[tuple[Schema, bool], ...] = ()
+    #: Body keys already resolved (gateway.scim.resource.lookup_key): the type never
+    #: changes once built, so neither do the answers. Not part of its identity.
+    resolved_keys: dict[str, Resolved | Schema | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def schema_urns(self) -> tuple[str, ...]:

@@ -148,8 +148,17 @@ def bounded(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+#: No column keeps less than this (characters): texts shorter in all pass uncut.
+_SHORTEST_LIMIT = min(MAX_TEXT, *TEXT_LIMITS.values())
+
+
 def storable(row: Row) -> Row:
     """``row`` with every text cleaned (:func:`clean_text`) and bounded in length."""
+    # The usual row, found in one pass: ASCII texts without NUL, all of them together no
+    # longer than the shortest column limit, so none needs cleaning or cutting.
+    joined = "\x01".join([value for value in row.values() if isinstance(value, str)])
+    if len(joined) <= _SHORTEST_LIMIT and joined.isascii() and "\x00" not in joined:
+        return row
     for name, value in row.items():
         if not isinstance(value, str):
             continue

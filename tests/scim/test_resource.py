@@ -518,3 +518,18 @@ def test_projection_leaves_the_stored_resource_untouched() -> None:
     project(STORED_USER, USER, attributes=["emails.value"], excluded=["name"])
 
     assert json.dumps(STORED_USER, sort_keys=True) == before
+
+
+def test_resolved_keys_are_kept_per_type_and_bounded() -> None:
+    """lookup_key keeps its answers per resource type (a restricted type resolves a key
+    its full twin would), and a body of many unknown keys does not grow the table."""
+    from gateway.scim import resource
+
+    restricted = build_resource_types({"User": {"username"}})["User"]
+    assert resource.lookup_key(USER, "title") is not None
+    assert resource.lookup_key(restricted, "title") is None
+    assert resource.lookup_key(USER, "title") is not None  # the full type's own answer
+    for i in range(2 * resource._MAX_CACHED_KEYS):
+        assert resource.lookup_key(USER, f"unknown{i}") is None
+    assert len(USER.resolved_keys) <= resource._MAX_CACHED_KEYS
+    assert resource.lookup_key(USER, " USERNAME ") == resource._lookup_key(USER, "userName")

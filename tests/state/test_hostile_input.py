@@ -60,6 +60,25 @@ def test_every_text_is_made_storable_and_bounded() -> None:
     assert storable({"changed": "[" + '"x",' * 40_000 + '"x"]'})["changed"] == "[]"
 
 
+def test_short_rows_are_cleaned_too_and_long_ones_cut_per_column() -> None:
+    """storable's one-pass check for the usual row lets nothing through that the
+    per-column rules would change."""
+
+    class Text(str):
+        pass
+
+    assert storable({"name": "a\x00b", "path": "/x"})["name"] == "a\ufffdb"
+    assert storable({"name": "\udcff"})["name"] == "\ufffd"
+    assert storable({"name": Text("a\x00")})["name"] == "a\ufffd"
+    assert storable({"name": "é"})["name"] == "é"
+    # Each within its column's limit, together past the shortest one: all kept whole.
+    whole = {"path": "p" * 2048, "client": "c" * 1024, "name": "n" * 512}
+    assert storable(dict(whole)) == whole
+    cut = storable({"path": "p" * 2049, "client": "c" * 1025, "name": "n" * 513})
+    assert [len(cut[k]) for k in ("path", "client", "name")] == [2048, 1024, 512]
+    assert all(cut[k].endswith("…") for k in cut)
+
+
 async def test_the_audit_names_the_user_that_was_written_not_another_key_of_the_body(
     gateway: Client,
 ) -> None:
