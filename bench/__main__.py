@@ -5,7 +5,9 @@
 hand-written proxy, both in front of Acme HR (:mod:`bench.rest`); ``sql`` is the
 gateway on the SQL adapter vs. the same statements sent straight to asyncpg, on
 1,000,000 payroll rows in PostgreSQL (:mod:`bench.sql`); ``tracing`` is the
-gateway with tracing on vs. off (:mod:`bench.tracing`); ``audit`` is the gateway
+gateway with tracing on vs. off (:mod:`bench.tracing`); ``instructions`` is
+tracing off vs. a build without OpenTelemetry calls, in instructions per
+request counted by callgrind (:mod:`bench.instructions`); ``audit`` is the gateway
 on the memory adapter with the audit trail on (SQLite, PostgreSQL) vs. off
 (:mod:`bench.audit`); ``workers`` is ``serve --workers 2`` vs. one worker,
 unpinned, with their audit trails checked after (:mod:`bench.workers`);
@@ -23,6 +25,12 @@ from types import FrameType
 
 from bench.audit import AUDIT_SCENARIO_KEYS, format_audit_report, run_audit_bench
 from bench.core import BenchOptions, run_bench
+from bench.instructions import (
+    CallgrindError,
+    InstructionOptions,
+    format_instruction_report,
+    run_instruction_bench,
+)
 from bench.ldap import LdapOptions, format_ldap_report, run_ldap_bench
 from bench.load import LoadError
 from bench.mapping import MappingOptions, format_mapping_report, run_mapping_bench
@@ -34,7 +42,18 @@ from bench.sql import SQL_SCENARIO_KEYS, SqlOptions, format_sql_report, run_sql_
 from bench.tracing import format_tracing_report, run_tracing_bench
 from bench.workers import WORKERS_SCENARIO_KEYS, format_workers_report, run_workers_bench
 
-SUITES = ("memory", "rest", "sql", "tracing", "audit", "workers", "ldap", "mapping", "all")
+SUITES = (
+    "memory",
+    "rest",
+    "sql",
+    "tracing",
+    "instructions",
+    "audit",
+    "workers",
+    "ldap",
+    "mapping",
+    "all",
+)
 ALL_KEYS = tuple(dict.fromkeys((*SCENARIO_KEYS, *REST_SCENARIO_KEYS, *SQL_SCENARIO_KEYS)))
 
 
@@ -69,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
         help="memory: memory adapter vs. fixed answers (default); rest: REST adapter to Acme HR "
         "vs. a hand-written aiohttp proxy; sql: SQL adapter on 1M PostgreSQL rows vs. the "
         "same statements straight to asyncpg; tracing: the gateway with tracing on vs. off; "
+        "instructions: tracing off vs. no OpenTelemetry calls, instructions per request "
+        "(callgrind); "
         "audit: audit trail on (SQLite, PostgreSQL) vs. off; workers: serve --workers 2 vs. "
         "one worker; ldap: 10,000 users provisioned and listed through the LDAP adapter into "
         "slapd vs. ldap3 direct; mapping: each shipped mapping's from_legacy/to_legacy per "
@@ -139,6 +160,12 @@ def parser() -> argparse.ArgumentParser:
         help="tracing suite: share of requests traced with tracing on (0.1; 1 = always)",
     )
     p.add_argument(
+        "--requests",
+        type=_positive,
+        default=1000,
+        help="instructions suite: requests counted per scenario and gateway (1000)",
+    )
+    p.add_argument(
         "--rows",
         type=_positive,
         default=1_000_000,
@@ -182,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = {
             "memory": SCENARIO_KEYS,
             "tracing": SCENARIO_KEYS,
+            "instructions": SCENARIO_KEYS,
             "sql": SQL_SCENARIO_KEYS,
             "audit": AUDIT_SCENARIO_KEYS,
             "workers": WORKERS_SCENARIO_KEYS,
@@ -205,6 +233,15 @@ def main(argv: list[str] | None = None) -> int:
                     sampling=args.sampling,
                 )
                 text, failed = format_tracing_report(traced), bool(traced.problems())
+            elif suite == "instructions":
+                scenarios = _chosen(p, suite, args.scenarios, SCENARIO_KEYS)
+                counted = run_instruction_bench(
+                    InstructionOptions(
+                        requests=args.requests, users=min(args.users, 200), scenarios=scenarios
+                    ),
+                    log=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+                text, failed = format_instruction_report(counted), bool(counted.problems())
             elif suite == "workers":
                 scenarios = _chosen(p, suite, args.scenarios, WORKERS_SCENARIO_KEYS)
                 workers = run_workers_bench(
@@ -256,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted; servers stopped", file=sys.stderr)
             return 130
-        except (ServerError, LoadError, RuntimeError) as exc:
+        except (ServerError, LoadError, CallgrindError, RuntimeError) as exc:
             print(f"bench failed: {exc}", file=sys.stderr)
             return 2
         if len(suites) > 1:
