@@ -43,6 +43,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.core import code_revision
+from bench.report import _table
 from bench.scenarios import SCENARIO_KEYS, SCIM_JSON, Scenario, pick_id, render, seed_user_name
 from bench.servers import (
     BASE_PATH,
@@ -61,6 +62,7 @@ Log = Callable[[str], None]
 #: Seconds a gateway under valgrind may take to answer /readyz (native: about one).
 START_SECONDS = 300.0
 BUILDS = ("no otel", "off")
+COLUMNS = (("scenario", "<"), ("no otel", ">"), ("off", ">"), ("off/no-otel", ">"))
 
 
 class CallgrindError(RuntimeError):
@@ -259,24 +261,16 @@ def format_instruction_report(report: InstructionReport) -> str:
         f"gateway, one at a time, after {o.warmup} warm-up requests",
         "",
     ]
-    header = ("scenario", "no otel", "off", "off/no-otel")
-    table = [header]
-    for row in report.rows:
-        table.append(
-            (
-                row.scenario.label,
-                f"{row.per_request['no otel']:,.0f}",
-                f"{row.per_request['off']:,.0f}",
-                f"{row.ratio('no otel', 'off'):.3f}",
-            )
-        )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for i, cells in enumerate(table):
-        first = cells[0].ljust(widths[0])
-        rest = "  ".join(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
-        lines.append(f"{first}  {rest}")
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    body = [
+        [
+            row.scenario.label,
+            f"{row.per_request['no otel']:,.0f}",
+            f"{row.per_request['off']:,.0f}",
+            f"{row.ratio('no otel', 'off'):.3f}",
+        ]
+        for row in report.rows
+    ]
+    lines.append(_table(COLUMNS, body))
     lines += [
         "",
         "off/no-otel = instructions of the build without OpenTelemetry calls / instructions "
