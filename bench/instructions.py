@@ -44,7 +44,7 @@ import aiohttp
 
 from bench.core import code_revision
 from bench.report import _table
-from bench.scenarios import SCENARIO_KEYS, SCIM_JSON, Scenario, pick_id, render, seed_user_name
+from bench.scenarios import SCENARIO_KEYS, SCIM_JSON, Scenario, pick_id, rendered, seed_user_name
 from bench.servers import (
     BASE_PATH,
     Server,
@@ -189,9 +189,10 @@ async def _send(
                 "tid": 1,
                 "n": n,
             }
-            url = origin + BASE_PATH + render(scenario.path, values)
-            body = render(scenario.body, values).encode() if scenario.body else None
-            async with session.request(scenario.method, url, data=body) as resp:
+            path, body = rendered(scenario, values)
+            async with session.request(
+                scenario.method, origin + BASE_PATH + path, data=body
+            ) as resp:
                 await resp.read()
                 if resp.status != scenario.status:
                     raise CallgrindError(

@@ -107,6 +107,12 @@ def render(template: str, values: Mapping[str, str | int]) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
 
 
+def rendered(scenario: Scenario, values: Mapping[str, str | int]) -> tuple[str, bytes | None]:
+    """One request of ``scenario`` (Python side): its path below the SCIM base, its body."""
+    body = None if scenario.body is None else render(scenario.body, values).encode()
+    return render(scenario.path, values), body
+
+
 def pick_id(ids: Sequence[str], tid: int, n: int) -> str:
     """The same round-robin choice the Lua script makes (1-based ``tid`` and ``n``)."""
     return ids[(tid * 7919 + n) % len(ids)]

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import aiohttp
 
-from bench.scenarios import SCIM_JSON, Scenario, render, seed_user_name, user_body
+from bench.scenarios import SCIM_JSON, Scenario, rendered, seed_user_name, user_body
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -315,12 +315,9 @@ async def _capture(
     async with aiohttp.ClientSession(headers=auth_headers(token)) as session:
         for scenario in scenarios:
             values: dict[str, str | int] = {"prefix": "sample", "tid": 0, "n": 0, "id": ids[0]}
-            url = base_url + render(scenario.path, values)
-            data = None
-            headers = {}
-            if scenario.body is not None:
-                data = render(scenario.body, values).encode()
-                headers["Content-Type"] = SCIM_JSON
+            path, data = rendered(scenario, values)
+            url = base_url + path
+            headers = {} if data is None else {"Content-Type": SCIM_JSON}
             async with session.request(scenario.method, url, data=data, headers=headers) as resp:
                 body = await resp.json(content_type=None)
                 if resp.status != scenario.status:
