@@ -58,10 +58,18 @@ CHAINED = (
 )
 _WRITTEN = tuple(f for f in CHAINED if f != "seq")
 _FINAL = (*_WRITTEN, "seq", "prev_hash", "hash")
+#: Where ``outcome`` is in an inserted row's values (after instance_id).
+_OUTCOME_AT = 1 + _FINAL.index("outcome")
 #: What readers see of an event, in this order (CSV columns).
 PUBLIC = ("id", *CHAINED, "prev_hash", "hash")
 #: The same, as readers get them (``change_values`` is shown as ``values``).
 PUBLIC_NAMES = tuple("values" if name == "change_values" else name for name in PUBLIC)
+
+
+_INSERT_SQL = (
+    f"INSERT INTO audit_event (instance_id, {', '.join(_FINAL)}) "
+    f"VALUES ({', '.join('?' * (1 + len(_FINAL)))})"
+)
 
 
 def event_row(op: Operation, event_id: str) -> Row:
@@ -296,7 +304,7 @@ class AuditLog:
 
     def _write(self, opens: list[Row], closes: list[Row], opened: set[str]) -> Body[None]:
         if opens:
-            yield self._insert([{**row, "outcome": "pending"} for row in opens])
+            yield self._insert(opens, outcome="pending")
         if closes:
             yield from self._chain(closes, opened, late=True)
 
@@ -315,16 +323,20 @@ class AuditLog:
         # On SQLite this runs on the writer's thread after BEGIN IMMEDIATE: the copy is one
         # step under the GIL, and rows are whole before the loop appends them.
         rows = queue[:]
-        yield self._insert([{**row, "outcome": "pending"} for row in rows])
+        yield self._insert(rows, outcome="pending")
         return len(rows)
 
-    def _insert(self, rows: list[Row]) -> Statement:
-        """Insert new rows (pending ones have no seq, prev_hash or hash yet)."""
-        columns = ("instance_id", *_FINAL)
-        marks = ", ".join("?" * len(columns))
-        sql = f"INSERT INTO audit_event ({', '.join(columns)}) VALUES ({marks})"
+    def _insert(self, rows: list[Row], *, outcome: str | None = None) -> Statement:
+        """Insert new rows (pending ones have no seq, prev_hash or hash yet); ``outcome``,
+        when given, is stored in place of each row's own (the rows are not changed)."""
         me = self.store.instance_id
-        return executemany(sql, [(me, *(r.get(c) for c in _FINAL)) for r in rows])
+        # map() over dict.get: the values of a row without a Python frame per column (this
+        # runs on the writer's thread, under the GIL, for every event).
+        values = [[me, *map(r.get, _FINAL)] for r in rows]
+        if outcome is not None:
+            for value in values:
+                value[_OUTCOME_AT] = outcome
+        return executemany(_INSERT_SQL, values)
 
     def _head(self) -> Body[tuple[int, str]]:
         """The chain's last seq and hash, locked until the transaction ends."""
@@ -357,7 +369,7 @@ class AuditLog:
             linked = {**row, "seq": seq + 1, "prev_hash": prev}
             linked["hash"] = chain_hash(linked, prev)
             if row["event_id"] in still:
-                updates.append([*(linked[c] for c in _FINAL), row["event_id"]])
+                updates.append([*map(linked.__getitem__, _FINAL), row["event_id"]])
             else:
                 fresh.append(linked)
             seq, prev = seq + 1, linked["hash"]
