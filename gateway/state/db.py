@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import mmap
 import os
 import re
 import sqlite3
@@ -172,6 +173,11 @@ class Database(ABC):
         (so batching reads saves nothing)."""
         return False
 
+    def counter(self, name: str) -> ChangeCounter | None:
+        """A change counter every process on this host that opens the store shares
+        (:class:`ChangeCounter`), or None where there is none (PostgreSQL, or no file)."""
+        return None
+
     @abstractmethod
     async def lock_migrations(self, tx: Tx) -> None:
         """Keep other processes out of the migrations until ``tx`` ends."""
@@ -244,6 +250,47 @@ class WriterTurn:
 
     def close(self) -> None:
         self.give()
+        os.close(self._fd)
+
+
+class ChangeCounter:
+    """A number in a small file beside the SQLite file, mapped into the memory of every
+    process that opens it: a writer of some table adds one after each commit that
+    changes it, and a reader that keeps a copy of the table in memory re-reads it when
+    the number moved. Reading it is a memory load (no system call, no GIL hand-off),
+    which is the point: it stands in for a query on a request's path.
+
+    Adding is a read-modify-write under an ``flock`` of the file, so two processes
+    adding together both count. The count only has to *differ* after a change, so a
+    wrap-around or a torn read costs a reader one needless re-read at worst.
+    """
+
+    SIZE = 8
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            if os.fstat(fd).st_size < self.SIZE:
+                os.ftruncate(fd, self.SIZE)  # zeros; a file already that long is kept
+            self._map = mmap.mmap(fd, self.SIZE)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def value(self) -> int:
+        return int.from_bytes(self._map[: self.SIZE], "little")
+
+    def add(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            number = (self.value() + 1) % 2 ** (8 * self.SIZE)
+            self._map[: self.SIZE] = number.to_bytes(self.SIZE, "little")
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self._map.close()
         os.close(self._fd)
 
 
@@ -347,6 +394,7 @@ class SqliteDatabase(Database):
         self._read_thread: ThreadPoolExecutor | None = None
         #: Writers of this file take turns (WriterTurn); None where no lock file can be made.
         self.turn: WriterTurn | None = None
+        self._counters: dict[str, ChangeCounter | None] = {}
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         assert self._thread is not None and self._conn is not None, "not connected"
@@ -391,6 +439,10 @@ class SqliteDatabase(Database):
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        counters, self._counters = self._counters, {}
+        for counter in counters.values():
+            if counter is not None:
+                counter.close()
         if self._inline is not None:
             self._inline.close()
             self._inline = None
@@ -443,6 +495,24 @@ class SqliteDatabase(Database):
     @property
     def reads_in_place(self) -> bool:
         return self._inline is not None
+
+    def counter(self, name: str) -> ChangeCounter | None:
+        """The counter in the file ``<state file>-<name>``, mapped on first use; None
+        while not connected or where the file cannot be made (then readers query)."""
+        if self._inline is None:
+            return None
+        if name not in self._counters:
+            path = self.path.with_name(f"{self.path.name}-{name}")
+            try:
+                self._counters[name] = ChangeCounter(path)
+            except OSError as exc:
+                log.warning(
+                    "state: no %s change counter (%s); reading each time",
+                    name,
+                    type(exc).__name__,
+                )
+                self._counters[name] = None
+        return self._counters[name]
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
         assert self._read_thread is not None and self._reader is not None, "not connected"

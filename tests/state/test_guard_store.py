@@ -7,15 +7,20 @@ has its own connection (SQLite) or pool (PostgreSQL), as separate processes do.
 from __future__ import annotations
 
 import asyncio
+import stat
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from gateway.dedupe import name_key
 from gateway.errors import StoreUnavailable
-from gateway.state import StateStore
+from gateway.state import StateStore, unknown
+from gateway.state.db import ChangeCounter
 from gateway.state.guard import StateGuardStore
 from gateway.state.migrations import MIGRATIONS
 from gateway.state.unknown import StateUnknownCreates
@@ -226,11 +231,109 @@ async def test_look_ups_asked_together_share_one_read_and_each_gets_its_answer(
     finally:
         store.db.read = read  # type: ignore[method-assign]
     assert answers == [True, True, True, False, False, False, False, True]
-    if store.db.reads_in_place:  # SQLite, in the loop's thread: nothing to share
-        assert len(reads) == 8 and all("key = ?" in sql for sql in reads)
+    if store.db.reads_in_place:  # SQLite: answered from the process's copy of the table
+        # Read once into the copy, which answers the seven others (the expired key's
+        # deletion, a write, lets them run before it ends: the copy still holds).
+        assert len(reads) == 1 and "LIMIT" in reads[0]
     else:
         assert len(reads) == 1 and "IN (" in reads[0]  # eight look-ups, one round trip
     assert await count_rows(store) == 3  # the expired row was deleted when seen
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+def counting_reads(store: StateStore, reads: list[str]) -> None:
+    read = store.db.read
+
+    async def counted(sql: str, *args: object) -> list[dict[str, object]]:
+        reads.append(sql)
+        return await read(sql, *args)
+
+    store.db.read = counted  # type: ignore[method-assign]
+
+
+async def test_sqlite_look_ups_come_from_a_copy_read_again_when_a_replica_changes_it(
+    sqlite_url: str,
+) -> None:
+    key = name_key("crm", "User", "bjensen")
+    async with opened(sqlite_url) as one, opened(sqlite_url) as two:
+        first, second = StateUnknownCreates(one), StateUnknownCreates(two)
+        reads: list[str] = []
+        counting_reads(two, reads)
+        assert [await second.is_unknown(key) for _ in range(5)] == [False] * 5
+        assert len(reads) == 1  # one read of the (empty) table, four answers from the copy
+        await first.remember(key)  # the other process: it moves the shared counter
+        assert [await second.is_unknown(key) for _ in range(5)] == [True] * 5
+        assert len(reads) == 2
+        await first.forget(key)
+        assert await second.is_unknown(key) is False
+        assert len(reads) == 3
+
+
+async def test_sqlite_a_change_nobody_counted_is_seen_within_cache_seconds(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unknown, "CACHE_SECONDS", 0.05)
+    key = name_key("crm", "User", "bjensen")
+    async with opened(sqlite_url) as store:
+        creates = StateUnknownCreates(store)
+        assert await creates.is_unknown(key) is False  # the copy: empty
+        async with store.db.transaction() as tx:  # a tool that does not count
+            await tx.execute(
+                "INSERT INTO unknown_create (key, until) VALUES (?, ?)", key, time.time() + 60
+            )
+        assert await creates.is_unknown(key) is False  # the copy, still fresh
+        await asyncio.sleep(0.06)
+        assert await creates.is_unknown(key) is True  # read again: its time was up
+
+
+async def test_sqlite_a_table_larger_than_the_copy_is_read_key_by_key(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unknown, "CACHE_KEYS", 2)
+    keys = [name_key("crm", "User", name) for name in ("a", "b", "c")]
+    async with opened(sqlite_url) as store:
+        creates = StateUnknownCreates(store)
+        for key in keys:
+            await creates.remember(key)
+        reads: list[str] = []
+        counting_reads(store, reads)
+        other = name_key("crm", "User", "d")
+        assert [await creates.is_unknown(k) for k in [*keys, other]] == [True] * 3 + [False]
+        # Each look-up tries the copy (3 rows: too many) and then reads its key.
+        assert len(reads) == 8 and sum("key = ?" in sql for sql in reads) == 4
+
+
+def test_change_counters_on_one_file_see_and_count_each_others_adds(tmp_path: Path) -> None:
+    path = tmp_path / "state.db-unknown"
+    one, two = ChangeCounter(path), ChangeCounter(path)
+    try:
+        assert (one.value(), two.value()) == (0, 0)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        one.add()
+        assert two.value() == 1
+
+        def adds(counter: ChangeCounter) -> None:
+            for _ in range(500):
+                counter.add()
+
+        threads = [threading.Thread(target=adds, args=(c,)) for c in (one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert one.value() == two.value() == 1001  # no add lost (each under the flock)
+    finally:
+        one.close()
+        two.close()
+    again = ChangeCounter(path)  # a file already there keeps its count
+    try:
+        assert again.value() == 1001
+    finally:
+        again.close()
 
 
 async def test_a_failed_shared_read_fails_each_asker_on_its_own(store: StateStore) -> None:
