@@ -270,8 +270,15 @@ class ChangeCounter:
     def __init__(self, path: Path) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            if os.fstat(fd).st_size < self.SIZE:
-                os.ftruncate(fd, self.SIZE)  # zeros; a file already that long is kept
+            # Under the flock, as add() is: a process that comes second keeps the count.
+            # Zeros written, not a hole made by ftruncate: a store to a hole through the map
+            # would need a block, and on a full disk that is SIGBUS, not an OSError here.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.fstat(fd).st_size < self.SIZE:
+                    os.pwrite(fd, bytes(self.SIZE), 0)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             self._map = mmap.mmap(fd, self.SIZE)
         except BaseException:
             os.close(fd)

@@ -25,11 +25,14 @@ read (``key IN (...)``): under load several creates arrive together.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from gateway.dedupe import Clock
 from gateway.state.db import Body, Database, execute
 from gateway.state.store import StateStore
+
+log = logging.getLogger("gateway.state")
 
 #: The change counter's name (its file: ``<state file>-unknown``).
 COUNTER = "unknown"
@@ -87,7 +90,10 @@ class StateUnknownCreates:
         self._copy = None
         counter = self._store.db.counter(COUNTER)
         if counter is not None:
-            counter.add()
+            try:
+                counter.add()
+            except OSError as exc:  # the others see the change CACHE_SECONDS late at most
+                log.warning("unknown creates: the change count failed (%s)", type(exc).__name__)
 
     async def is_unknown(self, key: str) -> bool:
         db = self._store.db
