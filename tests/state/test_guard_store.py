@@ -10,8 +10,8 @@ import asyncio
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -157,6 +157,23 @@ async def test_a_store_of_schema_version_1_is_migrated(state_url: str, store: St
 # -- creates of unknown outcome ------------------------------------------------------------
 
 
+@contextmanager
+def counting_reads(store: StateStore) -> Iterator[list[str]]:
+    """The statements of ``store.db.read`` while in the block."""
+    reads: list[str] = []
+    read = store.db.read
+
+    async def counted(sql: str, *args: object) -> list[dict[str, object]]:
+        reads.append(sql)
+        return await read(sql, *args)
+
+    store.db.read = counted  # type: ignore[method-assign]
+    try:
+        yield reads
+    finally:
+        store.db.read = read  # type: ignore[method-assign]
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = NOW
@@ -217,19 +234,9 @@ async def test_look_ups_asked_together_share_one_read_and_each_gets_its_answer(
     await creates.remember(expired)
     clock.now += 120
     fresh = [name_key("crm", "User", f"fresh{i}") for i in range(3)]
-    reads: list[str] = []
-    read = store.db.read
-
-    async def counted(sql: str, *args: object) -> list[dict[str, object]]:
-        reads.append(sql)
-        return await read(sql, *args)
-
-    store.db.read = counted  # type: ignore[method-assign]
-    try:
+    with counting_reads(store) as reads:
         asked = [*known, expired, *fresh, known[0]]  # a key asked twice too
         answers = await asyncio.gather(*(creates.is_unknown(k) for k in asked))
-    finally:
-        store.db.read = read  # type: ignore[method-assign]
     assert answers == [True, True, True, False, False, False, False, True]
     if store.db.reads_in_place:  # SQLite: answered from the process's copy of the table
         # Read once into the copy, which answers the seven others (the expired key's
@@ -245,32 +252,21 @@ async def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 
 
-def counting_reads(store: StateStore, reads: list[str]) -> None:
-    read = store.db.read
-
-    async def counted(sql: str, *args: object) -> list[dict[str, object]]:
-        reads.append(sql)
-        return await read(sql, *args)
-
-    store.db.read = counted  # type: ignore[method-assign]
-
-
 async def test_sqlite_look_ups_come_from_a_copy_read_again_when_a_replica_changes_it(
     sqlite_url: str,
 ) -> None:
     key = name_key("crm", "User", "bjensen")
     async with opened(sqlite_url) as one, opened(sqlite_url) as two:
         first, second = StateUnknownCreates(one), StateUnknownCreates(two)
-        reads: list[str] = []
-        counting_reads(two, reads)
-        assert [await second.is_unknown(key) for _ in range(5)] == [False] * 5
-        assert len(reads) == 1  # one read of the (empty) table, four answers from the copy
-        await first.remember(key)  # the other process: it moves the shared counter
-        assert [await second.is_unknown(key) for _ in range(5)] == [True] * 5
-        assert len(reads) == 2
-        await first.forget(key)
-        assert await second.is_unknown(key) is False
-        assert len(reads) == 3
+        with counting_reads(two) as reads:
+            assert [await second.is_unknown(key) for _ in range(5)] == [False] * 5
+            assert len(reads) == 1  # one read of the (empty) table, four from the copy
+            await first.remember(key)  # the other process: it moves the shared counter
+            assert [await second.is_unknown(key) for _ in range(5)] == [True] * 5
+            assert len(reads) == 2
+            await first.forget(key)
+            assert await second.is_unknown(key) is False
+            assert len(reads) == 3
 
 
 async def test_sqlite_a_change_nobody_counted_is_seen_within_cache_seconds(
@@ -299,10 +295,10 @@ async def test_sqlite_a_table_larger_than_the_copy_is_read_key_by_key(
         creates = StateUnknownCreates(store)
         for key in keys:
             await creates.remember(key)
-        reads: list[str] = []
-        counting_reads(store, reads)
         other = name_key("crm", "User", "d")
-        assert [await creates.is_unknown(k) for k in [*keys, other]] == [True] * 3 + [False]
+        with counting_reads(store) as reads:
+            answers = [await creates.is_unknown(k) for k in [*keys, other]]
+        assert answers == [True] * 3 + [False]
         # Each look-up tries the copy (3 rows: too many) and then reads its key.
         assert len(reads) == 8 and sum("key = ?" in sql for sql in reads) == 4
 
