@@ -438,3 +438,29 @@ async def test_a_request_that_could_split_is_never_written(serve, target, header
         await call(pool, target, headers=headers)
     assert raw.requests == []
     await pool.close()
+
+
+def test_the_pool_runs_on_uvloop_too() -> None:
+    """uvloop (uvicorn's loop, and gunicorn's aiohttp worker's) hands the protocol a
+    transport that is not a subclass of asyncio.Transport; the pool works with it."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> tuple[RawServer, list[RawAnswer]]:
+        raw = RawServer(lambda request: (ok(), False))
+        pool = await started(raw)
+        try:
+            answers = [await call(pool) for _ in range(3)]
+            answers.append(await call(pool, method="POST", body=b'{"a":1}'))
+        finally:
+            await pool.close()
+            assert raw.server is not None
+            raw.server.close()
+        return raw, answers
+
+    # The runner cancels what a failure leaves running (the server's handler of a
+    # connection the pool could not use) before it closes the loop.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        raw, answers = runner.run(asyncio.wait_for(scenario(), 20))
+    assert [(a.status, a.body) for a in answers] == [(200, b'{"ok":true}')] * 4
+    assert raw.connections == 1  # kept alive across the four calls
+    assert raw.requests[-1].endswith(b'\r\n\r\n{"a":1}')
