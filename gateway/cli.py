@@ -102,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # A worker's start line was printed by the supervisor; it logs that it listens.
             print=announce_ready if args.worker else start_line,
             ssl_context=ssl_context,
+            loop=_event_loop(settings.server.event_loop),
         )
     except (OSError, StateError, ConfigError) as exc:
         print(f"scim-gateway serve: {_start_failure(exc, host, port)}", file=sys.stderr)
@@ -109,6 +110,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         telemetry.shutdown()  # flush the spans still queued
     return 0
+
+
+def _event_loop(kind: str) -> asyncio.AbstractEventLoop | None:
+    """server.event_loop: None lets aiohttp make Python's own; "uvloop" (installed: the
+    config checked that) makes one of uvloop's."""
+    if kind != "uvloop":
+        return None
+    import uvloop
+
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
 def _port(given: int | None, settings: Settings) -> int:
@@ -168,7 +180,8 @@ def _start_line(settings: Settings, host: str, port: int, *, tls: bool) -> Calla
         apps = ", ".join(settings.apps)
         print(
             f"scim-gateway {_version()} serving {len(settings.apps)} app(s) ({apps}) "
-            f"on {scheme}://{where}:{port} (pid {os.getpid()})",
+            f"on {scheme}://{where}:{port} (pid {os.getpid()})"
+            + (" on uvloop" if settings.server.event_loop == "uvloop" else ""),
             flush=True,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import shutil
 import socket
@@ -191,3 +192,33 @@ async def test_settling_freezes_what_start_up_made_and_spaces_young_collections(
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_serve_on_uvloop_says_so_and_answers_scim(tmp_path: Path) -> None:
+    pytest.importorskip("uvloop")
+    port = free_port()
+    server = {"host": "127.0.0.1", "port": port, "log_format": "text", "event_loop": "uvloop"}
+    path = config(tmp_path, port)
+    data = yaml.safe_load(path.read_text("utf-8"))
+    data["server"] = server
+    path.write_text(yaml.safe_dump(data), "utf-8")
+    proc = serve(path)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.rstrip().endswith(f":{port} (pid {proc.pid}) on uvloop"), line
+        base = f"http://127.0.0.1:{port}/apps/crm/scim/v2/Users"
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
+        body = b'{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"uv"}'
+        create = urllib.request.Request(base, body, headers, method="POST")
+        with urllib.request.urlopen(create, timeout=10) as answer:
+            assert answer.status == 201
+            user_id = json.loads(answer.read())["id"]
+        read = urllib.request.Request(f"{base}/{user_id}", headers=headers)
+        with urllib.request.urlopen(read, timeout=10) as answer:
+            assert json.loads(answer.read())["userName"] == "uv"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,22 @@ def test_a_missing_settings_file_names_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, {"apps": {"crm": app(settings={"file": "list.yaml"})}})
     with pytest.raises(ConfigError, match=r"settings\.file: .*list.yaml must hold a mapping"):
         load_settings(path)
+
+
+def test_event_loop_uvloop_needs_uvloop_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = {"server": {"event_loop": "uvloop"}, "apps": {"crm": app()}}
+    pytest.importorskip("uvloop")
+    assert load_settings(write(tmp_path, data)).server.event_loop == "uvloop"
+    real_find_spec = importlib.util.find_spec
+
+    def without_uvloop(name: str, *args: object) -> object:
+        return None if name == "uvloop" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_uvloop)
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, data))
+    assert "server.event_loop: " in str(err.value)
+    assert "pip install 'scim-gateway[uvloop]'" in str(err.value)
+    assert load_settings(write(tmp_path, {"apps": {"crm": app()}})).server.event_loop == "asyncio"
